@@ -1,0 +1,49 @@
+"""Staff bearer tokens: HMAC-signed JWTs carrying the agency and roles (issued by `kota token`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import jwt
+
+ISSUER = "kota"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    agency: str
+    roles: frozenset[str]
+
+    def is_staff_of(self, agency_code: str) -> bool:
+        return "admin" in self.roles or ("staff" in self.roles and self.agency == agency_code)
+
+    @property
+    def actor(self) -> str:
+        return "admin" if "admin" in self.roles else f"staff:{self.agency}"
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def issue_token(secret: str, subject: str, agency: str, roles: list[str], ttl: timedelta = timedelta(hours=12)) -> str:
+    now = datetime.now(timezone.utc)
+    claims = {"iss": ISSUER, "sub": subject, "agency": agency, "roles": roles, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify_token(secret: str, token: str) -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub"]})
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    return Principal(subject=claims["sub"], agency=claims.get("agency", ""), roles=frozenset(claims.get("roles", [])))
+
+
+def bearer_from_metadata(metadata) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization" and value.lower().startswith("bearer "):
+            return value[7:].strip()
+    return None

@@ -1,0 +1,73 @@
+"""Versioned event payload models for every topic, and the catalogue that maps topic and ce_type to a model.
+
+The catalogue is the single source for AsyncAPI generation, for `kota events tail` and for consumers that
+validate payloads before handling them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+
+class EventPayload(BaseModel):
+    """Base of every payload: unknown fields are rejected so that schema drift is caught at the consumer."""
+
+    model_config = ConfigDict(extra="forbid")
+    ce_type: str = ""  # set per subclass as a class attribute (ClassVar-like default, excluded on dump)
+
+    def to_data(self) -> dict:
+        return self.model_dump(mode="json", exclude={"ce_type"})
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    description: str
+    payloads: tuple[type[EventPayload], ...]
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+    def model_for(self, ce_type: str) -> type[EventPayload] | None:
+        for model in self.payloads:
+            if model.model_fields["ce_type"].default == ce_type:
+                return model
+        return None
+
+
+_TOPICS: dict[str, TopicSpec] = {}
+
+
+def register_topic(spec: TopicSpec) -> TopicSpec:
+    _TOPICS[spec.name] = spec
+    return spec
+
+
+def topics() -> dict[str, TopicSpec]:
+    # Import the modules that register topics so the catalogue is complete whoever asks first.
+    from kota_common.events import complaints, sensors  # noqa: F401
+
+    return dict(_TOPICS)
+
+
+def topic(name: str) -> TopicSpec:
+    found = topics().get(name)
+    if found is None:
+        raise KeyError(f"unknown topic {name!r}; known: {', '.join(sorted(topics()))}")
+    return found
+
+
+# Topic names fixed by SYSTEM.md, including those whose producers come later.
+ALL_TOPIC_NAMES = (
+    "complaints.events.v1",
+    "sensors.readings.v1",
+    "sensors.alerts.v1",
+    "sensors.vehicle-positions.v1",
+    "musrenbang.events.v1",
+    "collab.events.v1",
+    "opendata.events.v1",
+)

@@ -1,0 +1,79 @@
+"""Kafka client helpers (librdkafka via confluent-kafka): producers, consumers, topic creation."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(bootstrap: str, **overrides) -> Producer:
+    config = {
+        "bootstrap.servers": bootstrap,
+        # librdkafka's idempotent producer works against Tansu (aiokafka's does not): no duplicates from retries.
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "gzip",
+        # An outage longer than this is handled by the outbox: the row stays unpublished and is sent again.
+        "message.timeout.ms": 120_000,
+        "socket.keepalive.enable": True,
+    }
+    config.update(overrides)
+    return Producer(config)
+
+
+def make_consumer(bootstrap: str, group_id: str, **overrides) -> Consumer:
+    config = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+    }
+    config.update(overrides)
+    return Consumer(config)
+
+
+def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout: float = 30.0) -> None:
+    """Creates the topics that do not exist yet (and each one's .dlq)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wanted = set(names) | {f"{n}.dlq" for n in names if not n.endswith(".dlq")}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            existing = set(admin.list_topics(timeout=5).topics)
+            break
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    missing = sorted(wanted - existing)
+    if not missing:
+        return
+    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing])
+    for name, future in futures.items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    log.info("created topics %s", ", ".join(missing))
+
+
+def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no Kafka broker answering at {bootstrap}") from None
+            time.sleep(0.2)

@@ -1,0 +1,50 @@
+"""OpenTelemetry: one tracer provider a process, OTLP export when configured, W3C context on Kafka headers.
+
+Tracing is always on (spans are cheap) so that every event carries a valid `traceparent`; spans leave the
+process only when OTEL_EXPORTER_OTLP_ENDPOINT (or KOTA_OTEL_CONSOLE=1) is set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+_configured = False
+
+
+def configure_tracing(service_name: str) -> TracerProvider | None:
+    global _configured
+    if _configured:
+        return None
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name, "service.namespace": "kota"}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if os.environ.get("KOTA_OTEL_CONSOLE") == "1":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+    from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient, GrpcInstrumentorServer
+
+    GrpcInstrumentorServer().instrument()
+    GrpcInstrumentorClient().instrument()
+    _configured = True
+    return provider
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The W3C `traceparent`/`tracestate` of the current context, to store with an outgoing event."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_from_headers(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> context.Context:
+    items = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    carrier = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in items if v is not None}
+    return propagate.extract(carrier)

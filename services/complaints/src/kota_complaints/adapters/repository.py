@@ -1,0 +1,295 @@
+"""Maps complaint aggregates to rows and back; loads the city's routing reference data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from kota_complaints.adapters.orm import (
+    AgencyRow,
+    ComplaintRow,
+    HistoryRow,
+    ReporterRow,
+    RoutingRuleRow,
+    ServiceCategoryRow,
+    SensorIncidentRow,
+)
+from kota_complaints.domain.model import (
+    Agency,
+    Area,
+    AttributeDef,
+    Channel,
+    Complaint,
+    HistoryEntry,
+    RoutingRule,
+    RoutingTable,
+    ServiceCategory,
+    Status,
+    bounding_box,
+)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything Kota stores is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+@dataclass(frozen=True)
+class ComplaintFilter:
+    statuses: tuple[Status, ...] = ()
+    service_code: str = ""
+    agency_code: str = ""
+    kota_code: str = ""
+    kelurahan_code: str = ""
+    channel: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    ids: tuple[str, ...] = ()
+
+
+class ComplaintRepository:
+    def __init__(self, session: Session):
+        self.session = session
+        self.seen: dict[str, Complaint] = {}
+        self._history_len: dict[str, int] = {}
+
+    # -- writes -----------------------------------------------------------------------------------------
+    def add(self, complaint: Complaint, *, idempotency_key: str | None) -> None:
+        self.session.add(
+            ComplaintRow(
+                **self._columns(complaint),
+                reporter_ref=complaint.reporter_ref,
+                anonymous=complaint.anonymous,
+                idempotency_key=idempotency_key,
+                requested_at=complaint.requested_at,
+            )
+        )
+        self._history_len[complaint.id] = 0
+        self.seen[complaint.id] = complaint
+
+    def add_reporter(self, row: ReporterRow) -> None:
+        self.session.add(row)
+
+    def flush_changes(self) -> None:
+        """Writes the changed state and the new history entries of every aggregate this unit of work touched."""
+        for complaint in self.seen.values():
+            row = self.session.get(ComplaintRow, complaint.id)
+            for key, value in self._columns(complaint).items():
+                setattr(row, key, value)
+            start = self._history_len.get(complaint.id, 0)
+            for seq, entry in enumerate(complaint.history[start:], start=start):
+                self.session.add(
+                    HistoryRow(
+                        complaint_id=complaint.id,
+                        seq=seq,
+                        at=entry.at,
+                        kind=entry.kind,
+                        status=entry.status.value,
+                        actor=entry.actor,
+                        note=entry.note,
+                    )
+                )
+            self._history_len[complaint.id] = len(complaint.history)
+
+    @staticmethod
+    def _columns(c: Complaint) -> dict:
+        return dict(
+            id=c.id,
+            channel=c.channel.value,
+            service_code=c.service_code,
+            description=c.description,
+            lat=c.area.lat,
+            lon=c.area.lon,
+            address=c.area.address,
+            kelurahan_code=c.area.kelurahan_code,
+            kelurahan=c.area.kelurahan,
+            kecamatan=c.area.kecamatan,
+            kota_code=c.area.kota_code,
+            kota=c.area.kota,
+            media_urls=json.dumps(c.media_urls),
+            attributes=json.dumps(c.attributes),
+            external_ref=c.external_ref,
+            status=c.status.value,
+            updated_at=c.updated_at or c.requested_at,
+            agency_code=c.agency_code,
+            unit=c.unit,
+            routed_at=c.routed_at,
+            due_at=c.due_at,
+            resolved_at=c.resolved_at,
+            closed_at=c.closed_at,
+            sla_breached=c.sla_breached,
+            escalation_level=c.escalation_level,
+            duplicate_of=c.duplicate_of,
+            supporters_count=c.supporters_count,
+            rating=c.rating,
+            status_notes=c.status_notes,
+        )
+
+    # -- reads ------------------------------------------------------------------------------------------
+    def get(self, complaint_id: str, *, for_update: bool = False) -> Complaint | None:
+        if complaint_id in self.seen:
+            return self.seen[complaint_id]
+        stmt = select(ComplaintRow).where(ComplaintRow.id == complaint_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self.session.exec(stmt).first()
+        if row is None:
+            return None
+        return self._track(row)
+
+    def row(self, complaint_id: str) -> ComplaintRow | None:
+        return self.session.get(ComplaintRow, complaint_id)
+
+    def by_idempotency_key(self, key: str) -> ComplaintRow | None:
+        return self.session.exec(select(ComplaintRow).where(ComplaintRow.idempotency_key == key)).first()
+
+    def _track(self, row: ComplaintRow) -> Complaint:
+        history = self.session.exec(
+            select(HistoryRow).where(HistoryRow.complaint_id == row.id).order_by(HistoryRow.seq)
+        ).all()
+        complaint = to_domain(row, history)
+        self.seen[row.id] = complaint
+        self._history_len[row.id] = len(history)
+        return complaint
+
+    def open_near(self, service_code: str, lat: float, lon: float, radius_m: float, since: datetime) -> list[Complaint]:
+        min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
+        rows = self.session.exec(
+            select(ComplaintRow).where(
+                ComplaintRow.service_code == service_code,
+                ComplaintRow.status.in_([Status.RECEIVED.value, Status.ROUTED.value, Status.IN_PROGRESS.value]),
+                ComplaintRow.lat.between(min_lat, max_lat),
+                ComplaintRow.lon.between(min_lon, max_lon),
+                ComplaintRow.duplicate_of.is_(None),
+                ComplaintRow.requested_at >= since,
+            )
+        ).all()
+        return [self.seen.get(r.id) or self._track(r) for r in rows]
+
+    def linked_to(self, master_id: str) -> list[Complaint]:
+        rows = self.session.exec(select(ComplaintRow).where(ComplaintRow.duplicate_of == master_id)).all()
+        return [self.seen.get(r.id) or self._track(r) for r in rows]
+
+    def overdue_ids(self, now: datetime, limit: int = 500) -> list[str]:
+        return list(
+            self.session.exec(
+                select(ComplaintRow.id)
+                .where(
+                    ComplaintRow.status.in_([Status.ROUTED.value, Status.IN_PROGRESS.value]),
+                    ComplaintRow.duplicate_of.is_(None),
+                    ComplaintRow.due_at < now,
+                )
+                .limit(limit)
+            ).all()
+        )
+
+    def list(self, flt: ComplaintFilter, offset: int, limit: int) -> tuple[list[tuple[ComplaintRow, list[HistoryRow]]], int]:
+        stmt = select(ComplaintRow)
+        if flt.statuses:
+            stmt = stmt.where(ComplaintRow.status.in_([s.value for s in flt.statuses]))
+        for column, value in (
+            (ComplaintRow.service_code, flt.service_code),
+            (ComplaintRow.agency_code, flt.agency_code),
+            (ComplaintRow.kota_code, flt.kota_code),
+            (ComplaintRow.kelurahan_code, flt.kelurahan_code),
+            (ComplaintRow.channel, flt.channel),
+        ):
+            if value:
+                stmt = stmt.where(column == value)
+        if flt.ids:
+            stmt = stmt.where(ComplaintRow.id.in_(flt.ids))
+        if flt.start:
+            stmt = stmt.where(ComplaintRow.requested_at >= flt.start)
+        if flt.end:
+            stmt = stmt.where(ComplaintRow.requested_at <= flt.end)
+        total = self.session.exec(select(func.count()).select_from(stmt.subquery())).one()
+        rows = self.session.exec(
+            stmt.order_by(ComplaintRow.requested_at.desc(), ComplaintRow.id.desc()).offset(offset).limit(limit)
+        ).all()
+        return [(r, []) for r in rows], total
+
+    def history(self, complaint_id: str) -> list[HistoryRow]:
+        return list(
+            self.session.exec(select(HistoryRow).where(HistoryRow.complaint_id == complaint_id).order_by(HistoryRow.seq)).all()
+        )
+
+    # -- sensor incidents ---------------------------------------------------------------------------------
+    def incident(self, station_id: str, kind: str) -> SensorIncidentRow | None:
+        return self.session.get(SensorIncidentRow, (station_id, kind))
+
+
+def to_domain(row: ComplaintRow, history: list[HistoryRow]) -> Complaint:
+    return Complaint(
+        id=row.id,
+        channel=Channel(row.channel),
+        service_code=row.service_code,
+        description=row.description,
+        area=Area(
+            lat=row.lat,
+            lon=row.lon,
+            address=row.address,
+            kelurahan_code=row.kelurahan_code,
+            kelurahan=row.kelurahan,
+            kecamatan=row.kecamatan,
+            kota_code=row.kota_code,
+            kota=row.kota,
+        ),
+        reporter_ref=row.reporter_ref,
+        anonymous=row.anonymous,
+        requested_at=_utc(row.requested_at),
+        media_urls=json.loads(row.media_urls),
+        attributes=json.loads(row.attributes),
+        external_ref=row.external_ref,
+        status=Status(row.status),
+        updated_at=_utc(row.updated_at),
+        agency_code=row.agency_code,
+        unit=row.unit,
+        routed_at=_utc(row.routed_at),
+        due_at=_utc(row.due_at),
+        resolved_at=_utc(row.resolved_at),
+        closed_at=_utc(row.closed_at),
+        sla_breached=row.sla_breached,
+        escalation_level=row.escalation_level,
+        duplicate_of=row.duplicate_of,
+        supporters_count=row.supporters_count,
+        rating=row.rating,
+        status_notes=row.status_notes,
+        history=[HistoryEntry(_utc(h.at), h.kind, Status(h.status), h.actor, h.note) for h in history],
+    )
+
+
+def load_routing_table(session: Session, default_agency: str) -> RoutingTable:
+    agencies = {a.code: Agency(a.code, a.name, a.short_name) for a in session.exec(select(AgencyRow)).all()}
+    categories = {}
+    for c in session.exec(select(ServiceCategoryRow)).all():
+        categories[c.code] = ServiceCategory(
+            code=c.code,
+            name=c.name,
+            description=c.description,
+            group=c.group,
+            agency_code=c.agency_code,
+            sla_hours=c.sla_hours,
+            keywords=tuple(json.loads(c.keywords)),
+            attributes=tuple(
+                AttributeDef(
+                    code=a["code"],
+                    datatype=a["datatype"],
+                    required=a.get("required", False),
+                    description=a.get("description", ""),
+                    values=tuple(a.get("values", ())),
+                    order=a.get("order", 0),
+                )
+                for a in json.loads(c.attributes)
+            ),
+        )
+    rules = [
+        RoutingRule(r.service_code, r.agency_code, r.unit, r.kota_code)
+        for r in session.exec(select(RoutingRuleRow).order_by(RoutingRuleRow.id)).all()
+    ]
+    return RoutingTable(agencies=agencies, categories=categories, rules=rules, default_agency=default_agency)

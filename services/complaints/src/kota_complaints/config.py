@@ -1,0 +1,23 @@
+"""Complaints service settings (prefix KOTA_COMPLAINTS_); shared ones come from kota_common (prefix KOTA_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kota_common.settings import CommonSettings
+
+
+class ComplaintsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOTA_COMPLAINTS_", extra="ignore")
+
+    grpc_address: str = Field("127.0.0.1:50051", pattern=r"^[\w.\-\[\]:]+:\d+$")
+    database_url: str = "sqlite:///var/complaints.db"
+    reference_file: str = Field("", description="city reference JSON (agencies, categories, routing); default Jakarta")
+    duplicate_radius_m: float = Field(100.0, gt=0, le=5000)
+    duplicate_window_hours: float = Field(72.0, gt=0)
+    reopen_window_days: float = Field(7.0, ge=0)
+    sla_check_interval_s: float = Field(30.0, gt=0)
+    consume_alerts: bool = True
+    grpc_workers: int = Field(32, ge=2, le=512)
+    common: CommonSettings = Field(default_factory=CommonSettings)

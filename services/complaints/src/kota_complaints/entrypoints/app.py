@@ -1,0 +1,127 @@
+"""Wires the complaints service: database, reference data, gRPC server, outbox relay, alert consumer, SLA clock."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from kota_common.consumer import IdempotentConsumer
+from kota_common.db import make_engine, upgrade_to_head
+from kota_common.events import complaints as complaint_events
+from kota_common.events.sensors import ALERTS_TOPIC
+from kota_common.grpc_server import build_server, set_serving
+from kota_common.kafka import ensure_topics
+from kota_common.outbox import OutboxRelay
+from kota_common.reference import AreaDirectory
+from kota_complaints.adapters.reference_data import read_reference, seed_reference
+from kota_complaints.adapters.repository import load_routing_table
+from kota_complaints.config import ComplaintsSettings
+from kota_complaints.domain.model import Policy
+from kota_complaints.entrypoints.grpc_api import ComplaintsServicer, complaint_to_pb
+from kota_complaints.service_layer import services
+from kota_complaints.service_layer.unit_of_work import UnitOfWork
+from kota_complaints.service_layer.updates import Update, UpdateHub
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = "kota.complaints.v1.ComplaintsService"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "adapters" / "migrations"
+
+
+class ComplaintsApp:
+    def __init__(self, settings: ComplaintsSettings):
+        self.settings = settings
+        self._stop = threading.Event()
+        self.consumer: IdempotentConsumer | None = None
+
+    def start(self) -> int:
+        s = self.settings
+        upgrade_to_head(s.database_url, MIGRATIONS)
+        self.engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
+        doc = read_reference(s.reference_file)
+        if seed_reference(self.engine, doc):
+            log.info("seeded reference data for %s", doc.get("city", "the city"))
+        from sqlmodel import Session
+
+        with Session(self.engine) as session:
+            routing = load_routing_table(session, doc.get("default_agency", "other"))
+        self.ctx = services.Context(
+            routing=routing,
+            areas=AreaDirectory.load_jakarta(),
+            policy=Policy(
+                duplicate_radius_m=s.duplicate_radius_m,
+                duplicate_window=timedelta(hours=s.duplicate_window_hours),
+                reopen_window=timedelta(days=s.reopen_window_days),
+            ),
+            secret=s.common.auth_secret,
+        )
+        self.hub = UpdateHub()
+        self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap)
+        self.relay.start()
+        servicer = ComplaintsServicer(self.uow, self.ctx, self.hub, s.common.auth_secret)
+
+        def register(server):
+            pb_grpc.add_ComplaintsServiceServicer_to_server(servicer, server)
+            return [SERVICE_NAME]
+
+        self.server, self.health, port = build_server(s.grpc_address, register, max_workers=s.grpc_workers)
+        self.server.start()
+        set_serving(self.health, [SERVICE_NAME])
+        threading.Thread(target=self._kafka_setup, name="kafka-setup", daemon=True).start()
+        threading.Thread(target=self._sla_clock, name="sla-clock", daemon=True).start()
+        log.info("complaints service listening on %s", s.grpc_address)
+        return port
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, self._after_commit)
+
+    def _after_commit(self, changed) -> None:
+        self.relay.notify()
+        if self.hub.has_subscribers():
+            for complaint, ce_type in changed:
+                view = complaint_to_pb(complaint, self.ctx)
+                self.hub.publish(Update(complaint.id, complaint.agency_code, ce_type, view))
+
+    def _kafka_setup(self) -> None:
+        """Topics and the alert consumer come up when the broker does; intake never waits for it."""
+        bootstrap = self.settings.common.kafka_bootstrap
+        while not self._stop.is_set():
+            try:
+                ensure_topics(bootstrap, [complaint_events.TOPIC, ALERTS_TOPIC], timeout=10)
+                break
+            except Exception as exc:
+                log.warning("broker not ready (%s); retrying", exc)
+                self._stop.wait(2)
+        if self._stop.is_set() or not self.settings.consume_alerts:
+            return
+        self.consumer = IdempotentConsumer(
+            self.engine,
+            bootstrap,
+            "kota-complaints",
+            {ALERTS_TOPIC: self._on_alert},
+            on_handled=self.relay.notify,
+        )
+        self.consumer.start()
+
+    def _on_alert(self, session, event, payload) -> None:
+        services.handle_sensor_alert(payload, UnitOfWork(None, session=session), self.ctx)
+
+    def _sla_clock(self) -> None:
+        while not self._stop.wait(self.settings.sla_check_interval_s):
+            try:
+                n = services.enforce_slas(self.uow, self.ctx)
+                if n:
+                    log.info("escalated %d overdue complaints", n)
+            except Exception:
+                log.exception("SLA check failed")
+
+    def stop(self, grace: float = 5.0) -> None:
+        self._stop.set()
+        set_serving(self.health, [SERVICE_NAME], serving=False)
+        self.server.stop(grace).wait()
+        if self.consumer:
+            self.consumer.stop()
+        self.relay.stop()
+        self.engine.dispose()

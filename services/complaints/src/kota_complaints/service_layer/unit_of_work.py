@@ -1,0 +1,63 @@
+"""Unit of work: one database transaction; the aggregates' events go to the outbox inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from kota_common import envelope, outbox
+from kota_common.events import complaints as ev
+from kota_common.telemetry import current_trace_headers
+from kota_complaints.adapters.repository import ComplaintRepository
+from kota_complaints.domain.model import Complaint
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        engine: Engine | None,
+        after_commit: Callable[[list[tuple[Complaint, str]]], None] | None = None,
+        *,
+        session: Session | None = None,
+    ):
+        """With `session`, the caller owns the transaction (a Kafka consumer recording the event id in it)."""
+        self.engine = engine
+        self.after_commit = after_commit
+        self._external = session
+        if session is not None:
+            self.session = session
+            self.complaints = ComplaintRepository(session)
+
+    def __enter__(self) -> UnitOfWork:
+        if self._external is None:
+            self.session = Session(self.engine, expire_on_commit=False)
+            self.complaints = ComplaintRepository(self.session)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._external is None:
+            self.session.rollback()
+            self.session.close()
+
+    def commit(self) -> None:
+        changed = self.stage()
+        self.session.commit()
+        if self.after_commit and changed:
+            self.after_commit(changed)
+
+    def stage(self) -> list[tuple[Complaint, str]]:
+        """Writes aggregates and their events (to the outbox) into the open transaction without committing."""
+        self.complaints.flush_changes()
+        trace = current_trace_headers()
+        changed: list[tuple[Complaint, str]] = []
+        for complaint in self.complaints.seen.values():
+            for payload in complaint.events:
+                event = envelope.Event(
+                    type=payload.ce_type, source=ev.SOURCE, subject=complaint.id, data=payload.to_data(), trace=trace
+                )
+                outbox.add_event(self.session, ev.TOPIC, complaint.id, event)
+                changed.append((complaint, payload.ce_type))
+            complaint.events.clear()
+        return changed
