@@ -35,9 +35,23 @@ def make_consumer(bootstrap: str, group_id: str, **overrides) -> Consumer:
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        # A group forms in about half the session timeout on Tansu; 6 s is also Kafka's default minimum.
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 1000,
     }
     config.update(overrides)
     return Consumer(config)
+
+
+def assign_all(consumer: Consumer, topic: str, from_beginning: bool = True, timeout: float = 10.0) -> None:
+    """Reads every partition of a topic without joining a group (no rebalance wait): for tools and tests."""
+    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
+
+    metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+    if metadata.error is not None:
+        raise KafkaException(metadata.error)
+    start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+    consumer.assign([TopicPartition(topic, p, start) for p in sorted(metadata.partitions)])
 
 
 def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout: float = 30.0) -> None:

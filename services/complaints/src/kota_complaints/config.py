@@ -19,5 +19,6 @@ class ComplaintsSettings(BaseSettings):
     reopen_window_days: float = Field(7.0, ge=0)
     sla_check_interval_s: float = Field(30.0, gt=0)
     consume_alerts: bool = True
+    consumer_group: str = "kota-complaints"
     grpc_workers: int = Field(32, ge=2, le=512)
     common: CommonSettings = Field(default_factory=CommonSettings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kota_common.events import EventPayload, TopicSpec, register_topic
 
@@ -13,7 +13,9 @@ TOPIC = "complaints.events.v1"
 SOURCE = "/kota/complaints"
 
 
-class AreaRef(EventPayload):
+class AreaRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     lat: float | None = Field(None, description="latitude, WGS84")
     lon: float | None = Field(None, description="longitude, WGS84")
     kelurahan_code: str = ""

@@ -99,7 +99,7 @@ class ComplaintsApp:
         self.consumer = IdempotentConsumer(
             self.engine,
             bootstrap,
-            "kota-complaints",
+            self.settings.consumer_group,
             {ALERTS_TOPIC: self._on_alert},
             on_handled=self.relay.notify,
         )

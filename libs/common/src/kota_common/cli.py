@@ -1,0 +1,249 @@
+"""The `kota` command line: run the platform, run one service, tail topics, issue staff tokens, docs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Kota smart-city platform", no_args_is_help=True, add_completion=False)
+events_app = typer.Typer(help="Inspect Kafka topics", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    address_env: str
+    default_address: str
+    database_env: str | None
+
+
+# Every deployable service, in start order. Later services join this list as they are built.
+SERVICES = [
+    ServiceSpec("complaints", "kota_complaints", "KOTA_COMPLAINTS_GRPC_ADDRESS", "127.0.0.1:50051", "KOTA_COMPLAINTS_DATABASE_URL"),
+]
+
+
+def _service(name: str) -> ServiceSpec:
+    for spec in SERVICES:
+        if spec.name == name:
+            return spec
+    raise typer.BadParameter(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
+
+
+def _port_open(address: str) -> bool:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_healthy(address: str, timeout: float = 60.0) -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            except grpc.RpcError:
+                pass
+            time.sleep(0.3)
+    return False
+
+
+@app.command()
+def up(
+    var_dir: Path = typer.Option(Path("var"), help="where databases and logs go"),
+    demo: bool = typer.Option(True, help="seed demonstration data"),
+    simulate: bool = typer.Option(True, help="keep the platform alive with simulated activity, where available"),
+) -> None:
+    """Start the whole platform: embedded broker and every service as its own process, supervised."""
+    from kota_common.broker import start_embedded_broker
+    from kota_common.settings import CommonSettings
+
+    var_dir.mkdir(parents=True, exist_ok=True)
+    (var_dir / "log").mkdir(exist_ok=True)
+    common = CommonSettings()
+    children: dict[str, subprocess.Popen] = {}
+    if _port_open(common.kafka_bootstrap.split(",")[0]):
+        console.print(f"[yellow]using the Kafka broker already at {common.kafka_bootstrap}[/]")
+    else:
+        console.print(f"starting embedded broker (Tansu) on {common.kafka_bootstrap}")
+        children["broker"] = start_embedded_broker(common.kafka_bootstrap.split(",")[0], var_dir / "log" / "broker.log")
+
+    def launch(spec: ServiceSpec) -> subprocess.Popen:
+        env = dict(os.environ)
+        if spec.database_env and spec.database_env not in env:
+            env[spec.database_env] = f"sqlite:///{(var_dir / f'{spec.name}.db').resolve()}"
+        log = open(var_dir / "log" / f"{spec.name}.log", "ab")
+        return subprocess.Popen([sys.executable, "-m", spec.module], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    addresses = {}
+    for spec in SERVICES:
+        address = os.environ.get(spec.address_env, spec.default_address)
+        addresses[spec.name] = address
+        children[spec.name] = launch(spec)
+    for spec in SERVICES:
+        ok = _wait_healthy(addresses[spec.name])
+        console.print(f"  {spec.name:<12} gRPC {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}")
+    if demo:
+        from kota_common import demo as demo_data
+
+        demo_data.seed(addresses)
+    console.print("[bold]Kota is up.[/] Logs in " + str(var_dir / "log") + ". Ctrl-C stops everything.")
+    console.print("Watch events: [cyan]kota events tail complaints.events.v1[/]")
+    if "gateway" in addresses:
+        console.print(f"[bold]Portal: http://{os.environ.get('KOTA_GATEWAY_HTTP_ADDRESS', '127.0.0.1:8080')}/[/]")
+
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    restarts: dict[str, int] = {}
+    while not stopping:
+        time.sleep(1)
+        for spec in SERVICES:  # restart a crashed service, as Kubernetes would
+            proc = children[spec.name]
+            if proc.poll() is not None and not stopping:
+                restarts[spec.name] = restarts.get(spec.name, 0) + 1
+                console.print(f"[red]{spec.name} exited ({proc.returncode}); restarting (#{restarts[spec.name]})[/]")
+                time.sleep(min(2 ** restarts[spec.name], 30))
+                children[spec.name] = launch(spec)
+    console.print("stopping…")
+    for name, proc in reversed(list(children.items())):
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in children.values():
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@app.command()
+def service(name: str = typer.Argument(..., help="complaints, ...")) -> None:
+    """Run one service in the foreground (needs a broker address and a database URL from the environment)."""
+    spec = _service(name)
+    os.execv(sys.executable, [sys.executable, "-m", spec.module])
+
+
+@app.command()
+def broker(address: str = typer.Option("127.0.0.1:9092", help="host:port to listen on")) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu) in the foreground."""
+    from kota_common.broker import start_embedded_broker
+
+    proc = start_embedded_broker(address)
+    console.print(f"Tansu listening on {address} (memory only). Ctrl-C stops it.")
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+
+
+@events_app.command("tail")
+def events_tail(
+    topic: str = typer.Argument(..., help="e.g. complaints.events.v1 (or its .dlq)"),
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="start at the oldest record"),
+    max_messages: int = typer.Option(0, "--max", help="stop after this many records (0: never)"),
+    timeout: float = typer.Option(0, help="stop after this many idle seconds (0: never)"),
+    bootstrap: str = typer.Option(None, envvar="KOTA_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers"),
+) -> None:
+    """Print each record of a topic as one JSON line: CloudEvents attributes, trace context, decoded payload."""
+    from kota_common import envelope
+    from kota_common.events import topics
+    from kota_common.kafka import assign_all, make_consumer
+
+    consumer = make_consumer(
+        bootstrap or "127.0.0.1:9092",
+        f"kota-tail-{uuid.uuid4()}",
+        **{"auto.offset.reset": "earliest" if from_beginning else "latest", "enable.auto.commit": False},
+    )
+    assign_all(consumer, topic, from_beginning)
+    known = topics().get(topic.removesuffix(".dlq"))
+    seen, idle_since = 0, time.monotonic()
+    try:
+        while max_messages == 0 or seen < max_messages:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                if timeout and time.monotonic() - idle_since > timeout:
+                    break
+                continue
+            if msg.error():
+                continue
+            idle_since = time.monotonic()
+            seen += 1
+            record = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
+                      "key": msg.key().decode() if msg.key() else None}
+            try:
+                event = envelope.decode(msg.value(), msg.headers(), msg.key())
+                record.update(id=event.id, type=event.type, source=event.source, subject=event.subject,
+                              time=event.time.isoformat(), trace=event.trace, data=event.data)
+                model = known.model_for(event.type) if known else None
+                if model is not None:
+                    model.model_validate(event.data)
+                    record["valid"] = True
+            except Exception as exc:
+                record["undecodable"] = str(exc)
+                record["raw"] = (msg.value() or b"")[:500].decode(errors="replace")
+            extra = {k: v.decode(errors="replace") for k, v in (msg.headers() or []) if k.startswith("kota_dlq_")}
+            if extra:
+                record["dead_letter"] = extra
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+@app.command()
+def token(
+    agency: str = typer.Option(..., help="agency code, e.g. DSDA"),
+    role: list[str] = typer.Option(["staff"], help="staff, admin"),
+    subject: str = typer.Option("petugas", help="who the token is for"),
+    hours: float = typer.Option(12, help="validity"),
+) -> None:
+    """Issue a staff bearer token for an agency (signed with KOTA_AUTH_SECRET)."""
+    from datetime import timedelta
+
+    from kota_common.auth import issue_token
+    from kota_common.settings import CommonSettings, load_settings
+
+    print(issue_token(load_settings(CommonSettings).auth_secret, subject, agency, role, timedelta(hours=hours)))
+
+
+@app.command()
+def asyncapi(out: Path = typer.Option(Path("docs/asyncapi.json"), help="where to write the document")) -> None:
+    """Generate the AsyncAPI document for every topic from the event models."""
+    from kota_common.asyncapi import build_document
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(build_document(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()
