@@ -134,7 +134,7 @@ def up(
                 time.sleep(min(2 ** restarts[spec.name], 30))
                 children[spec.name] = launch(spec)
     console.print("stopping…")
-    for name, proc in reversed(list(children.items())):
+    for _name, proc in reversed(list(children.items())):
         if proc.poll() is None:
             proc.terminate()
     for proc in children.values():

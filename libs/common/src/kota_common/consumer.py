@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from kota_common import envelope
-from kota_common.events import EventPayload, topic as topic_spec
+from kota_common.events import EventPayload
+from kota_common.events import topic as topic_spec
 from kota_common.kafka import make_consumer, make_producer
 from kota_common.telemetry import context_from_headers
 

@@ -12,8 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from kota_common.errors import FailedPrecondition, ServiceError  # noqa: F401 (re-exported)
-
+from kota_common.errors import FailedPrecondition, ServiceError
 
 _RPC_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,

@@ -71,7 +71,7 @@ def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout
     if not missing:
         return
     futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing])
-    for name, future in futures.items():
+    for _name, future in futures.items():
         try:
             future.result(timeout)
         except KafkaException as exc:

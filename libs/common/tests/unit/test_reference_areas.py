@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from kota_common.reference import AreaDirectory, Kecamatan, Kelurahan, Kota, haversine_km
 
 

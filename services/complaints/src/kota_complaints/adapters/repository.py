@@ -15,8 +15,8 @@ from kota_complaints.adapters.orm import (
     HistoryRow,
     ReporterRow,
     RoutingRuleRow,
-    ServiceCategoryRow,
     SensorIncidentRow,
+    ServiceCategoryRow,
 )
 from kota_complaints.domain.model import (
     Agency,

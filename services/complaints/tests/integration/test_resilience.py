@@ -1,0 +1,150 @@
+"""Nothing accepted is lost: poison messages, a frozen broker, a killed service."""
+
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import grpc
+import pytest
+
+from kota.complaints.v1 import complaints_pb2 as pb
+from kota_common import envelope
+from kota_common.events.sensors import ALERTS_TOPIC, SOURCE, SensorAlert
+from kota_common.kafka import make_producer
+
+pytestmark = pytest.mark.integration
+
+
+def alert(station: str, level: str, severity: str, value: float) -> envelope.Event:
+    payload = SensorAlert(
+        alert_id=str(uuid.uuid4()), kind="flood", station_id=station, station_name="Pintu Air Manggarai",
+        lat=-6.2083, lon=106.8506, kota_code="31.74", level=level, previous_level="", severity=severity,
+        value=value, unit="cm", observed_at=datetime.now(timezone.utc),
+    )
+    return envelope.Event(type=payload.ce_type, source=SOURCE, subject=station, data=payload.to_data())
+
+
+def produce(bootstrap: str, records: list[tuple[bytes | None, bytes, list]]) -> None:
+    producer = make_producer(bootstrap)
+    for key, value, headers in records:
+        producer.produce(ALERTS_TOPIC, key=key, value=value, headers=headers)
+    assert producer.flush(30) == 0
+
+
+def sensor_tickets(stub, station: str) -> list:
+    found = stub.ListComplaints(pb.ListComplaintsRequest(channel=pb.CHANNEL_SENSOR, page_size=100), timeout=10).complaints
+    return [c for c in found if station in c.description]
+
+
+def wait_until(check, timeout: float = 60.0, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def test_poison_messages_go_to_the_dlq_and_the_consumer_carries_on(start_complaints, kafka_bootstrap, topic_reader):
+    _, stub = start_complaints()
+    station = f"MANGGARAI-{uuid.uuid4().hex[:6]}"
+    dlq = topic_reader(ALERTS_TOPIC + ".dlq")
+    bad_payload = alert(station, "siaga-1", "danger", 990)
+    bad_payload = envelope.Event(type=bad_payload.type, source=SOURCE, subject=station, data={"station_id": station})
+    produce(kafka_bootstrap, [
+        (station.encode(), b"\x00not a cloudevent", []),
+        envelope.encode(bad_payload, station),
+        envelope.encode(alert(station, "siaga-1", "danger", 990), station),
+    ])
+    dead = dlq.wait_for(lambda rs: len(rs) >= 2, timeout=60, match=lambda m: m.key() == station.encode())
+    reasons = sorted(dict(m.headers())["kota_dlq_reason"].decode() for m in dead)
+    assert len(dead) == 2
+    assert any("missing CloudEvents headers" in r for r in reasons) and any("invalid" in r for r in reasons)
+    assert all(dict(m.headers())["kota_dlq_topic"] == ALERTS_TOPIC.encode() for m in dead)
+
+    # The valid alert behind the poison ones was handled: an incident ticket routed to BPBD.
+    ticket = wait_until(lambda: sensor_tickets(stub, station))[0]
+    assert ticket.agency_code == "BPBD" and ticket.status == pb.STATUS_ROUTED
+
+    # Redelivery of the same event changes nothing; the level falling back resolves the ticket.
+    same = alert(station, "siaga-1", "danger", 990)
+    produce(kafka_bootstrap, [envelope.encode(same, station), envelope.encode(same, station)])
+    produce(kafka_bootstrap, [envelope.encode(alert(station, "siaga-4", "normal", 700), station)])
+    resolved = wait_until(
+        lambda: [c for c in sensor_tickets(stub, station) if c.status == pb.STATUS_RESOLVED]
+    )
+    assert len(sensor_tickets(stub, station)) == 1 and "siaga-4" in resolved[0].status_notes
+
+
+def test_submissions_are_accepted_while_the_broker_is_frozen(start_complaints, kafka_broker, topic_reader):
+    _, stub = start_complaints()
+    reader = topic_reader("complaints.events.v1")
+    submit = lambda i: stub.SubmitComplaint(  # noqa: E731
+        pb.SubmitComplaintRequest(channel=pb.CHANNEL_SMS, service_code="waste", description=f"sampah {i}",
+                                  location=pb.Location(lat=-6.1 - i * 0.01, lon=106.7)),
+        timeout=5,
+    ).complaint.id
+    kafka_broker.pause()
+    try:
+        started = time.monotonic()
+        accepted = []
+        while time.monotonic() - started < 10:
+            accepted.append(submit(len(accepted)))
+            time.sleep(0.2)
+    finally:
+        kafka_broker.resume()
+    assert len(accepted) >= 20
+    wanted = {cid.encode() for cid in accepted}
+    records = reader.wait_for(
+        lambda rs: {m.key() for m in rs} >= wanted, timeout=120,
+        match=lambda m: m.key() in wanted and dict(m.headers())["ce_type"] == b"kota.complaints.submitted.v1",
+    )
+    keys = [m.key() for m in records]
+    assert set(keys) == wanted and len(keys) == len(wanted), "each accepted complaint reaches the topic exactly once"
+
+
+def test_no_accepted_complaint_is_lost_when_the_service_is_killed(start_complaints, topic_reader):
+    proc, stub = start_complaints()
+    accepted: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                resp = stub.SubmitComplaint(
+                    pb.SubmitComplaintRequest(channel=pb.CHANNEL_APP, service_code="street_light",
+                                              description=f"lampu mati {worker}-{i}",
+                                              location=pb.Location(lat=-6.3 + worker * 0.01 + i * 0.002, lon=106.9)),
+                    timeout=5,
+                )
+            except grpc.RpcError:
+                continue  # the service is gone: not accepted, nothing promised
+            with lock:
+                accepted.append(resp.complaint.id)
+
+    with ThreadPoolExecutor(8) as pool:
+        for w in range(8):
+            pool.submit(load, w)
+        wait_until(lambda: len(accepted) >= 150, timeout=60, interval=0.05)
+        proc.kill()
+        time.sleep(0.5)
+        stop.set()
+    proc.start()
+    for cid in accepted:
+        assert stub.GetComplaint(pb.GetComplaintRequest(id=cid), timeout=10).complaint.id == cid
+    wanted = {cid.encode() for cid in accepted}
+    reader = topic_reader("complaints.events.v1")
+    records = reader.wait_for(
+        lambda rs: {m.key() for m in rs} >= wanted, timeout=120,
+        match=lambda m: m.key() in wanted and dict(m.headers())["ce_type"] == b"kota.complaints.submitted.v1",
+    )
+    assert {m.key() for m in records} == wanted
+    data = [json.loads(m.value()) for m in records]
+    assert all(d["complaint_id"].encode() in wanted for d in data)
