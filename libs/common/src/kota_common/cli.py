@@ -28,11 +28,15 @@ class ServiceSpec:
     address_env: str
     default_address: str
     database_env: str | None
+    # An HTTP service (not gRPC) is healthy when GET http://<address><health_path> answers 200.
+    health_path: str | None = None
 
 
 # Every deployable service, in start order. Later services join this list as they are built.
 SERVICES = [
     ServiceSpec("complaints", "kota_complaints", "KOTA_COMPLAINTS_GRPC_ADDRESS", "127.0.0.1:50051", "KOTA_COMPLAINTS_DATABASE_URL"),
+    ServiceSpec("opendata", "kota_opendata", "KOTA_OPENDATA_GRPC_ADDRESS", "127.0.0.1:50053", "KOTA_OPENDATA_DATABASE_URL"),
+    ServiceSpec("gateway", "kota_gateway", "KOTA_GATEWAY_HTTP_ADDRESS", "127.0.0.1:8080", None, health_path="/readyz"),
 ]
 
 
@@ -71,6 +75,22 @@ def _wait_healthy(address: str, timeout: float = 60.0) -> bool:
     return False
 
 
+def _wait_http_healthy(url: str, timeout: float = 60.0) -> bool:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    return False
+
+
 @app.command()
 def up(
     var_dir: Path = typer.Option(Path("var"), help="where databases and logs go"),
@@ -104,6 +124,10 @@ def up(
         addresses[spec.name] = address
         children[spec.name] = launch(spec)
     for spec in SERVICES:
+        if spec.health_path:
+            ok = _wait_http_healthy(f"http://{addresses[spec.name]}{spec.health_path}")
+            console.print(f"  {spec.name:<12} HTTP {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}")
+            continue
         ok = _wait_healthy(addresses[spec.name])
         console.print(f"  {spec.name:<12} gRPC {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}")
     if demo:

@@ -6,6 +6,7 @@ event (after a crash or a rebalance) changes nothing the second time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from kota_common import envelope
+from kota_common.db import write_lock
 from kota_common.events import EventPayload
 from kota_common.events import topic as topic_spec
 from kota_common.kafka import make_consumer, make_producer
@@ -35,6 +37,13 @@ class ProcessedEvent(SQLModel, table=True):
     consumer: str = Field(primary_key=True, max_length=100)
     event_id: str = Field(primary_key=True, max_length=64)
     processed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+@contextlib.contextmanager
+def _locked(engine: Engine, session: Session):
+    session.connection()  # connection first, then the write lock (see kota_common.db.write_lock)
+    with write_lock(engine):
+        yield
 
 
 class PoisonMessage(Exception):
@@ -138,7 +147,7 @@ class IdempotentConsumer:
         return event, payload
 
     def _handle_once(self, topic: str, event: envelope.Event, payload: EventPayload) -> None:
-        with Session(self.engine) as session:
+        with Session(self.engine) as session, _locked(self.engine, session):
             seen = session.exec(
                 select(ProcessedEvent).where(
                     ProcessedEvent.consumer == self.group_id, ProcessedEvent.event_id == event.id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from alembic import command
@@ -10,13 +12,26 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
+_WRITE_LOCKS: dict[int, threading.Lock] = {}
+
+
+def write_lock(engine: Engine) -> AbstractContextManager:
+    """Serialises writers on SQLite, which allows one at a time: waiting on a lock here is far cheaper than
+    SQLite's busy-retry sleeps. pysqlite starts a transaction at the first write statement, so holding this
+    around flush + commit covers the whole write. Other databases get a no-op.
+    Take a connection (session.connection()) before the lock, never the other way round."""
+    return _WRITE_LOCKS.get(id(engine)) or nullcontext()
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # SQLite connections are cheap; a pool smaller than the worker threads would only add waiting.
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=64, max_overflow=64
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # WAL: readers never block the writer
@@ -27,6 +42,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        _WRITE_LOCKS[id(engine)] = threading.Lock()
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 

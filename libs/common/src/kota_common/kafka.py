@@ -10,6 +10,9 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 log = logging.getLogger(__name__)
+# librdkafka's own log lines (connection refused while the broker is away, ...) go through Python logging,
+# as JSON like everything else, instead of raw stderr.
+_rdkafka_log = logging.getLogger("kota.rdkafka")
 
 
 def make_producer(bootstrap: str, **overrides) -> Producer:
@@ -23,6 +26,7 @@ def make_producer(bootstrap: str, **overrides) -> Producer:
         # An outage longer than this is handled by the outbox: the row stays unpublished and is sent again.
         "message.timeout.ms": 120_000,
         "socket.keepalive.enable": True,
+        "logger": _rdkafka_log,
     }
     config.update(overrides)
     return Producer(config)
@@ -38,6 +42,7 @@ def make_consumer(bootstrap: str, group_id: str, **overrides) -> Consumer:
         # A group forms in about half the session timeout on Tansu; 6 s is also Kafka's default minimum.
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 1000,
+        "logger": _rdkafka_log,
     }
     config.update(overrides)
     return Consumer(config)
@@ -56,7 +61,7 @@ def assign_all(consumer: Consumer, topic: str, from_beginning: bool = True, time
 
 def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout: float = 30.0) -> None:
     """Creates the topics that do not exist yet (and each one's .dlq)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _rdkafka_log})
     wanted = set(names) | {f"{n}.dlq" for n in names if not n.endswith(".dlq")}
     deadline = time.monotonic() + timeout
     while True:

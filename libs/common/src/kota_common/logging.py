@@ -52,5 +52,5 @@ def configure_logging(service: str, level: str = "INFO", json_format: bool = Tru
     root.handlers[:] = [handler]
     root.setLevel(level)
     # librdkafka and grpc chatter stays at WARNING unless asked for.
-    for noisy in ("confluent_kafka", "grpc", "alembic.runtime.migration"):
+    for noisy in ("kota.rdkafka", "grpc", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

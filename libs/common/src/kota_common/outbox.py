@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Column, Index, LargeBinary, delete, update
+from sqlalchemy import Column, Index, LargeBinary, delete, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from kota_common import envelope
+from kota_common.db import write_lock
 from kota_common.kafka import make_producer
 
 log = logging.getLogger(__name__)
@@ -39,19 +40,28 @@ class OutboxMessage(SQLModel, table=True):
     published_at: datetime | None = Field(default=None)
 
 
+def outbox_row(topic: str, key: str, event: envelope.Event) -> dict:
+    """The outbox row of one event, ready for a bulk insert."""
+    _k, value, headers = envelope.encode(event, key)
+    return {
+        "event_id": event.id,
+        "topic": topic,
+        "key": key,
+        "ce_type": event.type,
+        "headers": json.dumps([[n, v.decode()] for n, v in headers]),
+        "payload": value,
+        "created_at": datetime.now(timezone.utc),
+    }
+
+
+def add_events(session: Session, rows: list[dict]) -> None:
+    """Stages events (from outbox_row) in the caller's transaction, in one round trip."""
+    if rows:
+        session.execute(insert(OutboxMessage.__table__), rows)
+
+
 def add_event(session: Session, topic: str, key: str, event: envelope.Event) -> None:
-    """Stages an event in the caller's transaction."""
-    k, value, headers = envelope.encode(event, key)
-    session.add(
-        OutboxMessage(
-            event_id=event.id,
-            topic=topic,
-            key=key,
-            ce_type=event.type,
-            headers=json.dumps([[n, v.decode()] for n, v in headers]),
-            payload=value,
-        )
-    )
+    add_events(session, [outbox_row(topic, key, event)])
 
 
 class OutboxRelay:
@@ -64,12 +74,14 @@ class OutboxRelay:
         *,
         batch_size: int = 1000,
         idle_interval: float = 0.2,
+        linger: float = 0.005,
         retention: timedelta = timedelta(hours=24),
         producer_config: dict | None = None,
     ):
         self.engine = engine
         self.batch_size = batch_size
         self.idle_interval = idle_interval
+        self.linger = linger
         self.retention = retention
         self.producer = make_producer(bootstrap, **(producer_config or {}))
         self._wake = threading.Event()
@@ -115,8 +127,10 @@ class OutboxRelay:
             except Exception:  # database briefly unavailable: keep the relay alive
                 log.exception("outbox relay pass failed")
                 sent = 0
-            if sent == 0:
-                self._wake.wait(self.idle_interval)
+            if sent < self.batch_size:
+                # Idle or a trickle: wait for a commit, then linger briefly so one pass carries many events.
+                if self._wake.wait(self.idle_interval if sent == 0 else self.linger):
+                    self._stop.wait(self.linger)
                 self._wake.clear()
 
     def run_once(self) -> int:
@@ -128,20 +142,25 @@ class OutboxRelay:
         if len(in_flight) >= self.batch_size * 10:  # broker is slow or away: don't pile up more
             self.producer.poll(0.1)
             return 0
-        with Session(self.engine) as session:
-            stmt = select(OutboxMessage).where(OutboxMessage.published_at.is_(None)).order_by(OutboxMessage.id)
-            if in_flight:
-                stmt = stmt.where(OutboxMessage.id.not_in(in_flight))
-            rows = session.exec(stmt.limit(self.batch_size)).all()
+        table = OutboxMessage.__table__
+        stmt = (
+            select(table.c.id, table.c.topic, table.c.key, table.c.headers, table.c.payload)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.id)
+        )
+        if in_flight:
+            stmt = stmt.where(table.c.id.not_in(in_flight))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.limit(self.batch_size)).all()
         sent = 0
-        for row in rows:
-            headers = [(n, v.encode()) for n, v in json.loads(row.headers)]
+        for row_id, topic, key, headers_json, payload in rows:
+            headers = [(n, v.encode()) for n, v in json.loads(headers_json)]
             with self._lock:
-                self._in_flight.add(row.id)
+                self._in_flight.add(row_id)
             while True:
                 try:
                     self.producer.produce(
-                        row.topic, key=row.key, value=row.payload, headers=headers, on_delivery=self._on_delivery(row.id)
+                        topic, key=key, value=payload, headers=headers, on_delivery=self._on_delivery(row_id)
                     )
                     break
                 except BufferError:
@@ -156,11 +175,12 @@ class OutboxRelay:
         if not ids:
             return
         now = datetime.now(timezone.utc)
-        with Session(self.engine) as session:
+        table = OutboxMessage.__table__
+        with self.engine.connect() as conn, write_lock(self.engine):
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                session.exec(update(OutboxMessage).where(OutboxMessage.id.in_(chunk)).values(published_at=now))
-            session.commit()
+                conn.execute(update(table).where(table.c.id.in_(chunk)).values(published_at=now))
+            conn.commit()
         self.published_total += len(ids)
 
     def _cleanup(self) -> None:
@@ -168,12 +188,11 @@ class OutboxRelay:
             return
         self._last_cleanup = time.monotonic()
         cutoff = datetime.now(timezone.utc) - self.retention
-        with Session(self.engine) as session:
-            session.exec(
-                delete(OutboxMessage).where(OutboxMessage.published_at.is_not(None), OutboxMessage.published_at < cutoff)
-            )
-            session.commit()
+        table = OutboxMessage.__table__
+        with self.engine.connect() as conn, write_lock(self.engine):
+            conn.execute(delete(table).where(table.c.published_at.is_not(None), table.c.published_at < cutoff))
+            conn.commit()
 
     def pending(self) -> int:
         with Session(self.engine) as session:
-            return len(session.exec(select(OutboxMessage.id).where(OutboxMessage.published_at.is_(None))).all())
+            return session.exec(select(func.count()).where(OutboxMessage.published_at.is_(None))).one()

@@ -49,7 +49,7 @@ def register_topic(spec: TopicSpec) -> TopicSpec:
 
 def topics() -> dict[str, TopicSpec]:
     # Import the modules that register topics so the catalogue is complete whoever asks first.
-    from kota_common.events import complaints, sensors  # noqa: F401
+    from kota_common.events import complaints, opendata, sensors  # noqa: F401
 
     return dict(_TOPICS)
 

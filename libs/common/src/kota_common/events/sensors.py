@@ -1,4 +1,11 @@
-"""sensors.alerts.v1 (key: station or gauge id), consumed by complaints to open incident tickets."""
+"""Sensor topics: sensors.readings.v1 (key: device id), sensors.vehicle-positions.v1 (key: vehicle id) and
+sensors.alerts.v1 (key: station or gauge id, consumed by complaints to open incident tickets).
+
+Readings and positions are published straight from the ingest path in batches (not through the outbox): the
+device is acknowledged only after the broker has acknowledged its batch. Their ce_id is deterministic
+(`<device>/<quantity>/<epoch ms>`), so a batch resent after a lost acknowledgement is dropped by idempotent
+consumers. Alerts go through the sensors service's transactional outbox.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ from pydantic import Field
 from kota_common.events import EventPayload, TopicSpec, register_topic
 
 ALERTS_TOPIC = "sensors.alerts.v1"
+READINGS_TOPIC = "sensors.readings.v1"
+POSITIONS_TOPIC = "sensors.vehicle-positions.v1"
 SOURCE = "/kota/sensors"
 
 
@@ -39,5 +48,49 @@ ALERTS_SPEC = register_topic(
         description="Alert level changes: ISPU category per air-quality station, Siaga level per flood gauge, "
         "silent devices. Hysteresis applied by the producer.",
         payloads=(SensorAlert,),
+    )
+)
+
+
+class SensorReading(EventPayload):
+    """One accepted observation of one quantity by one device (an air-quality station, a river gauge)."""
+
+    ce_type: Literal["kota.sensors.reading.v1"] = "kota.sensors.reading.v1"
+    device_id: str
+    quantity: str = Field(description="pm25, pm10, so2, co, o3, no2, hc, temperature, humidity, water_level, rainfall")
+    unit: str = Field(description="canonical unit of the quantity: ug/m3, Cel, %, cm, mm")
+    value: float
+    observed_at_ms: int = Field(description="when it was observed, milliseconds since the Unix epoch (UTC)")
+
+
+class VehiclePosition(EventPayload):
+    """A bus position (TransJakarta), the source of the GTFS-realtime VehiclePositions feed."""
+
+    ce_type: Literal["kota.sensors.vehicle-position.v1"] = "kota.sensors.vehicle-position.v1"
+    vehicle_id: str
+    route_id: str = ""
+    lat: float
+    lon: float
+    bearing: float = Field(0, description="degrees clockwise from north")
+    speed_kmh: float = 0
+    observed_at_ms: int = Field(description="milliseconds since the Unix epoch (UTC)")
+
+
+READINGS_SPEC = register_topic(
+    TopicSpec(
+        name=READINGS_TOPIC,
+        key="device id",
+        description="Every accepted sensor reading, one record per observation, ordered per device. Published in "
+        "batches from the ingest path; ce_id is <device>/<quantity>/<epoch ms> (duplicates by id are resends).",
+        payloads=(SensorReading,),
+    )
+)
+
+POSITIONS_SPEC = register_topic(
+    TopicSpec(
+        name=POSITIONS_TOPIC,
+        key="vehicle id",
+        description="Accepted vehicle positions (TransJakarta buses), ordered per vehicle.",
+        payloads=(VehiclePosition,),
     )
 )

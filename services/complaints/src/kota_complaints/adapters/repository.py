@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, select
 
 from kota_complaints.adapters.orm import (
@@ -53,49 +53,67 @@ class ComplaintFilter:
     ids: tuple[str, ...] = ()
 
 
+_C = ComplaintRow.__table__.c
+# Built once: the duplicate check runs on every submission.
+_OPEN_NEAR = select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_at, _C.status).where(
+    _C.service_code == bindparam("code"),
+    _C.status.in_([Status.RECEIVED.value, Status.ROUTED.value, Status.IN_PROGRESS.value]),
+    _C.lat.between(bindparam("min_lat"), bindparam("max_lat")),
+    _C.lon.between(bindparam("min_lon"), bindparam("max_lon")),
+    _C.duplicate_of.is_(None),
+    _C.requested_at >= bindparam("since"),
+)
+
+
 class ComplaintRepository:
     def __init__(self, session: Session):
         self.session = session
         self.seen: dict[str, Complaint] = {}
+        self._new: dict[str, dict] = {}
+        self._reporters: list[dict] = []
         self._history_len: dict[str, int] = {}
 
     # -- writes -----------------------------------------------------------------------------------------
     def add(self, complaint: Complaint, *, idempotency_key: str | None) -> None:
-        self.session.add(
-            ComplaintRow(
-                **self._columns(complaint),
-                reporter_ref=complaint.reporter_ref,
-                anonymous=complaint.anonymous,
-                idempotency_key=idempotency_key,
-                requested_at=complaint.requested_at,
-            )
-        )
+        self._new[complaint.id] = {
+            "reporter_ref": complaint.reporter_ref,
+            "anonymous": complaint.anonymous,
+            "idempotency_key": idempotency_key,
+            "requested_at": complaint.requested_at,
+        }
         self._history_len[complaint.id] = 0
         self.seen[complaint.id] = complaint
 
-    def add_reporter(self, row: ReporterRow) -> None:
-        self.session.add(row)
+    def add_reporter(self, **contact) -> None:
+        self._reporters.append(contact)
 
     def flush_changes(self) -> None:
-        """Writes the changed state and the new history entries of every aggregate this unit of work touched."""
+        """Writes new and changed aggregates with their new history entries (Core statements: the write path
+        is hot, and ORM object construction would cost more than the database work)."""
+        inserts, history = [], []
         for complaint in self.seen.values():
-            row = self.session.get(ComplaintRow, complaint.id)
-            for key, value in self._columns(complaint).items():
-                setattr(row, key, value)
             start = self._history_len.get(complaint.id, 0)
-            for seq, entry in enumerate(complaint.history[start:], start=start):
-                self.session.add(
-                    HistoryRow(
-                        complaint_id=complaint.id,
-                        seq=seq,
-                        at=entry.at,
-                        kind=entry.kind,
-                        status=entry.status.value,
-                        actor=entry.actor,
-                        note=entry.note,
-                    )
+            if complaint.id in self._new:
+                inserts.append({**self._columns(complaint), **self._new.pop(complaint.id)})
+            elif len(complaint.history) > start:  # every change to an aggregate appends to its history
+                self.session.execute(
+                    update(ComplaintRow.__table__)
+                    .where(ComplaintRow.__table__.c.id == complaint.id)
+                    .values(**self._columns(complaint))
                 )
+            history += [
+                {"complaint_id": complaint.id, "seq": seq, "at": e.at, "kind": e.kind, "status": e.status.value,
+                 "actor": e.actor, "note": e.note}
+                for seq, e in enumerate(complaint.history[start:], start=start)
+            ]
             self._history_len[complaint.id] = len(complaint.history)
+        if inserts:
+            self.session.execute(insert(ComplaintRow.__table__), inserts)
+        if self._reporters:
+            self.session.execute(insert(ReporterRow.__table__), self._reporters)
+            self._reporters = []
+        if history:
+            self.session.execute(insert(HistoryRow.__table__), history)
 
     @staticmethod
     def _columns(c: Complaint) -> dict:
@@ -159,18 +177,23 @@ class ComplaintRepository:
         return complaint
 
     def open_near(self, service_code: str, lat: float, lon: float, radius_m: float, since: datetime) -> list[Complaint]:
+        """Open, unlinked complaints of a category in a box around a point: light candidates for find_duplicate
+        (no history loaded; the chosen master is loaded in full by `get`)."""
         min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
-        rows = self.session.exec(
-            select(ComplaintRow).where(
-                ComplaintRow.service_code == service_code,
-                ComplaintRow.status.in_([Status.RECEIVED.value, Status.ROUTED.value, Status.IN_PROGRESS.value]),
-                ComplaintRow.lat.between(min_lat, max_lat),
-                ComplaintRow.lon.between(min_lon, max_lon),
-                ComplaintRow.duplicate_of.is_(None),
-                ComplaintRow.requested_at >= since,
-            )
+        rows = self.session.execute(
+            _OPEN_NEAR,
+            {"code": service_code, "since": since, "min_lat": min_lat, "max_lat": max_lat, "min_lon": min_lon,
+             "max_lon": max_lon},
         ).all()
-        return [self.seen.get(r.id) or self._track(r) for r in rows]
+        return [
+            self.seen.get(r.id)
+            or Complaint(
+                id=r.id, channel=Channel(r.channel), service_code=service_code, description="",
+                area=Area(lat=r.lat, lon=r.lon), reporter_ref="", anonymous=True,
+                requested_at=_utc(r.requested_at), status=Status(r.status),
+            )
+            for r in rows
+        ]
 
     def linked_to(self, master_id: str) -> list[Complaint]:
         rows = self.session.exec(select(ComplaintRow).where(ComplaintRow.duplicate_of == master_id)).all()

@@ -12,6 +12,7 @@ from kota_common.consumer import IdempotentConsumer
 from kota_common.db import make_engine, upgrade_to_head
 from kota_common.events import complaints as complaint_events
 from kota_common.events.sensors import ALERTS_TOPIC
+from kota_common.group_commit import GroupCommitWriter
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics
 from kota_common.outbox import OutboxRelay
@@ -60,7 +61,9 @@ class ComplaintsApp:
         self.hub = UpdateHub()
         self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap)
         self.relay.start()
-        servicer = ComplaintsServicer(self.uow, self.ctx, self.hub, s.common.auth_secret)
+        self.writer = GroupCommitWriter(self.engine, lambda session: UnitOfWork(None, session=session), self._after_commit)
+        self.writer.start()
+        servicer = ComplaintsServicer(self.uow, self.writer.run, self.ctx, self.hub, s.common.auth_secret)
 
         def register(server):
             pb_grpc.add_ComplaintsServiceServicer_to_server(servicer, server)
@@ -121,6 +124,7 @@ class ComplaintsApp:
         self._stop.set()
         set_serving(self.health, [SERVICE_NAME], serving=False)
         self.server.stop(grace).wait()
+        self.writer.stop()
         if self.consumer:
             self.consumer.stop()
         self.relay.stop()

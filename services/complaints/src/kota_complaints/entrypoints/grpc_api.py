@@ -89,8 +89,10 @@ def complaint_to_pb(c: Complaint, ctx: services.Context) -> pb.Complaint:
 
 
 class ComplaintsServicer(pb_grpc.ComplaintsServiceServicer):
-    def __init__(self, uow_factory, ctx: services.Context, hub: UpdateHub, auth_secret: str):
+    def __init__(self, uow_factory, write, ctx: services.Context, hub: UpdateHub, auth_secret: str):
+        """`uow_factory()` gives a unit of work for reads; `write(work)` runs work(uow) in a group commit."""
         self.uow_factory = uow_factory
+        self.write = write
         self.ctx = ctx
         self.hub = hub
         self.auth_secret = auth_secret
@@ -128,7 +130,7 @@ class ComplaintsServicer(pb_grpc.ComplaintsServiceServicer):
             idempotency_key=request.idempotency_key,
             external_ref=request.external_ref,
         )
-        complaint, code = services.submit_complaint(cmd, self.uow_factory(), self.ctx)
+        complaint, code = self.write(lambda uow: services.submit_complaint(cmd, uow, self.ctx))
         return pb.SubmitComplaintResponse(complaint=complaint_to_pb(complaint, self.ctx), tracking_code=code)
 
     @translate_errors
@@ -178,24 +180,26 @@ class ComplaintsServicer(pb_grpc.ComplaintsServiceServicer):
     @translate_errors
     def UpdateComplaintStatus(self, request, context):
         status = status_from_pb(request.status)
-        complaint = services.update_status(
-            request.id, status.value, request.note, self._principal(context), self.uow_factory()
-        )
+        principal = self._principal(context)
+        complaint = self.write(lambda uow: services.update_status(request.id, status.value, request.note, principal, uow))
         return pb.UpdateComplaintStatusResponse(complaint=complaint_to_pb(complaint, self.ctx))
 
     @translate_errors
     def AddComplaintNote(self, request, context):
-        complaint = services.add_note(request.id, request.note, self._principal(context), self.uow_factory())
+        principal = self._principal(context)
+        complaint = self.write(lambda uow: services.add_note(request.id, request.note, principal, uow))
         return pb.AddComplaintNoteResponse(complaint=complaint_to_pb(complaint, self.ctx))
 
     @translate_errors
     def RateComplaint(self, request, context):
-        complaint = services.rate(request.id, request.tracking_code, request.rating, self.uow_factory(), self.ctx)
+        complaint = self.write(lambda uow: services.rate(request.id, request.tracking_code, request.rating, uow, self.ctx))
         return pb.RateComplaintResponse(complaint=complaint_to_pb(complaint, self.ctx))
 
     @translate_errors
     def ReopenComplaint(self, request, context):
-        complaint = services.reopen(request.id, request.tracking_code, request.reason, self.uow_factory(), self.ctx)
+        complaint = self.write(
+            lambda uow: services.reopen(request.id, request.tracking_code, request.reason, uow, self.ctx)
+        )
         return pb.ReopenComplaintResponse(complaint=complaint_to_pb(complaint, self.ctx))
 
     @translate_errors

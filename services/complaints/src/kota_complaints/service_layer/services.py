@@ -16,7 +16,7 @@ from kota_common.auth import Principal
 from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from kota_common.events.sensors import SensorAlert
 from kota_common.reference import AreaDirectory, haversine_km
-from kota_complaints.adapters.orm import ReporterRow, SensorIncidentRow
+from kota_complaints.adapters.orm import SensorIncidentRow
 from kota_complaints.adapters.repository import ComplaintFilter
 from kota_complaints.domain.model import (
     Area,
@@ -182,15 +182,13 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
         if not complaint.anonymous:
             c = cmd.contact
             uow.complaints.add_reporter(
-                ReporterRow(
-                    reporter_ref=reporter_ref,
-                    first_name=c.first_name,
-                    last_name=c.last_name,
-                    email=c.email,
-                    phone=c.phone,
-                    device_id=c.device_id,
-                    created_at=now,
-                )
+                reporter_ref=reporter_ref,
+                first_name=c.first_name,
+                last_name=c.last_name,
+                email=c.email,
+                phone=c.phone,
+                device_id=c.device_id,
+                created_at=now,
             )
         master = None
         if complaint.area.has_point:
@@ -203,7 +201,7 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
             )
             master = find_duplicate(complaint, candidates, ctx.policy)
         if master is not None:
-            complaint.link_to(master, now)
+            complaint.link_to(uow.complaints.get(master.id), now)
         else:
             complaint.route(ctx.routing.route(complaint.service_code, complaint.area), category.sla_hours, now)
         uow.commit()
@@ -356,7 +354,7 @@ def handle_sensor_alert(alert: SensorAlert, uow: UnitOfWork, ctx: Context) -> Co
             else:
                 complaint.add_note(f"level fell back to {alert.level} ({reading})", "system", now)
             uow.session.delete(incident)
-        uow.stage()
+        uow.commit()
         return complaint
     service_code = "disaster" if alert.kind == "flood" else "air_quality"
     what = "Banjir: tinggi muka air" if alert.kind == "flood" else "Kualitas udara: ISPU"
@@ -376,10 +374,10 @@ def handle_sensor_alert(alert: SensorAlert, uow: UnitOfWork, ctx: Context) -> Co
     complaint.route(ctx.routing.route(service_code, complaint.area), category.sla_hours, now)
     if alert.kind == "flood":
         complaint.add_note("Dinas Sumber Daya Air diberi tahu untuk operasi pintu air dan pompa", "system", now)
+    uow.commit()  # stages the complaint first: the incident row refers to it
     uow.session.add(
         SensorIncidentRow(station_id=alert.station_id, kind=alert.kind, complaint_id=complaint.id, level=alert.level, opened_at=now)
     )
-    uow.stage()
     return complaint
 
 

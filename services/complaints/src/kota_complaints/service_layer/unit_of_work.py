@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from kota_common import envelope, outbox
+from kota_common.db import write_lock
 from kota_common.events import complaints as ev
 from kota_common.telemetry import current_trace_headers
 from kota_complaints.adapters.repository import ComplaintRepository
@@ -22,9 +23,11 @@ class UnitOfWork:
         *,
         session: Session | None = None,
     ):
-        """With `session`, the caller owns the transaction (a Kafka consumer recording the event id in it)."""
+        """With `session`, the caller owns the transaction (the group-commit writer, or a Kafka consumer that
+        records the event id in it): commit() then only stages, and `changed` tells the owner what to announce."""
         self.engine = engine
         self.after_commit = after_commit
+        self.changed: list[tuple[Complaint, str]] = []
         self._external = session
         if session is not None:
             self.session = session
@@ -32,7 +35,8 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         if self._external is None:
-            self.session = Session(self.engine, expire_on_commit=False)
+            # No autoflush: nothing is written before commit(), which holds the engine's write lock.
+            self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
             self.complaints = ComplaintRepository(self.session)
         return self
 
@@ -42,8 +46,12 @@ class UnitOfWork:
             self.session.close()
 
     def commit(self) -> None:
-        changed = self.stage()
-        self.session.commit()
+        if self._external is not None:
+            self.changed += self.stage()
+            return
+        with write_lock(self.session.get_bind()):
+            changed = self.stage()
+            self.session.commit()
         if self.after_commit and changed:
             self.after_commit(changed)
 
@@ -52,12 +60,14 @@ class UnitOfWork:
         self.complaints.flush_changes()
         trace = current_trace_headers()
         changed: list[tuple[Complaint, str]] = []
+        rows = []
         for complaint in self.complaints.seen.values():
             for payload in complaint.events:
                 event = envelope.Event(
                     type=payload.ce_type, source=ev.SOURCE, subject=complaint.id, data=payload.to_data(), trace=trace
                 )
-                outbox.add_event(self.session, ev.TOPIC, complaint.id, event)
+                rows.append(outbox.outbox_row(ev.TOPIC, complaint.id, event))
                 changed.append((complaint, payload.ce_type))
             complaint.events.clear()
+        outbox.add_events(self.session, rows)
         return changed

@@ -1,0 +1,194 @@
+"""Complaint intake benchmark: concurrent gRPC submitters against the complaints service as its own process.
+
+Prints throughput and p50/p99 latency for
+  1. the baseline: raw insert (one SQLite/PostgreSQL transaction per row) + raw produce (librdkafka), no service;
+  2. closed loop: N concurrent submitters as fast as the service answers (sustained throughput);
+  3. open loop: a fixed arrival rate (default 500/s), the latency a citizen sees at that load;
+and checks that every accepted submission reached complaints.events.v1.
+
+    .venv/bin/python bench/complaints_intake.py [--seconds 10] [--concurrency 64] [--rate 500] [--database-url URL]
+
+Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free port. Never run as a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+from sqlalchemy import text
+
+from kota.complaints.v1 import complaints_pb2 as pb
+from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from kota_common.db import make_engine
+from kota_common.kafka import assign_all, ensure_topics, make_consumer, make_producer
+from kota_common.testing import ServiceProcess, free_port
+
+CODES = ["flooding", "waste", "street_light", "illegal_parking", "traffic", "public_order", "drainage"]
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def row(name: str, count: int, seconds: float, lat_ms: list[float], errors: int = 0) -> str:
+    return (f"{name:<34} {count:>8} {count / seconds:>10.0f}/s   p50 {pct(lat_ms, 50):>7.2f} ms"
+            f"   p99 {pct(lat_ms, 99):>7.2f} ms   errors {errors}")
+
+
+def request(i: int) -> pb.SubmitComplaintRequest:
+    # Spread over Jakarta so that few submissions are duplicates of one another.
+    return pb.SubmitComplaintRequest(
+        channel=pb.CHANNEL_APP, service_code=random.choice(CODES), description=f"bench complaint {i} " + "x" * 80,
+        location=pb.Location(lat=random.uniform(-6.35, -6.10), lon=random.uniform(106.70, 106.97)),
+        contact=pb.Contact(email=f"warga{i}@contoh.id"),
+    )
+
+
+def baseline(database_url: str, bootstrap: str, seconds: float) -> tuple[int, float, list[float]]:
+    """Raw insert + raw produce: the floor under what the service adds (validation, routing, outbox, gRPC)."""
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_raw (id VARCHAR(40) PRIMARY KEY, body TEXT NOT NULL)"))
+    producer = make_producer(bootstrap)
+    body = json.dumps({"description": "x" * 120, "lat": -6.2, "lon": 106.8})
+    lat, n, start = [], 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        key = uuid.uuid4().hex
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO bench_raw (id, body) VALUES (:i, :b)"), {"i": key, "b": body})
+        producer.produce("bench.raw", key=key, value=body.encode())
+        producer.poll(0)
+        lat.append((time.perf_counter() - t) * 1000)
+        n += 1
+    producer.flush(30)
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    return n, elapsed, lat
+
+
+async def closed_loop(address: str, concurrency: int, seconds: float) -> tuple[list[str], float, list[float], int]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.ComplaintsServiceStub(channel)
+        ids, lat, errors = [], [], 0
+        deadline = time.perf_counter() + seconds
+
+        async def worker(w: int) -> None:
+            nonlocal errors
+            i = 0
+            while time.perf_counter() < deadline:
+                i += 1
+                t = time.perf_counter()
+                try:
+                    resp = await stub.SubmitComplaint(request(w * 1_000_000 + i), timeout=10)
+                    ids.append(resp.complaint.id)
+                    lat.append((time.perf_counter() - t) * 1000)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        return ids, time.perf_counter() - start, lat, errors
+
+
+async def open_loop(address: str, rate: float, seconds: float) -> tuple[list[str], float, list[float], int]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.ComplaintsServiceStub(channel)
+        ids, lat, errors = [], [], 0
+
+        async def one(i: int, scheduled: float) -> None:
+            nonlocal errors
+            try:
+                resp = await stub.SubmitComplaint(request(i), timeout=10)
+                ids.append(resp.complaint.id)
+                lat.append((time.perf_counter() - scheduled) * 1000)  # from when it should have been sent
+            except grpc.aio.AioRpcError:
+                errors += 1
+
+        tasks, start, i = [], time.perf_counter(), 0
+        while (now := time.perf_counter()) - start < seconds:
+            due = start + i / rate
+            if now < due:
+                await asyncio.sleep(due - now)
+            tasks.append(asyncio.create_task(one(i, due)))
+            i += 1
+        await asyncio.gather(*tasks)
+        return ids, time.perf_counter() - start, lat, errors
+
+
+def count_on_topic(bootstrap: str, ids: set[bytes], timeout: float = 120) -> int:
+    consumer = make_consumer(bootstrap, f"bench-{uuid.uuid4()}")
+    assign_all(consumer, "complaints.events.v1")
+    found: set[bytes] = set()
+    deadline = time.monotonic() + timeout
+    while found < ids and time.monotonic() < deadline:
+        for m in consumer.consume(5000, 0.5):
+            if m.error() is None and m.key() in ids:
+                found.add(m.key())
+    consumer.close()
+    return len(found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--workers", type=int, default=32, help="gRPC worker threads of the service")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kota-bench-"))
+    bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
+    broker = None
+    if not bootstrap:
+        from kota_common.broker import start_embedded_broker
+
+        bootstrap = f"127.0.0.1:{free_port()}"
+        broker = start_embedded_broker(bootstrap, work / "broker.log")
+    ensure_topics(bootstrap, ["complaints.events.v1", "bench.raw"])
+    service_db = args.database_url or f"sqlite:///{work / 'complaints.db'}"
+    baseline_db = args.database_url or f"sqlite:///{work / 'baseline.db'}"
+    address = f"127.0.0.1:{free_port()}"
+    service = ServiceProcess(
+        "kota_complaints",
+        {"KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_COMPLAINTS_DATABASE_URL": service_db,
+         "KOTA_COMPLAINTS_GRPC_ADDRESS": address, "KOTA_LOG_LEVEL": "WARNING",
+         "KOTA_COMPLAINTS_GRPC_WORKERS": str(args.workers), "KOTA_COMPLAINTS_CONSUME_ALERTS": "false"},
+        address, work / "complaints.log",
+    )
+    try:
+        print(f"database: {service_db.split('://')[0]}   broker: {bootstrap}   cpus: {os.cpu_count()}   "
+              f"python {sys.version.split()[0]}", flush=True)
+        n, secs, lat = baseline(baseline_db, bootstrap, args.seconds)
+        print(row("baseline raw insert + raw produce", n, secs, lat), flush=True)
+        service.start()
+        asyncio.run(closed_loop(address, 8, 2))  # warm-up
+        ids, secs, lat, errors = asyncio.run(closed_loop(address, args.concurrency, args.seconds))
+        print(row(f"closed loop, {args.concurrency} concurrent", len(ids), secs, lat, errors), flush=True)
+        ids2, secs2, lat2, errors2 = asyncio.run(open_loop(address, args.rate, args.seconds))
+        print(row(f"open loop at {args.rate:.0f}/s", len(ids2), secs2, lat2, errors2), flush=True)
+        wanted = {i.encode() for i in ids + ids2}
+        landed = count_on_topic(bootstrap, wanted)
+        print(f"on complaints.events.v1: {landed} of {len(wanted)} accepted submissions", flush=True)
+    finally:
+        service.stop()
+        if broker:
+            broker.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Group commit: write use cases from many request threads run on one writer thread, a batch per transaction.
+
+One commit (and, on SQLite, one hold of the single write lock) then serves many requests, which is what lets
+a single-writer database keep up with concurrent intake. Each caller still gets its own result or error:
+a use case that refuses (ServiceError, raised before it writes anything) fails alone; any other error rolls
+the batch back and its items are run again one by one, so one bad item never takes others down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from kota_common.db import write_lock
+from kota_common.errors import ServiceError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        make_uow: Callable[[Session], Any],
+        after_commit: Callable[[list], None],
+        *,
+        max_batch: int = 64,
+    ):
+        """`make_uow(session)` builds a unit of work on the shared session; its `changed` list is handed to
+        `after_commit` once the batch is durable."""
+        self.engine = engine
+        self.make_uow = make_uow
+        self.after_commit = after_commit
+        self.max_batch = max_batch
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self.batches = 0
+        self.items = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def run(self, work: Callable[[Any], T], timeout: float = 30.0) -> T:
+        """Runs `work(uow)` in the next batch and returns its result (or raises its error) once committed."""
+        future: Future = Future()
+        # The caller's trace context goes with the work, so the events it stages carry the request's trace.
+        self._queue.put((work, future, otel_context.get_current()))
+        return future.result(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = [self._queue.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._execute(batch)
+
+    def _execute(self, batch: list) -> None:
+        outcomes: list[tuple[Future, Any, BaseException | None]] = []
+        changed: list = []
+        try:
+            with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
+                session.connection()  # connection first, then the write lock
+                with write_lock(self.engine):
+                    for work, future, ctx in batch:
+                        token = otel_context.attach(ctx)
+                        uow = self.make_uow(session)
+                        try:
+                            outcomes.append((future, work(uow), None))
+                            changed += uow.changed
+                        except ServiceError as err:  # refused before writing anything
+                            outcomes.append((future, None, err))
+                        finally:
+                            otel_context.detach(token)
+                    session.commit()
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("group commit of %d failed (%s); retrying one by one", len(batch), exc)
+                for item in batch:
+                    self._execute([item])
+            else:
+                batch[0][1].set_exception(exc)
+            return
+        self.batches += 1
+        self.items += len(batch)
+        if changed:
+            try:
+                self.after_commit(changed)
+            except Exception:
+                log.exception("after-commit hook failed")
+        for future, result, error in outcomes:
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)

@@ -1,0 +1,130 @@
+"""gRPC clients of the services: deadlines, retries only where safe, trace context and bearer tokens in metadata.
+
+Every failure becomes one of two exceptions the HTTP layers map to their own error formats:
+ServiceUnavailable (the service is down or too slow: HTTP 503) and RpcFailure (the service answered with an
+error status, with its google.rpc BadRequest field violations if any).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry import propagate
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+_DOWN = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+class ServiceUnavailable(Exception):
+    def __init__(self, service: str, detail: str):
+        super().__init__(f"the {service} service is unavailable: {detail}")
+        self.service = service
+        self.detail = detail
+
+
+@dataclass
+class RpcFailure(Exception):
+    service: str
+    code: grpc.StatusCode
+    message: str
+    violations: list[tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The BadRequest field violations carried in the error's `grpc-status-details-bin` trailer."""
+    found: list[tuple[str, str]] = []
+    for key, value in error.trailing_metadata() or ():
+        if key != "grpc-status-details-bin":
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except Exception:  # a malformed trailer is not worth failing the request over
+            return found
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                found += [(v.field, v.description) for v in bad.field_violations]
+    return found
+
+
+def outgoing_metadata(token: str | None = None) -> tuple[tuple[str, str], ...]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)  # W3C traceparent of the current (gateway server) span
+    md = [(k.lower(), v) for k, v in carrier.items()]
+    if token:
+        md.append(("authorization", f"Bearer {token}"))
+    return tuple(md)
+
+
+class Backend:
+    """One service's gRPC channel (grpc.aio) and a stub class; created inside the running event loop."""
+
+    def __init__(self, name: str, address: str, stub_class, timeout: float, retries: int):
+        self.name, self.address, self.timeout, self.retries = name, address, timeout, retries
+        self.channel = grpc.aio.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.initial_reconnect_backoff_ms", 200),
+                ("grpc.max_reconnect_backoff_ms", 2_000),
+            ],
+        )
+        self.stub = stub_class(self.channel)
+
+    async def call(self, method: str, request, *, safe: bool, token: str | None = None, timeout: float | None = None):
+        """A unary call. `safe`: repeating it cannot change anything twice (reads, or writes with an idempotency key)."""
+        attempts = 1 + (self.retries if safe else 0)
+        rpc = getattr(self.stub, method)
+        for attempt in range(attempts):
+            try:
+                return await rpc(request, timeout=timeout or self.timeout, metadata=outgoing_metadata(token))
+            except grpc.aio.AioRpcError as err:
+                code = err.code()
+                if code in _RETRYABLE and attempt + 1 < attempts:
+                    await asyncio.sleep(0.05 * 2**attempt)
+                    continue
+                if code in _DOWN:
+                    log.warning("%s.%s failed: %s", self.name, method, code.name)
+                    raise ServiceUnavailable(self.name, code.name.lower()) from None
+                raise RpcFailure(self.name, code, err.details() or code.name, violations_of(err)) from None
+        raise AssertionError("unreachable")
+
+    async def stream(self, method: str, request, *, token: str | None = None) -> AsyncIterator:
+        """A server stream without a deadline; the caller cancels it. Errors as in `call`."""
+        call = getattr(self.stub, method)(request, metadata=outgoing_metadata(token))
+        try:
+            async for item in call:
+                yield item
+        except grpc.aio.AioRpcError as err:
+            code = err.code()
+            if code in _DOWN:
+                raise ServiceUnavailable(self.name, code.name.lower()) from None
+            if code == grpc.StatusCode.CANCELLED:
+                return
+            raise RpcFailure(self.name, code, err.details() or code.name, violations_of(err)) from None
+        finally:
+            call.cancel()
+
+    async def healthy(self, timeout: float = 1.0) -> bool:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        try:
+            reply = await health_pb2_grpc.HealthStub(self.channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError:
+            return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def close(self) -> None:
+        await self.channel.close()

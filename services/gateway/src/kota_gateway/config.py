@@ -1,0 +1,45 @@
+"""Gateway settings (prefix KOTA_GATEWAY_); the services' addresses default to their own variables."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kota_common.settings import CommonSettings
+
+_ADDRESS = r"^[\w.\-\[\]:]+:\d+$"
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOTA_GATEWAY_", extra="ignore", populate_by_name=True)
+
+    http_address: str = Field("127.0.0.1:8080", pattern=_ADDRESS)
+    complaints_address: str = Field(
+        "127.0.0.1:50051",
+        pattern=_ADDRESS,
+        validation_alias=AliasChoices("KOTA_GATEWAY_COMPLAINTS_ADDRESS", "KOTA_COMPLAINTS_GRPC_ADDRESS"),
+    )
+    sensors_address: str = Field(
+        "127.0.0.1:50052",
+        pattern=_ADDRESS,
+        validation_alias=AliasChoices("KOTA_GATEWAY_SENSORS_ADDRESS", "KOTA_SENSORS_GRPC_ADDRESS"),
+    )
+    opendata_address: str = Field(
+        "127.0.0.1:50053",
+        pattern=_ADDRESS,
+        validation_alias=AliasChoices("KOTA_GATEWAY_OPENDATA_ADDRESS", "KOTA_OPENDATA_GRPC_ADDRESS"),
+    )
+    rpc_timeout_s: float = Field(5.0, gt=0, le=120, description="deadline of each unary gRPC call")
+    rpc_retries: int = Field(2, ge=0, le=5, description="extra attempts of a safe call when a service is unavailable")
+    rate_limit_per_s: float = Field(20.0, ge=0, description="public requests per second per client IP (0: no limit)")
+    rate_limit_burst: int = Field(60, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    open311_api_keys: str = Field("kota-open311-demo", description="accepted Open311 api_key values, comma separated")
+    jurisdiction_id: str = Field("jakarta.go.id", description="the Open311 jurisdiction this gateway serves")
+    sse_poll_s: float = Field(10.0, gt=0, le=300, description="SSE keep-alive and re-check interval")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @property
+    def api_keys(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.open311_api_keys.split(",") if k.strip())

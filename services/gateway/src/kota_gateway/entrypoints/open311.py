@@ -1,0 +1,382 @@
+"""Open311 GeoReport v2 (https://wiki.open311.org/GeoReport_v2/) over the complaints gRPC API.
+
+JSON or XML by the path's suffix; errors as Open311's array of {code, description} with the matching HTTP
+status. Kota's statuses map to Open311's two: received/routed/in_progress are open, the rest closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+import grpc
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from kota.complaints.v1 import complaints_pb2 as pb
+from kota_gateway.backends import RpcFailure, ServiceUnavailable
+from kota_gateway.httputil import open311_errors, to_xml
+from kota_gateway.views import open311_request
+
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+
+Format = Annotated[str, Path(pattern="^(json|xml)$", description="json or xml")]
+MAX_REQUESTS = 1000
+DEFAULT_WINDOW = timedelta(days=90)
+_ATTRIBUTE = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
+
+# complaints' field names -> Open311's parameter names
+_FIELDS = {
+    "location.lat": "lat",
+    "location.lon": "long",
+    "location": "lat/long, address_string or address_id",
+    "location.address": "address_string",
+    "location.kelurahan_code": "address_id",
+    "media_urls": "media_url",
+    "contact.email": "email",
+    "contact.phone": "phone",
+    "contact.first_name": "first_name",
+    "contact.last_name": "last_name",
+    "contact.device_id": "device_id",
+}
+_HTTP = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ALREADY_EXISTS: 400,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+}
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, *descriptions: str):
+        self.status, self.descriptions = status, list(descriptions)
+
+
+def open311_field(name: str) -> str:
+    m = re.match(r"^media_urls\[\d+\]$", name)
+    if m:
+        return "media_url"
+    m = re.match(r"^attributes?\[?\.?([^\]]*)\]?$", name)
+    if name.startswith("attributes") and m:
+        return f"attribute[{m.group(1)}]" if m.group(1) else "attribute"
+    return _FIELDS.get(name, name)
+
+
+def failure_to_open311(err: RpcFailure) -> Open311Error:
+    status = _HTTP.get(err.code, 502)
+    if status == 502:
+        return Open311Error(502, f"the {err.service} service failed")
+    if err.violations:
+        return Open311Error(status, *[f"{open311_field(f)}: {d}" for f, d in err.violations])
+    return Open311Error(status, err.message)
+
+
+def render(request: Request, fmt: str, root: str, item: str, rows: list[dict], status: int = 200) -> Response:
+    if fmt == "xml":
+        return Response(to_xml(root, item, rows), status, media_type="text/xml; charset=utf-8")
+    return JSONResponse(rows, status)
+
+
+def _check_jurisdiction(request: Request, jurisdiction_id: str | None) -> None:
+    if jurisdiction_id and jurisdiction_id != request.app.state.settings.jurisdiction_id:
+        raise Open311Error(404, f"jurisdiction_id: unknown jurisdiction {jurisdiction_id!r}")
+
+
+async def _call(request: Request, method: str, message, *, safe: bool = True):
+    try:
+        return await request.app.state.complaints.call(method, message, safe=safe)
+    except RpcFailure as err:
+        raise failure_to_open311(err) from None
+
+
+def token_for(secret: str, complaint_id: str) -> str:
+    mac = hmac.new(secret.encode(), f"open311-token:{complaint_id}".encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{complaint_id}.{mac}"
+
+
+def id_from_token(secret: str, token: str) -> str | None:
+    complaint_id, _, _ = token.rpartition(".")
+    if complaint_id and hmac.compare_digest(token_for(secret, complaint_id), token):
+        return complaint_id
+    return None
+
+
+def _parse_datetime(name: str, value: str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "+"))
+    except ValueError:
+        raise Open311Error(400, f"{name}: not a W3C date-time such as 2026-11-20T00:00:00Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+# -- services -------------------------------------------------------------------------------------------
+
+
+@router.get("/services.{fmt}", summary="Service list (complaint categories)")
+async def service_list(request: Request, fmt: Format, jurisdiction_id: str | None = None):
+    _check_jurisdiction(request, jurisdiction_id)
+    reply = await _call(request, "ListServices", pb.ListServicesRequest())
+    rows = [
+        {
+            "service_code": s.service_code,
+            "service_name": s.service_name,
+            "description": s.description,
+            "metadata": bool(s.attributes),
+            "type": "realtime",
+            "keywords": ",".join(s.keywords),
+            "group": s.group,
+        }
+        for s in reply.services
+    ]
+    return render(request, fmt, "services", "service", rows)
+
+
+@router.get("/services/{service_code}.{fmt}", summary="Service definition (attributes of one category)")
+async def service_definition(request: Request, service_code: str, fmt: Format, jurisdiction_id: str | None = None):
+    _check_jurisdiction(request, jurisdiction_id)
+    reply = await _call(request, "ListServices", pb.ListServicesRequest())
+    for s in reply.services:
+        if s.service_code == service_code:
+            definition = {
+                "service_code": s.service_code,
+                "attributes": [
+                    {
+                        "variable": True,
+                        "code": a.code,
+                        "datatype": a.datatype or "string",
+                        "required": a.required,
+                        "datatype_description": None,
+                        "order": a.order,
+                        "description": a.description,
+                        "values": [{"key": v, "name": v} for v in a.values],
+                    }
+                    for a in sorted(s.attributes, key=lambda a: a.order)
+                ],
+            }
+            if fmt == "xml":
+                return Response(_definition_xml(definition), 200, media_type="text/xml; charset=utf-8")
+            return JSONResponse(definition)
+    raise Open311Error(404, f"service_code: unknown service {service_code!r}")
+
+
+def _definition_xml(definition: dict) -> bytes:
+    body = to_xml("root", "service_definition", [definition])
+    # unwrap <root>…</root>: service_definition is the document element
+    return body.replace(b"<root>", b"", 1).replace(b"</root>", b"", 1)
+
+
+# -- requests -------------------------------------------------------------------------------------------
+
+
+@router.get("/requests.{fmt}", summary="Get service requests (filters: ids, service_code, dates, status)")
+async def get_requests(
+    request: Request,
+    fmt: Format,
+    service_request_id: str | None = Query(None, description="comma-separated ids; other filters are then ignored"),
+    service_code: str | None = Query(None, description="comma-separated service codes"),
+    start_date: str | None = Query(None, description="W3C date-time: requests after it"),
+    end_date: str | None = Query(None, description="W3C date-time: requests before it"),
+    status: str | None = Query(None, description="open, closed or open,closed"),
+    jurisdiction_id: str | None = None,
+):
+    _check_jurisdiction(request, jurisdiction_id)
+    if service_request_id:
+        ids = [i.strip() for i in service_request_id.split(",") if i.strip()]
+        if len(ids) > MAX_REQUESTS:
+            raise Open311Error(400, f"service_request_id: at most {MAX_REQUESTS} ids")
+        reply = await _call(request, "ListComplaints", pb.ListComplaintsRequest(ids=ids, page_size=min(500, len(ids) or 1)))
+        rows = [open311_request(c) for c in reply.complaints]
+        return render(request, fmt, "service_requests", "request", rows)
+    start, end = _parse_datetime("start_date", start_date), _parse_datetime("end_date", end_date)
+    if start and end and start > end:
+        raise Open311Error(400, "start_date: must not be after end_date")
+    if start is None and end is None:
+        start = datetime.now(timezone.utc) - DEFAULT_WINDOW
+    statuses: list[int] = []
+    for s in (status or "").split(","):
+        s = s.strip().lower()
+        if s == "open":
+            statuses += [pb.STATUS_RECEIVED, pb.STATUS_ROUTED, pb.STATUS_IN_PROGRESS]
+        elif s == "closed":
+            statuses += [pb.STATUS_RESOLVED, pb.STATUS_REJECTED, pb.STATUS_CLOSED]
+        elif s:
+            raise Open311Error(400, f"status: must be open or closed, not {s!r}")
+    codes = [c.strip() for c in (service_code or "").split(",") if c.strip()] or [""]
+    rows: list[dict] = []
+    for code in codes:
+        rows += await _list_between(request, statuses, code, start, end)
+    rows.sort(key=lambda r: r["requested_datetime"] or "", reverse=True)
+    return render(request, fmt, "service_requests", "request", rows[:MAX_REQUESTS])
+
+
+async def _list_between(request: Request, statuses: list[int], code: str, start, end) -> list[dict]:
+    """Newest first, up to MAX_REQUESTS, requested within [start, end]. The date window is applied here while
+    paging (the complaints service lists newest first), so paging stops at the first request older than start."""
+    rows: list[dict] = []
+    token = ""
+    while len(rows) < MAX_REQUESTS:
+        message = pb.ListComplaintsRequest(statuses=statuses, service_code=code, page_size=500, page_token=token)
+        reply = await _call(request, "ListComplaints", message)
+        for c in reply.complaints:
+            at = c.requested_at.ToDatetime(tzinfo=timezone.utc)
+            if start and at < start:
+                return rows
+            if end and at > end:
+                continue
+            rows.append(open311_request(c))
+        token = reply.next_page_token
+        if not token:
+            break
+    return rows[:MAX_REQUESTS]
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="Get one service request")
+async def get_request(request: Request, service_request_id: str, fmt: Format, jurisdiction_id: str | None = None):
+    _check_jurisdiction(request, jurisdiction_id)
+    reply = await _call(request, "GetComplaint", pb.GetComplaintRequest(id=service_request_id))
+    return render(request, fmt, "service_requests", "request", [open311_request(reply.complaint)])
+
+
+@router.get("/tokens/{token}.{fmt}", summary="Service request id from a token")
+async def get_token(request: Request, token: str, fmt: Format, jurisdiction_id: str | None = None):
+    _check_jurisdiction(request, jurisdiction_id)
+    complaint_id = id_from_token(request.app.state.settings.common.auth_secret, token)
+    if complaint_id is None:
+        raise Open311Error(404, "token: unknown token")
+    reply = await _call(request, "GetComplaint", pb.GetComplaintRequest(id=complaint_id))
+    rows = [{"service_request_id": reply.complaint.id, "token": token}]
+    return render(request, fmt, "service_requests", "request", rows)
+
+
+@router.post(
+    "/requests.{fmt}",
+    summary="Create a service request (form-encoded, with api_key)",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["api_key", "service_code"],
+                        "properties": {
+                            "api_key": {"type": "string"},
+                            "jurisdiction_id": {"type": "string"},
+                            "service_code": {"type": "string"},
+                            "lat": {"type": "number"},
+                            "long": {"type": "number"},
+                            "address_string": {"type": "string"},
+                            "address_id": {"type": "string", "description": "a kelurahan code, e.g. 31.71.01.1001"},
+                            "email": {"type": "string"},
+                            "device_id": {"type": "string"},
+                            "account_id": {"type": "string"},
+                            "first_name": {"type": "string"},
+                            "last_name": {"type": "string"},
+                            "phone": {"type": "string"},
+                            "description": {"type": "string"},
+                            "media_url": {"type": "string"},
+                        },
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
+async def post_request(request: Request, fmt: Format):
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise Open311Error(400, "the request must be form-encoded (application/x-www-form-urlencoded)")
+    try:
+        form = await request.form(max_files=1, max_fields=200)
+    except Exception as exc:  # multipart parser errors are the client's
+        raise Open311Error(400, f"malformed form body: {exc}") from None
+    fields: dict[str, str] = {}
+    attributes: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            continue  # media uploads are not stored by Kota; give media_url instead
+        m = _ATTRIBUTE.match(key)
+        if m:
+            attributes.setdefault(m.group(1), []).append(value)
+        else:
+            fields.setdefault(key, value)
+    settings = request.app.state.settings
+    _check_jurisdiction(request, fields.get("jurisdiction_id"))
+    api_key = fields.get("api_key", "")
+    if not api_key:
+        raise Open311Error(403, "api_key: is required")
+    if api_key not in settings.api_keys:
+        raise Open311Error(403, "api_key: not a valid key")
+    problems = []
+    if not fields.get("service_code"):
+        problems.append("service_code: is required")
+    coords = {}
+    for name in ("lat", "long"):
+        raw = fields.get(name, "").strip()
+        if raw:
+            try:
+                coords[name] = float(raw)
+            except ValueError:
+                problems.append(f"{name}: must be a number")
+    if bool(fields.get("lat", "").strip()) != bool(fields.get("long", "").strip()):
+        problems.append("lat/long: give both or neither")
+    if problems:
+        raise Open311Error(400, *problems)
+    location = pb.Location(address=fields.get("address_string", ""), kelurahan_code=fields.get("address_id", ""))
+    if "lat" in coords and "long" in coords:
+        location.lat, location.lon = coords["lat"], coords["long"]
+    message = pb.SubmitComplaintRequest(
+        channel=pb.CHANNEL_OPEN311,
+        service_code=fields.get("service_code", ""),
+        description=fields.get("description", ""),
+        location=location,
+        media_urls=[fields["media_url"]] if fields.get("media_url") else [],
+        attributes=[pb.Attribute(code=k, value=",".join(v)) for k, v in sorted(attributes.items())],
+        contact=pb.Contact(
+            first_name=fields.get("first_name", ""),
+            last_name=fields.get("last_name", ""),
+            email=fields.get("email", ""),
+            phone=fields.get("phone", ""),
+            device_id=fields.get("device_id", ""),
+        ),
+        # the idempotency key makes a retry after UNAVAILABLE safe: the same key returns the same complaint
+        idempotency_key=request.headers.get("idempotency-key", "")[:128] or f"open311:{uuid.uuid4()}",
+    )
+    reply = await _call(request, "SubmitComplaint", message, safe=True)
+    c = reply.complaint
+    notice = f"Diteruskan ke {c.agency_name}" if c.agency_name else None
+    if c.duplicate_of:
+        notice = f"Digabung dengan laporan {c.duplicate_of}"
+    row = {
+        "service_request_id": c.id,
+        "token": token_for(settings.common.auth_secret, c.id),
+        "service_notice": notice,
+        "account_id": fields.get("account_id") or None,
+    }
+    return render(request, fmt, "service_requests", "request", [row], status=201)
+
+
+def install_error_handlers(app) -> None:
+    """Open311Error and ServiceUnavailable inside /open311/ become the error array (JSON or XML)."""
+
+    @app.exception_handler(Open311Error)
+    async def _open311_error(request: Request, exc: Open311Error):
+        return open311_errors(exc.status, [(exc.status, d) for d in exc.descriptions], request.url.path.endswith(".xml"))
+
+    return _open311_error
+
+
+def service_unavailable_open311(request: Request, exc: ServiceUnavailable) -> Response:
+    return open311_errors(503, [(503, str(exc))], request.url.path.endswith(".xml"), {"Retry-After": "5"})

@@ -1,0 +1,99 @@
+"""End to end in a real browser (Debian's chromium driven by Playwright; never a downloaded browser):
+a citizen files a complaint, sees it routed, staff move it in their inbox, the citizen's page updates live."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = os.environ.get("KOTA_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "gateway"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_file_route_move_and_watch_live(stack, browser, staff_token):
+    citizen = browser.new_page(viewport={"width": 1200, "height": 1000})
+    errors: list[str] = []
+    citizen.on("pageerror", lambda exc: errors.append(str(exc)))
+    citizen.goto(stack.base_url + "/#/lapor")
+
+    # Bahasa Indonesia by default
+    assert citizen.locator("nav a[href='#/lapor']").inner_text() == "Lapor"
+    citizen.wait_for_function("document.querySelectorAll('#f-category option').length > 5")
+    citizen.select_option("#f-category", "flooding")
+    citizen.fill("#f-description", "Genangan 40 cm di depan sekolah, air tidak surut")
+    citizen.select_option("#f-kota", "31.71")
+    citizen.select_option("#f-kecamatan", "31.71.01")
+    citizen.select_option("#f-kelurahan", "31.71.01.1001")
+    citizen.fill("#f-address", "Depan SDN 01")
+    citizen.fill("#f-photo", "https://example.org/genangan.jpg")
+    citizen.check("#f-anonymous")
+    citizen.screenshot(path=str(ARTIFACTS / "01-report-form.png"), full_page=True)
+    citizen.click("#f-submit")
+
+    citizen.wait_for_selector("#report-result:not([hidden])")
+    complaint_id = citizen.inner_text("#r-id").strip()
+    assert len(complaint_id) >= 6 and citizen.inner_text("#r-code").strip()
+    assert "Diteruskan ke" in citizen.inner_text("#r-routed")  # routed to an agency at once
+    citizen.screenshot(path=str(ARTIFACTS / "02-submitted.png"), full_page=True)
+
+    citizen.click("#r-track")
+    citizen.wait_for_selector("#track-status[data-status='routed']")
+    assert citizen.inner_text("#track-status") == "Diteruskan"
+    agency_name = citizen.inner_text("#t-agency")
+    assert agency_name and agency_name != "–"
+    citizen.screenshot(path=str(ARTIFACTS / "03-tracking-routed.png"), full_page=True)
+
+    # staff of the agency, in another browser context, move the ticket
+    agency = stack_complaint_agency(stack, complaint_id)
+    staff_context = browser.new_context(viewport={"width": 1300, "height": 900})
+    staff = staff_context.new_page()
+    staff.goto(stack.base_url + "/#/petugas")
+    staff.fill("#s-token", staff_token(agency))
+    staff.click("#staff-login button[type=submit]")
+    row = staff.locator(f"tr[data-id='{complaint_id}']")
+    row.wait_for()
+    row.locator("select.s-next").select_option("in_progress")
+    row.locator("input.s-note").fill("Pompa mobile dikirim")
+    row.locator("button.s-save").click()
+    staff.wait_for_selector(f"tr[data-id='{complaint_id}'] .badge[data-status='in_progress']")
+    staff.screenshot(path=str(ARTIFACTS / "04-staff-inbox.png"), full_page=True)
+
+    # the citizen's page updates by itself (server-sent events), no reload
+    citizen.wait_for_selector("#track-status[data-status='in_progress']", timeout=20_000)
+    assert "Pompa mobile dikirim" in citizen.inner_text("#t-history")
+    citizen.screenshot(path=str(ARTIFACTS / "05-tracking-live-update.png"), full_page=True)
+
+    # English switch
+    citizen.click("#lang-en")
+    assert citizen.locator("nav a[href='#/lacak']").inner_text() == "Track"
+    assert citizen.inner_text("#track-status") == "In progress"
+
+    # the dashboard draws its charts from the summary
+    citizen.goto(stack.base_url + "/#/dasbor")
+    citizen.wait_for_function("Number(document.getElementById('k-total').textContent) >= 1")
+    citizen.wait_for_function("window.Chart && Chart.getChart('c-category') !== undefined")
+    citizen.screenshot(path=str(ARTIFACTS / "06-dashboard.png"), full_page=True)
+    assert errors == []
+    staff_context.close()
+
+
+def stack_complaint_agency(stack, complaint_id: str) -> str:
+    with stack.client() as c:
+        return c.get(f"/api/v1/complaints/{complaint_id}").json()["agency_code"]

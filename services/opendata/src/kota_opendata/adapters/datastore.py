@@ -1,0 +1,200 @@
+"""Record storage: one table per dataset version with typed columns, indexes per dataset, a `_text` column
+for full-text search. Works on SQLite and PostgreSQL (SQLAlchemy Core; tables are created at run time).
+
+Table layout: `_id` integer primary key (insertion order), `_key` unique natural key (live datasets upsert
+by it), `_text` lower-cased concatenation of the text fields, then one column per field:
+int -> BIGINT, numeric -> DOUBLE, bool -> BOOLEAN, text/date/timestamp -> TEXT (ISO 8601, sorts correctly).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+SQL_TYPES = {"int": BigInteger, "numeric": Float, "bool": Boolean, "text": Text, "date": Text, "timestamp": Text}
+TEXT_TYPES = ("text",)
+MAX_LIMIT = 32000
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    id: str
+    type: str
+    label: str = ""
+    notes: str = ""
+
+    @staticmethod
+    def from_dict(d: dict) -> FieldDef:
+        return FieldDef(d["id"], d["type"], d.get("label", ""), d.get("notes", ""))
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "type": self.type, "label": self.label, "notes": self.notes}
+
+
+def fields_from_json(text: str) -> list[FieldDef]:
+    return [FieldDef.from_dict(d) for d in json.loads(text)]
+
+
+def fields_to_json(fields: Iterable[FieldDef]) -> str:
+    return json.dumps([f.as_dict() for f in fields])
+
+
+_metadata = MetaData()
+_tables: dict[str, Table] = {}
+_lock = threading.Lock()
+
+
+def table_for(name: str, fields: Sequence[FieldDef], indexes: Sequence[Sequence[str]] = ()) -> Table:
+    """The SQLAlchemy Table of a records table (cached per name; indexes only matter at creation)."""
+    with _lock:
+        found = _tables.get(name)
+        if found is not None:
+            return found
+        columns = [
+            Column("_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+            Column("_key", String(300), nullable=True, unique=True),
+            Column("_text", Text, nullable=True),
+        ]
+        columns += [Column(f.id, SQL_TYPES[f.type](), nullable=True) for f in fields]
+        table = Table(name, _metadata, *columns)
+        for i, cols in enumerate(indexes):
+            Index(f"ix_{name}_{i}", *[table.c[c] for c in cols])
+        _tables[name] = table
+        return table
+
+
+def create_table(conn: Connection, table: Table) -> None:
+    table.create(conn, checkfirst=True)
+
+
+def text_of(fields: Sequence[FieldDef], row: dict) -> str:
+    return " ".join(str(row[f.id]) for f in fields if f.type in TEXT_TYPES and row.get(f.id)).lower()
+
+
+def record_key(row: dict, key_fields: Sequence[str]) -> str:
+    return "|".join("" if row.get(k) is None else str(row[k]) for k in key_fields)[:300]
+
+
+def upsert(conn: Connection, table: Table, fields: Sequence[FieldDef], key: str, row: dict) -> bool:
+    """Inserts or updates the record with natural key `key`; returns True when it was inserted."""
+    values = {f.id: row.get(f.id) for f in fields if f.id in row}
+    found = conn.execute(select(table.c._id).where(table.c._key == key)).first()
+    if found is None:
+        full = {f.id: row.get(f.id) for f in fields}
+        conn.execute(table.insert().values(_key=key, _text=text_of(fields, full), **full))
+        return True
+    current = conn.execute(select(table).where(table.c._id == found[0])).mappings().first()
+    merged = {f.id: current[f.id] for f in fields} | values
+    conn.execute(table.update().where(table.c._id == found[0]).values(_text=text_of(fields, merged), **values))
+    return False
+
+
+def get(conn: Connection, table: Table, key: str) -> dict | None:
+    found = conn.execute(select(table).where(table.c._key == key)).mappings().first()
+    return dict(found) if found else None
+
+
+def delete(conn: Connection, table: Table, key: str) -> bool:
+    return conn.execute(table.delete().where(table.c._key == key)).rowcount > 0
+
+
+def insert_many(conn: Connection, table: Table, fields: Sequence[FieldDef], rows: Iterable[dict], chunk: int = 2000) -> int:
+    batch, n = [], 0
+    for row in rows:
+        full = {f.id: row.get(f.id) for f in fields}
+        full["_text"] = text_of(fields, full)
+        batch.append(full)
+        if len(batch) >= chunk:
+            conn.execute(table.insert(), batch)
+            n += len(batch)
+            batch = []
+    if batch:
+        conn.execute(table.insert(), batch)
+        n += len(batch)
+    return n
+
+
+@dataclass(frozen=True)
+class Query:
+    """A validated datastore query (see service_layer.records.validate_query)."""
+
+    filters: dict[str, list]  # field -> accepted values (already typed)
+    words: list[str]
+    sort: list[tuple[str, bool]]  # (field, descending)
+    limit: int
+    offset: int
+    fields: list[str]
+    include_total: bool
+
+
+def _where(table: Table, query: Query):
+    clauses = []
+    for name, values in query.filters.items():
+        col = table.c[name]
+        non_null = [v for v in values if v is not None]
+        parts = []
+        if non_null:
+            parts.append(col == non_null[0] if len(non_null) == 1 else col.in_(non_null))
+        if len(non_null) != len(values):
+            parts.append(col.is_(None))
+        clauses.append(parts[0] if len(parts) == 1 else or_(*parts))
+    for word in query.words:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(table.c._text.like(f"%{escaped}%", escape="\\"))
+    return and_(*clauses) if clauses else None
+
+
+def search(conn: Connection, table: Table, query: Query) -> tuple[list[dict], int]:
+    """Returns (records, total); total is -1 when not asked for."""
+    cols = [table.c._id] + [table.c[f] for f in query.fields if f != "_id"]
+    stmt = select(*cols)
+    where = _where(table, query)
+    if where is not None:
+        stmt = stmt.where(where)
+    order = [table.c[name].desc() if desc else table.c[name].asc() for name, desc in query.sort]
+    if not any(name == "_id" for name, _ in query.sort):
+        order.append(table.c._id.asc())  # stable paging
+    stmt = stmt.order_by(*order).limit(query.limit).offset(query.offset)
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    total = -1
+    if query.include_total:
+        count = select(func.count()).select_from(table)
+        if where is not None:
+            count = count.where(where)
+        total = conn.execute(count).scalar_one()
+    return rows, total
+
+
+def iterate(conn: Connection, table: Table, query: Query, batch: int = 5000) -> Iterable[list[dict]]:
+    """All matching records in _id order, in batches (keyset paging, constant memory)."""
+    last = 0
+    where = _where(table, query)
+    while True:
+        stmt = select(table).where(table.c._id > last)
+        if where is not None:
+            stmt = stmt.where(where)
+        rows = [dict(r) for r in conn.execute(stmt.order_by(table.c._id).limit(batch)).mappings()]
+        if not rows:
+            return
+        last = rows[-1]["_id"]
+        yield rows

@@ -1,0 +1,26 @@
+"""Open data service settings (prefix KOTA_OPENDATA_); shared ones come from kota_common (prefix KOTA_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kota_common.settings import CommonSettings
+
+
+class OpenDataSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOTA_OPENDATA_", extra="ignore")
+
+    grpc_address: str = Field("127.0.0.1:50053", pattern=r"^[\w.\-\[\]:]+:\d+$")
+    database_url: str = "sqlite:///var/opendata.db"
+    consumer_group: str = "kota-opendata"
+    consume_events: bool = True
+    grpc_workers: int = Field(32, ge=2, le=512)
+    # Anonymisation (see docs/opendata-anonymisation.md).
+    k_anonymity: int = Field(3, ge=1, le=100, description="counts below this (and above 0) are suppressed")
+    coordinate_grid_m: float = Field(100.0, ge=10, le=10000, description="coordinates snapped to this grid")
+    # Live datasets announce record changes on opendata.events.v1 at most once per interval.
+    update_event_interval_s: float = Field(30.0, ge=0)
+    upload_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    site_title: str = "Kota Satu Data"
+    common: CommonSettings = Field(default_factory=CommonSettings)

@@ -1,0 +1,374 @@
+"""The catalogue: definitions of the event-fed datasets, and dataset search (CKAN package_search semantics)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+NAMESPACE = uuid.UUID("6f1f2d3e-6a43-4a0b-9a7e-0c0a7d1b2e55")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
+LICENSES = {
+    "cc-by-4.0": ("Creative Commons Attribution 4.0", "https://creativecommons.org/licenses/by/4.0/"),
+    "cc-by-sa-4.0": ("Creative Commons Attribution Share-Alike 4.0", "https://creativecommons.org/licenses/by-sa/4.0/"),
+    "cc0-1.0": ("Creative Commons CCZero", "https://creativecommons.org/publicdomain/zero/1.0/"),
+    "odc-odbl": ("Open Data Commons Open Database License (ODbL)", "https://opendatacommons.org/licenses/odbl/"),
+    "other-open": ("Other (Open)", ""),
+}
+DEFAULT_LICENSE = "cc-by-4.0"
+FQ_FIELDS = ("organization", "tags", "groups", "license_id", "res_format", "name", "frequency", "source")
+FACET_FIELDS = ("organization", "tags", "groups", "license_id", "res_format")
+FACET_TITLES = {
+    "organization": "Organizations",
+    "tags": "Tags",
+    "groups": "Groups",
+    "license_id": "Licenses",
+    "res_format": "Formats",
+}
+SORT_FIELDS = ("score", "name", "title_string", "metadata_modified", "metadata_created")
+
+
+def dataset_id(name: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"dataset:{name}"))
+
+
+def resource_id(name: str, fmt: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"resource:{name}:{fmt.lower()}"))
+
+
+def organization_id(name: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"organization:{name.lower()}"))
+
+
+def group_id(name: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"group:{name}"))
+
+
+@dataclass(frozen=True)
+class LiveDataset:
+    """A dataset maintained from events. `key` names the fields whose values identify a record."""
+
+    name: str
+    title: str
+    notes: str
+    organization: str
+    tags: tuple[str, ...]
+    groups: tuple[str, ...]
+    frequency: str
+    fields: tuple[tuple[str, str, str], ...]  # (id, type, label)
+    key: tuple[str, ...]
+    time_field: str
+    indexes: tuple[tuple[str, ...], ...] = ()
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def spatial(self) -> bool:
+        ids = {f[0] for f in self.fields}
+        return {"lat", "lon"} <= ids
+
+
+COMPLAINTS = LiveDataset(
+    name="pengaduan-warga",
+    title="Pengaduan warga (per laporan, dianonimkan)",
+    notes="Every citizen complaint received by the city's CRM, one row per complaint, anonymised: no reporter "
+    "identity, free text scrubbed of phone numbers, e-mail addresses and NIK, location snapped to a ~100 m grid, "
+    "time truncated to the hour. Updated live as complaints are routed and resolved.",
+    organization="DISKOMINFOTIK",
+    tags=("pengaduan", "crm", "layanan publik"),
+    groups=("pengaduan",),
+    frequency="continuous",
+    fields=(
+        ("complaint_id", "text", "Complaint id"),
+        ("submitted_at", "timestamp", "Submitted (hour, UTC)"),
+        ("submitted_date", "date", "Submitted (date)"),
+        ("channel", "text", "Channel"),
+        ("service_code", "text", "Category"),
+        ("agency_code", "text", "Responsible agency"),
+        ("status", "text", "Status"),
+        ("description", "text", "Description (scrubbed)"),
+        ("kelurahan_code", "text", "Kelurahan code"),
+        ("kelurahan", "text", "Kelurahan"),
+        ("kecamatan", "text", "Kecamatan"),
+        ("kota_code", "text", "Kota code"),
+        ("kota", "text", "Kota"),
+        ("lat", "numeric", "Latitude (~100 m grid)"),
+        ("lon", "numeric", "Longitude (~100 m grid)"),
+        ("resolved_at", "timestamp", "Resolved (hour, UTC)"),
+        ("resolution_hours", "numeric", "Hours to resolution"),
+        ("rating", "int", "Citizen rating 1-5"),
+        ("duplicate_of", "text", "Duplicate of"),
+        ("supporters_count", "int", "Supporters"),
+        ("sla_breached", "bool", "SLA breached"),
+    ),
+    key=("complaint_id",),
+    time_field="submitted_at",
+    indexes=(("complaint_id",), ("status",), ("service_code",), ("kelurahan_code",), ("kota_code",), ("submitted_at",),
+             ("agency_code",)),
+    extras={"anonymisation": "docs/opendata-anonymisation.md#complaints-per-record"},
+)
+
+COMPLAINT_COUNTS = LiveDataset(
+    name="pengaduan-warga-harian",
+    title="Jumlah pengaduan harian per kelurahan, kategori dan status",
+    notes="Daily counts of complaints by kelurahan x category x current status, with mean resolution time. "
+    "Cells with fewer than k complaints (k=3 by default) are suppressed: count and mean are empty.",
+    organization="DISKOMINFOTIK",
+    tags=("pengaduan", "statistik"),
+    groups=("pengaduan",),
+    frequency="continuous",
+    fields=(
+        ("date", "date", "Date submitted"),
+        ("kelurahan_code", "text", "Kelurahan code"),
+        ("kelurahan", "text", "Kelurahan"),
+        ("kecamatan", "text", "Kecamatan"),
+        ("kota", "text", "Kota"),
+        ("service_code", "text", "Category"),
+        ("status", "text", "Current status"),
+        ("count", "int", "Complaints (empty when suppressed)"),
+        ("mean_resolution_hours", "numeric", "Mean hours to resolution"),
+        ("suppressed", "bool", "Small cell suppressed"),
+    ),
+    key=("date", "kelurahan_code", "service_code", "status"),
+    time_field="date",
+    indexes=(("date",), ("kelurahan_code",), ("service_code",), ("status",)),
+    extras={"anonymisation": "docs/opendata-anonymisation.md#daily-counts"},
+)
+
+AIR_QUALITY = LiveDataset(
+    name="kualitas-udara-ispu-per-jam",
+    title="Kualitas udara: ISPU per jam per stasiun",
+    notes="Hourly mean concentrations (µg/m³) per air-quality station and the ISPU (Permen LHK P.14/2020) "
+    "computed from them: the highest sub-index, its critical parameter and category.",
+    organization="DLH",
+    tags=("kualitas udara", "ispu", "lingkungan", "sensor"),
+    groups=("lingkungan",),
+    frequency="hourly",
+    fields=(
+        ("station_id", "text", "Station"),
+        ("station_name", "text", "Station name"),
+        ("hour", "timestamp", "Hour (UTC, start)"),
+        ("pm10", "numeric", "PM10 µg/m³"),
+        ("pm25", "numeric", "PM2.5 µg/m³"),
+        ("so2", "numeric", "SO2 µg/m³"),
+        ("co", "numeric", "CO µg/m³"),
+        ("o3", "numeric", "O3 µg/m³"),
+        ("no2", "numeric", "NO2 µg/m³"),
+        ("hc", "numeric", "HC µg/m³"),
+        ("ispu", "int", "ISPU"),
+        ("critical_parameter", "text", "Critical parameter"),
+        ("category", "text", "Category"),
+        ("samples", "int", "Readings averaged"),
+        ("lat", "numeric", "Latitude"),
+        ("lon", "numeric", "Longitude"),
+    ),
+    key=("station_id", "hour"),
+    time_field="hour",
+    indexes=(("station_id", "hour"), ("hour",), ("category",)),
+)
+
+WATER_LEVELS = LiveDataset(
+    name="tinggi-muka-air-10-menit",
+    title="Tinggi muka air per pintu air (10 menit)",
+    notes="Water level per flood gauge in 10-minute intervals (mean and maximum, cm) with the Siaga level "
+    "(4 normal ... 1 danger) where the gauge's thresholds are known.",
+    organization="DSDA",
+    tags=("banjir", "tinggi muka air", "sensor"),
+    groups=("lingkungan",),
+    frequency="10-minute",
+    fields=(
+        ("gauge_id", "text", "Gauge"),
+        ("gauge_name", "text", "Gauge name"),
+        ("interval_start", "timestamp", "Interval start (UTC)"),
+        ("level_cm_mean", "numeric", "Mean level cm"),
+        ("level_cm_max", "numeric", "Max level cm"),
+        ("siaga", "int", "Siaga level (1 danger - 4 normal)"),
+        ("samples", "int", "Readings"),
+        ("lat", "numeric", "Latitude"),
+        ("lon", "numeric", "Longitude"),
+    ),
+    key=("gauge_id", "interval_start"),
+    time_field="interval_start",
+    indexes=(("gauge_id", "interval_start"), ("interval_start",)),
+)
+
+ALERTS = LiveDataset(
+    name="riwayat-peringatan-sensor",
+    title="Riwayat peringatan sensor (banjir, kualitas udara)",
+    notes="Every alert level change raised by the city's sensors: flood Siaga levels per gauge, ISPU "
+    "categories per station, silent devices.",
+    organization="BPBD",
+    tags=("peringatan", "banjir", "kualitas udara", "sensor"),
+    groups=("lingkungan",),
+    frequency="continuous",
+    fields=(
+        ("alert_id", "text", "Alert"),
+        ("kind", "text", "Kind"),
+        ("station_id", "text", "Station or gauge"),
+        ("station_name", "text", "Name"),
+        ("level", "text", "Level"),
+        ("previous_level", "text", "Previous level"),
+        ("severity", "text", "Severity"),
+        ("value", "numeric", "Value"),
+        ("unit", "text", "Unit"),
+        ("observed_at", "timestamp", "Observed (UTC)"),
+        ("kota_code", "text", "Kota code"),
+        ("lat", "numeric", "Latitude"),
+        ("lon", "numeric", "Longitude"),
+    ),
+    key=("alert_id", "observed_at", "level"),
+    time_field="observed_at",
+    indexes=(("station_id",), ("observed_at",), ("kind",), ("severity",)),
+)
+
+LIVE_DATASETS = (COMPLAINTS, COMPLAINT_COUNTS, AIR_QUALITY, WATER_LEVELS, ALERTS)
+
+ORGANIZATIONS = {
+    "DISKOMINFOTIK": ("Dinas Komunikasi, Informatika dan Statistik", "Runs the city's CRM and the Satu Data portal."),
+    "DLH": ("Dinas Lingkungan Hidup", "Environment agency: air-quality monitoring stations."),
+    "DSDA": ("Dinas Sumber Daya Air", "Water resources agency: flood gauges and pumps."),
+    "BPBD": ("Badan Penanggulangan Bencana Daerah", "Disaster management agency: early warnings."),
+    "DISHUB": ("Dinas Perhubungan", "Transport agency."),
+    "BAPPEDA": ("Badan Perencanaan Pembangunan Daerah", "Planning agency: Musrenbang."),
+}
+GROUPS = {
+    "pengaduan": ("Pengaduan warga", "Citizen complaints and public service performance."),
+    "lingkungan": ("Lingkungan", "Environment: air quality, water, floods."),
+    "transportasi": ("Transportasi", "Transport and mobility."),
+    "perencanaan": ("Perencanaan", "Planning and budgeting."),
+    "kependudukan": ("Kependudukan", "Population statistics (aggregated)."),
+}
+
+
+# ---- search -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """What dataset search needs to know about a dataset."""
+
+    name: str
+    title: str
+    notes: str
+    organization: str
+    tags: Sequence[str]
+    groups: Sequence[str]
+    license_id: str
+    frequency: str
+    source: str
+    formats: Sequence[str]
+    metadata_created: datetime
+    metadata_modified: datetime
+
+    def values(self, fq_field: str) -> list[str]:
+        match fq_field:
+            case "organization":
+                return [self.organization.lower()]
+            case "tags":
+                return list(self.tags)
+            case "groups":
+                return list(self.groups)
+            case "res_format":
+                return list(self.formats)
+            case _:
+                return [getattr(self, fq_field)]
+
+
+class SearchError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def parse_fq(fq: str) -> list[tuple[str, str, bool]]:
+    """`field:value` terms (quoted values allowed, AND ignored, leading '-' negates) -> (field, value, negate)."""
+    try:
+        parts = shlex.split(fq.replace("+", " "), posix=True)
+    except ValueError as exc:
+        raise SearchError("fq", f"unbalanced quotes in fq: {exc}") from None
+    terms = []
+    for part in parts:
+        if part.upper() == "AND" or part == "*:*":
+            continue
+        negate = part.startswith("-")
+        part = part.lstrip("-")
+        if ":" not in part:
+            raise SearchError("fq", f"expected field:value, got {part!r}")
+        name, value = part.split(":", 1)
+        if name not in FQ_FIELDS:
+            raise SearchError("fq", f"unknown fq field {name!r}; known: {', '.join(FQ_FIELDS)}")
+        terms.append((name, value.strip('"'), negate))
+    return terms
+
+
+def parse_sort(sort: str) -> list[tuple[str, bool]]:
+    """`field asc|desc, ...` -> [(field, descending)]."""
+    out = []
+    for clause in (sort or "score desc, metadata_modified desc").split(","):
+        bits = clause.split()
+        if not bits:
+            continue
+        if bits[0] not in SORT_FIELDS or len(bits) > 2 or (len(bits) == 2 and bits[1].lower() not in ("asc", "desc")):
+            raise SearchError("sort", f"cannot sort by {clause.strip()!r}; fields: {', '.join(SORT_FIELDS)}")
+        out.append((bits[0], len(bits) == 2 and bits[1].lower() == "desc"))
+    return out
+
+
+def score(entry: Entry, words: list[str]) -> float:
+    if not words:
+        return 1.0
+    hay = {
+        3.0: f"{entry.name} {entry.title}".lower(),
+        2.0: " ".join(entry.tags).lower(),
+        1.0: f"{entry.notes} {entry.organization}".lower(),
+    }
+    total = 0.0
+    for word in words:
+        best = max((w for w, text in hay.items() if word in text), default=0.0)
+        if best == 0.0:
+            return 0.0
+        total += best
+    return total
+
+
+def search(
+    entries: Sequence[Entry], q: str = "", fq: str = "", sort: str = "", facet_fields: Sequence[str] = (), facet_limit: int = 50
+) -> tuple[list[Entry], dict[str, list[tuple[str, int]]]]:
+    """Filters, scores and sorts; returns every match (the caller pages) and facet counts over the matches."""
+    for f in facet_fields:
+        if f not in FACET_FIELDS:
+            raise SearchError("facet_fields", f"cannot facet on {f!r}; fields: {', '.join(FACET_FIELDS)}")
+    terms = parse_fq(fq)
+    order = parse_sort(sort)
+    query = "" if q.strip() in ("", "*:*") else q
+    words = [w.lower() for w in re.findall(r"\w+", query)]
+    scored = []
+    for entry in entries:
+        ok = True
+        for name, value, negate in terms:
+            hit = value.lower() in [v.lower() for v in entry.values(name)]
+            if hit == negate:
+                ok = False
+                break
+        if not ok:
+            continue
+        s = score(entry, words)
+        if s > 0:
+            scored.append((s, entry))
+    for name, descending in reversed(order):
+        def key(item, name=name):
+            s, e = item
+            return {"score": s, "name": e.name, "title_string": e.title.lower(),
+                    "metadata_modified": e.metadata_modified, "metadata_created": e.metadata_created}[name]
+        scored.sort(key=key, reverse=descending)
+    matches = [e for _, e in scored]
+    facets = {}
+    for f in facet_fields:
+        counter: Counter[str] = Counter()
+        for e in matches:
+            counter.update({v for v in e.values(f) if v})
+        facets[f] = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:facet_limit]
+    return matches, facets

@@ -1,0 +1,134 @@
+"""Database access of the sensors service: registry, observation batches, read-side queries."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import func, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from kota_sensors.adapters.orm import DatastreamRow, DeviceRow, ObservationRow, VehiclePositionRow
+from kota_sensors.domain.devices import DeviceInfo
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def device_info(row: DeviceRow) -> DeviceInfo:
+    return DeviceInfo(
+        id=row.id, name=row.name, kind=row.kind, lat=row.lat, lon=row.lon, kota_code=row.kota_code,
+        route_id=row.route_id, token_hash=None if row.revoked_at else row.token_hash, thresholds=json.loads(row.thresholds),
+    )
+
+
+def load_devices(engine: Engine) -> dict[str, DeviceInfo]:
+    with Session(engine) as s:
+        return {row.id: device_info(row) for row in s.exec(select(DeviceRow))}
+
+
+def _insert(engine: Engine, table):
+    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def store_observations(session: Session, rows: list[dict]) -> None:
+    """Bulk insert; an observation already stored (same device, quantity, time) is left as it is."""
+    if rows:
+        stmt = _insert(session.get_bind(), ObservationRow.__table__).on_conflict_do_nothing()
+        session.execute(stmt, rows)
+
+
+def upsert_datastreams(session: Session, latest: dict[tuple[str, str], tuple[int, int, float]]) -> None:
+    """latest maps (device, quantity) to (first ms, latest ms, latest value) of the batch."""
+    if not latest:
+        return
+    table = DatastreamRow.__table__
+    rows = [
+        dict(id=f"{d}:{q}", device_id=d, quantity=q, first_ms=first, latest_ms=last, latest_value=v)
+        for (d, q), (first, last, v) in latest.items()
+    ]
+    stmt = _insert(session.get_bind(), table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "latest_ms": func.max(stmt.excluded.latest_ms, table.c.latest_ms)
+            if session.get_bind().dialect.name == "sqlite"
+            else func.greatest(stmt.excluded.latest_ms, table.c.latest_ms),
+            "latest_value": text("CASE WHEN excluded.latest_ms >= datastreams.latest_ms THEN excluded.latest_value "
+                                 "ELSE datastreams.latest_value END"),
+            "first_ms": func.min(stmt.excluded.first_ms, table.c.first_ms)
+            if session.get_bind().dialect.name == "sqlite"
+            else func.least(stmt.excluded.first_ms, table.c.first_ms),
+        },
+    )
+    session.execute(stmt, rows)
+
+
+def upsert_positions(session: Session, latest: dict[str, dict]) -> None:
+    if not latest:
+        return
+    table = VehiclePositionRow.__table__
+    stmt = _insert(session.get_bind(), table)
+    cols = ("route_id", "lat", "lon", "bearing", "speed_kmh", "ts_ms")
+    newer = text("excluded.ts_ms > vehicle_positions.ts_ms")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["vehicle_id"], set_={c: getattr(stmt.excluded, c) for c in cols}, where=newer
+    )
+    session.execute(stmt, list(latest.values()))
+
+
+def touch_devices(session: Session, last_seen: dict[str, int]) -> None:
+    for device_id, ms in last_seen.items():
+        session.execute(
+            text("UPDATE devices SET last_seen_ms = :ms WHERE id = :id AND (last_seen_ms IS NULL OR last_seen_ms < :ms)"),
+            {"ms": ms, "id": device_id},
+        )
+
+
+@dataclass
+class ObservationQuery:
+    datastream_id: str = ""
+    device_id: str = ""
+    quantity: str = ""
+    from_ms: int | None = None
+    to_ms: int | None = None
+    value_min: float | None = None
+    value_max: float | None = None
+    ascending: bool = False
+    offset: int = 0
+    limit: int = 100
+    include_total: bool = False
+
+
+def query_observations(session: Session, q: ObservationQuery) -> tuple[list[ObservationRow], int | None]:
+    stmt = select(ObservationRow)
+    count = select(func.count()).select_from(ObservationRow)
+    conds = []
+    device, quantity = q.device_id, q.quantity
+    if q.datastream_id:
+        device, _, quantity = q.datastream_id.partition(":")
+    if device:
+        conds.append(ObservationRow.device_id == device)
+    if quantity:
+        conds.append(ObservationRow.quantity == quantity)
+    if q.from_ms is not None:
+        conds.append(ObservationRow.ts_ms >= q.from_ms)
+    if q.to_ms is not None:
+        conds.append(ObservationRow.ts_ms < q.to_ms)
+    if q.value_min is not None:
+        conds.append(ObservationRow.value >= q.value_min)
+    if q.value_max is not None:
+        conds.append(ObservationRow.value <= q.value_max)
+    for c in conds:
+        stmt = stmt.where(c)
+        count = count.where(c)
+    order = ObservationRow.ts_ms.asc() if q.ascending else ObservationRow.ts_ms.desc()
+    tie = (ObservationRow.device_id, ObservationRow.quantity)
+    stmt = stmt.order_by(order, *tie).offset(q.offset).limit(q.limit)
+    rows = list(session.exec(stmt))
+    total = session.exec(count).one() if q.include_total else None
+    return rows, total
