@@ -60,7 +60,10 @@ def start_gateway(
     from kota_common.testing import free_port
 
     port = free_port()
+    nowhere = f"127.0.0.1:{free_port()}"  # services a test does not start are down, not someone else's
     settings = {
+        "KOTA_GATEWAY_SENSORS_ADDRESS": nowhere,
+        "KOTA_GATEWAY_OPENDATA_ADDRESS": nowhere,
         "KOTA_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "KOTA_GATEWAY_HTTP_ADDRESS": f"127.0.0.1:{port}",
         "KOTA_GATEWAY_COMPLAINTS_ADDRESS": complaints_address,

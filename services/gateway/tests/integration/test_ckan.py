@@ -4,42 +4,16 @@ against the opendata service as a process fed by the complaints service's events
 import csv
 import io
 import time
-import uuid
 
 import httpx
 import pytest
-
-from kota_common.testing import ServiceProcess, free_port
-from kota_gateway.testing import start_gateway
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def ckan_stack(stack, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ckan-stack")
-    address = f"127.0.0.1:{free_port()}"
-    opendata = ServiceProcess(
-        "kota_opendata",
-        {
-            "KOTA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-            "KOTA_OPENDATA_DATABASE_URL": f"sqlite:///{tmp / 'opendata.db'}",
-            "KOTA_OPENDATA_GRPC_ADDRESS": address,
-            "KOTA_OPENDATA_CONSUMER_GROUP": f"test-od-{uuid.uuid4().hex[:8]}",
-            "KOTA_OPENDATA_UPDATE_EVENT_INTERVAL_S": "0",
-        },
-        address,
-        tmp / "opendata.log",
-    ).start()
-    gateway = None
-    try:
-        gateway = start_gateway(tmp, stack.complaints_address, stack.kafka_bootstrap, name="gateway-ckan",
-                                KOTA_GATEWAY_OPENDATA_ADDRESS=address)
-        yield gateway.base_url
-    finally:
-        if gateway:
-            gateway.stop()
-        opendata.stop()
+def ckan_stack(full_stack):
+    return full_stack.base_url
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from kota.complaints.v1 import complaints_pb2_grpc
 from kota_common.reference import AreaDirectory
 from kota_gateway.backends import Backend, RpcFailure, ServiceUnavailable
 from kota_gateway.config import GatewaySettings
-from kota_gateway.entrypoints import api, ckan, open311
+from kota_gateway.entrypoints import api, ckan, open311, sensors
 from kota_gateway.httputil import BodyLimitMiddleware, RateLimitMiddleware, error_for_path, open311_errors
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api.staff_router)
     app.include_router(ckan.router)
+    app.include_router(sensors.router)
+    app.include_router(sensors.dashboard_router)
     _install_error_handlers(app)
 
     @app.middleware("http")
@@ -141,6 +143,7 @@ def _optional_backends(settings: GatewaySettings) -> list[Backend]:
 
 def _install_error_handlers(app: FastAPI) -> None:
     open311.install_error_handlers(app)
+    sensors.install_error_handlers(app)
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(request: Request, exc: ServiceUnavailable):

@@ -26,8 +26,10 @@ from sqlalchemy import (
     Text,
     and_,
     func,
+    literal_column,
     or_,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -84,7 +86,54 @@ def table_for(name: str, fields: Sequence[FieldDef], indexes: Sequence[Sequence[
 
 
 def create_table(conn: Connection, table: Table) -> None:
+    """Creates the records table, its indexes and its full-text index (idempotent)."""
     table.create(conn, checkfirst=True)
+    create_full_text_index(conn, table)
+
+
+def fts_name(table: Table) -> str:
+    return f"{table.name}_fts"
+
+
+def create_full_text_index(conn: Connection, table: Table) -> None:
+    """SQLite: an FTS5 external-content table over `_text`, kept in sync by triggers. PostgreSQL: a GIN index
+    on to_tsvector('simple', _text). Both give word-prefix matching without scanning the table."""
+    name, fts = table.name, fts_name(table)
+    if conn.dialect.name == "sqlite":
+        exists = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (fts,)).first()
+        if exists:
+            return
+        conn.exec_driver_sql(f'CREATE VIRTUAL TABLE "{fts}" USING fts5(_text, content="{name}", content_rowid="_id")')
+        conn.exec_driver_sql(f'CREATE TRIGGER "{name}_ai" AFTER INSERT ON "{name}" BEGIN '
+                             f'INSERT INTO "{fts}"(rowid, _text) VALUES (new._id, new._text); END')
+        conn.exec_driver_sql(f'CREATE TRIGGER "{name}_ad" AFTER DELETE ON "{name}" BEGIN '
+                             f'INSERT INTO "{fts}"("{fts}", rowid, _text) VALUES (\'delete\', old._id, old._text); END')
+        conn.exec_driver_sql(f'CREATE TRIGGER "{name}_au" AFTER UPDATE ON "{name}" BEGIN '
+                             f'INSERT INTO "{fts}"("{fts}", rowid, _text) VALUES (\'delete\', old._id, old._text); '
+                             f'INSERT INTO "{fts}"(rowid, _text) VALUES (new._id, new._text); END')
+        conn.exec_driver_sql(f'INSERT INTO "{fts}"("{fts}") VALUES (\'rebuild\')')
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f'CREATE INDEX IF NOT EXISTS "{name}_fts" ON "{name}" '
+                             f"USING gin (to_tsvector('simple', coalesce(_text, '')))")
+
+
+def _full_text(table: Table, words: list[str], dialect: str):
+    """Every word must start a word of the record's text fields (case-insensitive)."""
+    if dialect == "sqlite":
+        match = " ".join(f'"{w}"*' for w in words)
+        return table.c._id.in_(
+            select(literal_column("rowid")).select_from(text(f'"{fts_name(table)}"'))
+            .where(text(f'"{fts_name(table)}" MATCH :fts_query').bindparams(fts_query=match))
+        )
+    if dialect == "postgresql":
+        tsquery = " & ".join(f"{w}:*" for w in words)
+        return text("to_tsvector('simple', coalesce(_text, '')) @@ to_tsquery('simple', :ts_query)").bindparams(
+            ts_query=tsquery)
+    clauses = []
+    for word in words:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(table.c._text.like(f"%{escaped}%", escape="\\"))
+    return and_(*clauses)
 
 
 def text_of(fields: Sequence[FieldDef], row: dict) -> str:
@@ -147,7 +196,7 @@ class Query:
     include_total: bool
 
 
-def _where(table: Table, query: Query):
+def _where(table: Table, query: Query, dialect: str = ""):
     clauses = []
     for name, values in query.filters.items():
         col = table.c[name]
@@ -158,9 +207,8 @@ def _where(table: Table, query: Query):
         if len(non_null) != len(values):
             parts.append(col.is_(None))
         clauses.append(parts[0] if len(parts) == 1 else or_(*parts))
-    for word in query.words:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        clauses.append(table.c._text.like(f"%{escaped}%", escape="\\"))
+    if query.words:
+        clauses.append(_full_text(table, query.words, dialect))
     return and_(*clauses) if clauses else None
 
 
@@ -168,7 +216,7 @@ def search(conn: Connection, table: Table, query: Query) -> tuple[list[dict], in
     """Returns (records, total); total is -1 when not asked for."""
     cols = [table.c._id] + [table.c[f] for f in query.fields if f != "_id"]
     stmt = select(*cols)
-    where = _where(table, query)
+    where = _where(table, query, conn.dialect.name)
     if where is not None:
         stmt = stmt.where(where)
     order = [table.c[name].desc() if desc else table.c[name].asc() for name, desc in query.sort]
@@ -188,7 +236,7 @@ def search(conn: Connection, table: Table, query: Query) -> tuple[list[dict], in
 def iterate(conn: Connection, table: Table, query: Query, batch: int = 5000) -> Iterable[list[dict]]:
     """All matching records in _id order, in batches (keyset paging, constant memory)."""
     last = 0
-    where = _where(table, query)
+    where = _where(table, query, conn.dialect.name)
     while True:
         stmt = select(table).where(table.c._id > last)
         if where is not None:

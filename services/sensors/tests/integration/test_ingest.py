@@ -1,0 +1,167 @@
+"""The sensors service as a process: readings in through gRPC, HTTP and MQTT, out on the real broker."""
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from kota.sensors.v1 import sensors_pb2 as pb
+from kota_common import envelope
+from kota_common.events.sensors import READINGS_TOPIC, SensorReading
+from kota_common.grpc_server import field_violations
+
+from ..conftest import now_ms, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def grpc_batches(stub, batches):
+    return list(stub.IngestReadings(iter(batches), timeout=30))
+
+
+def http_post(address: str, device_id: str, doc, token: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Device {token}"
+    body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    req = urllib.request.Request(f"http://{address}/v1/devices/{device_id}/readings", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def mqtt_publish(address: str, device_id: str, doc: dict) -> dict:
+    """Publishes a document as a device would and returns the service's answer from the acks topic."""
+    from amqtt.client import MQTTClient
+
+    async def run():
+        client = MQTTClient(client_id=f"dev-{device_id}")
+        await client.connect(f"mqtt://{address}/")
+        await client.subscribe([(f"kota/devices/{device_id}/acks", 1)])
+        await client.publish(f"kota/devices/{device_id}/readings", json.dumps(doc).encode(), qos=1)
+        msg = await client.deliver_message(timeout_duration=30)
+        await client.disconnect()
+        return json.loads(bytes(msg.data))
+
+    return asyncio.run(run())
+
+
+def level_series(values, start_ms, step=1000):
+    return pb.Series(quantity="water_level", unit="cm", timestamps_ms=[start_ms + i * step for i in range(len(values))], values=values)
+
+
+def test_serves_health_and_lists_the_seeded_jakarta_devices(start_sensors):
+    s = start_sensors()
+    with grpc.insecure_channel(s.process.address) as ch:
+        status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service="kota.sensors.v1.SensorsService"))
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+    ids = {d.id for d in s.stub.ListDevices(pb.ListDevicesRequest(page_size=1000)).devices}
+    assert {"DKI1", "DKI2", "DKI3", "DKI4", "DKI5", "KATULAMPA", "DEPOK", "MANGGARAI", "KARET", "PASAR_IKAN"} <= ids
+    gauge = s.stub.GetDevice(pb.GetDeviceRequest(id="MANGGARAI")).device
+    assert {t.name: t.value for t in gauge.thresholds}["siaga2_max"] == 950
+    assert not gauge.credential_active  # seeded devices get their credential when installed
+    buses = s.stub.ListDevices(pb.ListDevicesRequest(kind="vehicle")).devices
+    assert buses and all(b.route_id == "1" for b in buses)
+
+
+def test_readings_from_grpc_http_and_mqtt_reach_the_topic_once(start_sensors, topic_reader):
+    s = start_sensors()
+    device, token = s.provision("air_quality", owner_agency="DLH")
+    t = now_ms() - 60_000
+    acks = grpc_batches(s.stub, [pb.IngestReadingsRequest(sequence=7, device_id=device, device_token=token, series=[
+        pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=[t, t + 1000, t + 2000], values=[12.0, 13.5, 14.0])])])
+    assert [(a.sequence, a.accepted, a.rejected, a.refused_reason) for a in acks] == [(7, 3, 0, "")]
+    code, body = http_post(s.http, device, {"readings": [
+        {"quantity": "pm10", "unit": "ug/m3", "value": 40.5, "time_ms": t + 3000},
+        {"quantity": "pm25", "unit": "ug/m3", "value": 15.0, "time_ms": t + 4000}]}, token)
+    assert (code, body["accepted"], body["rejected"]) == (200, 2, 0)
+    answer = mqtt_publish(s.mqtt, device, {"token": token, "readings": [
+        {"quantity": "pm25", "unit": "ug/m3", "value": 16.0, "time_ms": t + 5000},
+        {"quantity": "no2", "unit": "ug/m3", "value": 30.0, "time_ms": t + 6000}]})
+    assert (answer["accepted"], answer["rejected"]) == (2, 0)
+
+    reader = topic_reader(READINGS_TOPIC)
+    records = reader.wait_for(lambda r: len(r) >= 7, match=lambda m: m.key() == device.encode())
+    reader.wait_for(lambda r: False, timeout=2, match=lambda m: m.key() == device.encode())  # anything extra?
+    events = [envelope.decode(m.value(), m.headers(), m.key()) for m in records]
+    assert len(events) == 7 and len({e.id for e in events}) == 7
+    readings = [SensorReading.model_validate(e.data) for e in events]
+    assert sorted((r.quantity, r.value) for r in readings) == sorted(
+        [("pm25", 12.0), ("pm25", 13.5), ("pm25", 14.0), ("pm10", 40.5), ("pm25", 15.0), ("pm25", 16.0), ("no2", 30.0)])
+    assert {e.type for e in events} == {"kota.sensors.reading.v1"}
+    assert all(r.device_id == device for r in readings)
+
+
+def test_unauthenticated_and_revoked_devices_are_refused(start_sensors, topic_reader):
+    s = start_sensors()
+    device, token = s.provision()
+    batch = lambda tok, t: pb.IngestReadingsRequest(sequence=1, device_id=device, device_token=tok,  # noqa: E731
+                                                   series=[level_series([50.0], t)])
+    assert grpc_batches(s.stub, [batch("kdt_wrong", now_ms())])[0].refused_reason == "unauthenticated"
+    assert grpc_batches(s.stub, [pb.IngestReadingsRequest(device_id="NO-SUCH", device_token=token)])[0].refused_reason
+    code, body = http_post(s.http, device, {"readings": [{"quantity": "water_level", "unit": "cm", "value": 1, "time_ms": now_ms()}]}, None)
+    assert code == 401 and body["error"]["reason"] == "unauthenticated"
+    assert grpc_batches(s.stub, [batch(token, now_ms() - 5000)])[0].accepted == 1
+
+    s.stub.RevokeDeviceCredential(pb.RevokeDeviceCredentialRequest(device_id=device), metadata=s.admin)
+    assert grpc_batches(s.stub, [batch(token, now_ms())])[0].refused_reason == "unauthenticated"
+    code, body = http_post(s.http, device, {"readings": [{"quantity": "water_level", "unit": "cm", "value": 1, "time_ms": now_ms()}]}, token)
+    assert code == 401
+    assert mqtt_publish(s.mqtt, device, {"token": token, "readings": [
+        {"quantity": "water_level", "unit": "cm", "value": 1, "time_ms": now_ms()}]})["refused"] == "unauthenticated"
+    assert not s.stub.GetDevice(pb.GetDeviceRequest(id=device)).device.credential_active
+    stats = s.stub.GetIngestStats(pb.GetIngestStatsRequest())
+    assert stats.refused_batches >= 5
+
+    # only the one authenticated reading got through
+    reader = topic_reader(READINGS_TOPIC)
+    reader.wait_for(lambda r: False, timeout=3, match=lambda m: m.key() == device.encode())
+    assert len(reader.records) == 1
+
+    # registry calls need a staff token of the owner agency
+    with pytest.raises(grpc.RpcError) as err:
+        s.stub.IssueDeviceCredential(pb.IssueDeviceCredentialRequest(device_id=device))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    new = s.stub.IssueDeviceCredential(pb.IssueDeviceCredentialRequest(device_id=device), metadata=s.admin).device_token
+    assert grpc_batches(s.stub, [batch(new, now_ms())])[0].accepted == 1
+
+
+def test_bad_readings_get_a_clear_rejection_and_the_rest_is_taken(start_sensors):
+    s = start_sensors()
+    device, token = s.provision()
+    t = now_ms() - 10_000
+    ack = grpc_batches(s.stub, [pb.IngestReadingsRequest(sequence=3, device_id=device, device_token=token, series=[
+        pb.Series(quantity="water_level", unit="cm", timestamps_ms=[t, t + 1, t + 2, t + 2, t + 10**9],
+                  values=[100.0, -999.0, 120.0, 121.0, 130.0]),
+        pb.Series(quantity="water_level", unit="m", timestamps_ms=[t + 5], values=[1.0]),
+        pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=[t + 6], values=[1.0]),
+    ])])[0]
+    assert ack.accepted == 2 and ack.rejected == 5
+    assert [(r.quantity, r.index, r.reason) for r in ack.rejections] == [
+        ("water_level", 1, "out_of_range"), ("water_level", 3, "duplicate"), ("water_level", 4, "future_timestamp"),
+        ("water_level", 0, "wrong_unit"), ("pm25", 0, "unknown_quantity")]
+    assert all(r.description for r in ack.rejections)
+
+    code, body = http_post(s.http, device, {"readings": [{"quantity": "water_level", "unit": "cm", "value": 1e9, "time_ms": t + 20}]}, token)
+    assert code == 422 and body["rejections"][0]["reason"] == "out_of_range" and body["rejections"][0]["index"] == 0
+    code, body = http_post(s.http, device, b"{not json", token)
+    assert code == 400 and body["error"]["reason"] == "invalid_document"
+    code, body = http_post(s.http, device, {"readings": [{"quantity": "water_level", "unit": "cm", "value": "high", "time_ms": t}]}, token)
+    assert code == 400 and "value" in body["error"]["message"]
+    answer = mqtt_publish(s.mqtt, device, {"token": token, "readings": [
+        {"quantity": "water_level", "unit": "cm", "value": 5, "time": "2001-01-01T00:00:00Z"}]})
+    assert answer["rejections"][0]["reason"] == "too_old"
+    stats = {r.reason: r.count for r in s.stub.GetIngestStats(pb.GetIngestStatsRequest()).rejected}
+    assert stats["out_of_range"] == 2 and stats["too_old"] == 1 and stats["duplicate"] == 1
+
+    with pytest.raises(grpc.RpcError) as err:
+        s.stub.ProvisionDevice(pb.ProvisionDeviceRequest(device=pb.Device(id="bad id!", kind="toaster")), metadata=s.admin)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {f for f, _ in field_violations(err.value)}
+    assert {"device.id", "device.kind", "device.name", "device.location"} <= fields
