@@ -29,7 +29,15 @@ def submit(stub, lat=-6.2146, lon=106.8451, code="flooding", **kw):
 def test_submission_reaches_the_topic_once_with_cloudevents_headers_and_no_personal_data(start_complaints, topic_reader):
     proc, stub = start_complaints()
     reader = topic_reader("complaints.events.v1")
-    resp = submit(stub, contact=CONTACT, description="Banjir, telepon saya 0812-1111-2222")
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    resp = stub.SubmitComplaint(
+        pb.SubmitComplaintRequest(
+            channel=pb.CHANNEL_APP, service_code="flooding", description="Banjir, telepon saya 0812-1111-2222",
+            location=pb.Location(lat=-6.2146, lon=106.8451), contact=CONTACT,
+        ),
+        timeout=10,
+        metadata=[("traceparent", f"00-{caller_trace}-00f067aa0ba902b7-01")],
+    )
     cid = resp.complaint.id
     assert resp.complaint.status == pb.STATUS_ROUTED and resp.complaint.agency_code == "DSDA"
     assert resp.tracking_code
@@ -48,7 +56,7 @@ def test_submission_reaches_the_topic_once_with_cloudevents_headers_and_no_perso
     for name in ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type", "traceparent"):
         assert name in headers, name
     assert headers["ce_specversion"] == b"1.0" and headers["ce_source"] == b"/kota/complaints"
-    assert headers["traceparent"].startswith(b"00-")
+    assert headers["traceparent"].decode().split("-")[1] == caller_trace, "the caller's trace continues on the event"
     event = envelope.decode(submitted.value(), submitted.headers(), submitted.key())
     assert event.data["complaint_id"] == cid and event.data["reporter_ref"] == resp.complaint.reporter_ref
 
