@@ -48,6 +48,12 @@ def row(name: str, count: int, seconds: float, lat_ms: list[float], errors: int 
             f"   p99 {pct(lat_ms, 99):>7.2f} ms   errors {errors}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report CPU per request beside wall-clock rates."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def request(i: int) -> pb.SubmitComplaintRequest:
     # Spread over Jakarta so that few submissions are duplicates of one another.
     return pb.SubmitComplaintRequest(
@@ -177,8 +183,12 @@ def main() -> None:
         print(row("baseline raw insert + raw produce", n, secs, lat), flush=True)
         service.start()
         asyncio.run(closed_loop(address, 8, 2))  # warm-up
+        cpu0 = cpu_seconds(service.proc.pid)
         ids, secs, lat, errors = asyncio.run(closed_loop(address, args.concurrency, args.seconds))
+        cpu = cpu_seconds(service.proc.pid) - cpu0
         print(row(f"closed loop, {args.concurrency} concurrent", len(ids), secs, lat, errors), flush=True)
+        print(f"{'':<34} service CPU {cpu / max(len(ids), 1) * 1000:.2f} ms per submission "
+              f"({cpu / secs * 100:.0f}% of one core)", flush=True)
         ids2, secs2, lat2, errors2 = asyncio.run(open_loop(address, args.rate, args.seconds))
         print(row(f"open loop at {args.rate:.0f}/s", len(ids2), secs2, lat2, errors2), flush=True)
         wanted = {i.encode() for i in ids + ids2}

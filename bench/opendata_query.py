@@ -77,7 +77,7 @@ def load(url: str, rows: int) -> None:
         print(f"indexes: {indexes}")
         table = datastore.table_for(table_name, FIELDS, indexes)
         conn = session.connection()
-        datastore.create_table(conn, table)
+        datastore.create_table(conn, table, full_text=False)
         rng = random.Random(7)
         start = datetime(2024, 1, 1)
         t0 = time.perf_counter()
@@ -90,6 +90,7 @@ def load(url: str, rows: int) -> None:
                        "pm25": pm, "ispu": index, "category": ispu.category(index)}
 
         datastore.insert_many(conn, table, FIELDS, gen(), chunk=10_000)
+        datastore.create_full_text_index(conn, table)
         now = datetime.now(timezone.utc)
         fields_json = datastore.fields_to_json(FIELDS)
         session.add(DatasetRow(id=ds_id, name=NAME, title="Benchmark: 1M air-quality readings", organization="DLH",

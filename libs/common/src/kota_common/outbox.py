@@ -57,7 +57,7 @@ def outbox_row(topic: str, key: str, event: envelope.Event) -> dict:
 def add_events(session: Session, rows: list[dict]) -> None:
     """Stages events (from outbox_row) in the caller's transaction, in one round trip."""
     if rows:
-        session.execute(insert(OutboxMessage.__table__), rows)
+        session.connection().execute(insert(OutboxMessage.__table__), rows)
 
 
 def add_event(session: Session, topic: str, key: str, event: envelope.Event) -> None:

@@ -27,7 +27,8 @@ def browser():
         browser.close()
 
 
-def test_file_route_move_and_watch_live(stack, browser, staff_token):
+def test_file_route_move_and_watch_live(full_stack, browser, staff_token):
+    stack = full_stack
     citizen = browser.new_page(viewport={"width": 1200, "height": 1000})
     errors: list[str] = []
     citizen.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -89,7 +90,22 @@ def test_file_route_move_and_watch_live(stack, browser, staff_token):
     citizen.goto(stack.base_url + "/#/dasbor")
     citizen.wait_for_function("Number(document.getElementById('k-total').textContent) >= 1")
     citizen.wait_for_function("window.Chart && Chart.getChart('c-category') !== undefined")
+    # live sensors: ISPU per station coloured by category, flood gauges with their Siaga level and curve
+    citizen.wait_for_selector("#ispu .tile")
+    assert "SPKU DKI1" in citizen.inner_text("#ispu") and "Unhealthy" not in citizen.inner_text("#ispu")
+    citizen.wait_for_selector("#gauges .tile")
+    assert "Alert 2" in citizen.inner_text("#gauges")  # Katulampa at 170 cm, in English now
+    citizen.wait_for_function("Chart.getChart('c-gauges') !== undefined")
     citizen.screenshot(path=str(ARTIFACTS / "06-dashboard.png"), full_page=True)
+
+    # the open data catalogue: search, and a download link per resource
+    citizen.goto(stack.base_url + "/#/data")
+    citizen.fill("#d-q", "pengaduan")
+    citizen.click("#data-form button")
+    citizen.wait_for_selector("#d-results .dataset")
+    link = citizen.locator("#d-results .dataset a.button").first.get_attribute("href")
+    assert "/download/" in link
+    citizen.screenshot(path=str(ARTIFACTS / "07-open-data.png"), full_page=True)
     assert errors == []
     staff_context.close()
 

@@ -100,6 +100,7 @@ class AreaDirectory:
                     self._kel_by_code[kel.code] = kel
                     for n in {_norm_name(kel.name), *map(_norm_name, kel.aliases)}:
                         self._kel_by_name.setdefault(n, []).append(kel)
+        self._kecamatan_list = tuple(self._kec_by_code.values())
 
     # -- construction -------------------------------------------------------------------------
 
@@ -188,9 +189,16 @@ class AreaDirectory:
         return tuple(self._kel_by_name.get(_norm_name(name), ()))
 
     def nearest_kecamatan(self, lat: float, lon: float) -> Kecamatan:
-        """The kecamatan whose approximate centroid is closest (haversine). A guess, not a
-        point-in-polygon test."""
-        return min(self.kecamatan(), key=lambda k: haversine_km(lat, lon, k.lat, k.lon))
+        """The kecamatan whose approximate centroid is closest. A guess, not a point-in-polygon test.
+        Compared on an equirectangular projection (exact enough across one city, and this runs on every
+        complaint submission); use haversine_km for the distance itself."""
+        scale = math.cos(math.radians(lat)) ** 2
+        best, best_d = None, math.inf
+        for k in self._kecamatan_list:
+            d = (k.lat - lat) ** 2 + scale * (k.lon - lon) ** 2
+            if d < best_d:
+                best, best_d = k, d
+        return best
 
     def counts(self) -> dict[str, int]:
         return {

@@ -96,7 +96,7 @@ class ComplaintRepository:
             if complaint.id in self._new:
                 inserts.append({**self._columns(complaint), **self._new.pop(complaint.id)})
             elif len(complaint.history) > start:  # every change to an aggregate appends to its history
-                self.session.execute(
+                self.session.connection().execute(
                     update(ComplaintRow.__table__)
                     .where(ComplaintRow.__table__.c.id == complaint.id)
                     .values(**self._columns(complaint))
@@ -108,12 +108,12 @@ class ComplaintRepository:
             ]
             self._history_len[complaint.id] = len(complaint.history)
         if inserts:
-            self.session.execute(insert(ComplaintRow.__table__), inserts)
+            self.session.connection().execute(insert(ComplaintRow.__table__), inserts)
         if self._reporters:
-            self.session.execute(insert(ReporterRow.__table__), self._reporters)
+            self.session.connection().execute(insert(ReporterRow.__table__), self._reporters)
             self._reporters = []
         if history:
-            self.session.execute(insert(HistoryRow.__table__), history)
+            self.session.connection().execute(insert(HistoryRow.__table__), history)
 
     @staticmethod
     def _columns(c: Complaint) -> dict:
@@ -180,7 +180,7 @@ class ComplaintRepository:
         """Open, unlinked complaints of a category in a box around a point: light candidates for find_duplicate
         (no history loaded; the chosen master is loaded in full by `get`)."""
         min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
-        rows = self.session.execute(
+        rows = self.session.connection().execute(
             _OPEN_NEAR,
             {"code": service_code, "since": since, "min_lat": min_lat, "max_lat": max_lat, "min_lon": min_lon,
              "max_lon": max_lon},

@@ -85,10 +85,12 @@ def table_for(name: str, fields: Sequence[FieldDef], indexes: Sequence[Sequence[
         return table
 
 
-def create_table(conn: Connection, table: Table) -> None:
-    """Creates the records table, its indexes and its full-text index (idempotent)."""
+def create_table(conn: Connection, table: Table, full_text: bool = True) -> None:
+    """Creates the records table, its indexes and its full-text index (idempotent). For a bulk load, pass
+    full_text=False and call create_full_text_index after inserting: building it once is much faster."""
     table.create(conn, checkfirst=True)
-    create_full_text_index(conn, table)
+    if full_text:
+        create_full_text_index(conn, table)
 
 
 def fts_name(table: Table) -> str:
