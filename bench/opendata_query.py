@@ -9,9 +9,9 @@
    Also a second shape: filter on a low-cardinality column (category) sorted by another column (pm25 desc),
    which no composite index serves (the database sorts the matching rows), and a full-text q without a filter.
 3. Freshness (p95): a sensor reading is published with ce_time = now; the time until its hourly ISPU row is
-   visible through QueryRecords.
+   visible through QueryRecords. Then a burst of readings: end-to-end readings/s the consumer applies.
 
-    .venv/bin/python bench/opendata_query.py [--rows 1000000] [--queries 300] [--events 50] [--database-url URL]
+    .venv/bin/python bench/opendata_query.py [--rows 1000000] [--queries 300] [--events 50] [--database-url URL | --postgres]
 
 Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free port. Never run as a test.
 """
@@ -188,13 +188,68 @@ def bench_freshness(bootstrap: str, stub, n: int) -> None:
     print(line("ce_time to visible", lags))
 
 
+def bench_burst(bootstrap: str, stub, n: int) -> None:
+    """n readings published as fast as librdkafka sends them; time until the last one is visible."""
+    if n <= 0:
+        return
+    producer = make_producer(bootstrap)
+    device = f"BURST{uuid.uuid4().hex[:6].upper()}"
+    hour0 = datetime(2031, 1, 1, tzinfo=timezone.utc)
+    t0 = time.perf_counter()
+    for i in range(n):
+        at = hour0 + timedelta(seconds=30 * i)
+        reading = SensorReading(device_id=device, quantity="pm25", unit="ug/m3", value=float(i % 90),
+                                observed_at_ms=int(at.timestamp() * 1000))
+        event = envelope.Event(type=reading.ce_type, source="/kota/bench", subject=device, data=reading.to_data(),
+                               id=f"{device}/pm25/{reading.observed_at_ms}")
+        key, value, headers = envelope.encode(event, device)
+        while True:
+            try:
+                producer.produce("sensors.readings.v1", key=key, value=value, headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(60)
+    t_sent = time.perf_counter()
+    last_hour = (hour0 + timedelta(seconds=30 * (n - 1))).replace(minute=0, second=0, tzinfo=None).isoformat()
+    expected = len([i for i in range(n) if (hour0 + timedelta(seconds=30 * i)).replace(minute=0, second=0, tzinfo=None)
+                    .isoformat() == last_hour])
+    filters = struct_pb2.Struct()
+    filters.update({"station_id": device, "hour": last_hour})
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        resp = stub.QueryRecords(pb.QueryRecordsRequest(resource_id="kualitas-udara-ispu-per-jam", filters=filters,
+                                                        include_total=False), timeout=10)
+        rows = json.loads(resp.records_json)
+        if rows and rows[0]["samples"] == expected:
+            break
+        time.sleep(0.05)
+    t_done = time.perf_counter()
+    print(f"burst: {n} readings published in {t_sent - t0:.1f} s; all applied and visible after {t_done - t0:.1f} s "
+          f"({n / (t_done - t0):.0f} readings/s end to end)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--burst", type=int, default=20000, help="readings for the throughput line (0: skip)")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--postgres", action="store_true", help="run on a throwaway PostgreSQL cluster (needs initdb)")
     args = parser.parse_args()
+    if args.postgres and not args.database_url:
+        from kota_common.testing import throwaway_postgres
+
+        with throwaway_postgres() as url:
+            args.database_url = url
+            run(args)
+        return
+    run(args)
+
+
+def run(args) -> None:
     work = Path(tempfile.mkdtemp(prefix="kota-bench-opendata-"))
     url = args.database_url or f"sqlite:///{work / 'opendata.db'}"
     broker = None
@@ -216,6 +271,7 @@ def main() -> None:
             bench_queries(url, stub, args.queries)
             time.sleep(3)  # the consumer group forms
             bench_freshness(bootstrap, stub, args.events)
+            bench_burst(bootstrap, stub, args.burst)
     finally:
         proc.stop()
         if broker:

@@ -35,6 +35,7 @@ class ServiceSpec:
 # Every deployable service, in start order. Later services join this list as they are built.
 SERVICES = [
     ServiceSpec("complaints", "kota_complaints", "KOTA_COMPLAINTS_GRPC_ADDRESS", "127.0.0.1:50051", "KOTA_COMPLAINTS_DATABASE_URL"),
+    ServiceSpec("sensors", "kota_sensors", "KOTA_SENSORS_GRPC_ADDRESS", "127.0.0.1:50052", "KOTA_SENSORS_DATABASE_URL"),
     ServiceSpec("opendata", "kota_opendata", "KOTA_OPENDATA_GRPC_ADDRESS", "127.0.0.1:50053", "KOTA_OPENDATA_DATABASE_URL"),
     ServiceSpec("gateway", "kota_gateway", "KOTA_GATEWAY_HTTP_ADDRESS", "127.0.0.1:8080", None, health_path="/readyz"),
 ]
@@ -134,6 +135,13 @@ def up(
         from kota_common import demo as demo_data
 
         demo_data.seed(addresses)
+    if simulate and "sensors" in addresses:  # a gentle stream of simulated sensor readings
+        sim_log = open(var_dir / "log" / "simulator.log", "ab")
+        children["simulator"] = subprocess.Popen(
+            [sys.executable, "-m", "kota_common.cli", "simulate", "sensors", "--rate", "50", "--quiet",
+             "--address", addresses["sensors"]],
+            stdout=sim_log, stderr=subprocess.STDOUT,
+        )
     console.print("[bold]Kota is up.[/] Logs in " + str(var_dir / "log") + ". Ctrl-C stops everything.")
     console.print("Watch events: [cyan]kota events tail complaints.events.v1[/]")
     if "gateway" in addresses:
@@ -267,6 +275,30 @@ def asyncapi(out: Path = typer.Option(Path("docs/asyncapi.json"), help="where to
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(build_document(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     console.print(f"wrote {out}")
+
+
+simulate_app = typer.Typer(help="Simulated activity", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("sensors")
+def simulate_sensors(
+    rate: float = typer.Option(50, help="readings per second in all"),
+    duration: float = typer.Option(0, help="stop after this many seconds (0: never)"),
+    event_minutes: float = typer.Option(10, help="length of the (time-compressed) rain event that raises the gauges"),
+    address: str = typer.Option("127.0.0.1:50052", envvar="KOTA_SENSORS_GRPC_ADDRESS", help="sensors gRPC address"),
+    quiet: bool = typer.Option(False, help="no live display"),
+) -> None:
+    """Diurnal PM2.5 at DKI1-DKI5, a rain event raising the gauges through the Siaga levels, buses on Koridor 1."""
+    from kota_common.auth import issue_token
+    from kota_common.settings import CommonSettings, load_settings
+    from kota_sensors.simulate import Simulator, run_with_progress
+
+    token = issue_token(load_settings(CommonSettings).auth_secret, "simulator", "DSDA", ["admin"])
+    sim = Simulator(address, token, rate, event_minutes)
+    sim.issue_credentials()
+    stats = run_with_progress(sim, duration, quiet)
+    console.print(f"sent {stats.sent:,}, accepted {stats.accepted:,}, rejected {stats.rejected:,}, refused batches {stats.refused}")
 
 
 if __name__ == "__main__":

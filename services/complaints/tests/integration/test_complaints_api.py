@@ -203,3 +203,25 @@ def test_health_and_reflection(start_complaints):
         )
         names = {s.name for r in responses for s in r.list_services_response.service}
     assert {"kota.complaints.v1.ComplaintsService", "grpc.health.v1.Health"} <= names
+
+
+def test_channel_message_is_normalised_routed_and_answered(start_complaints):
+    _, stub = start_complaints()
+    resp = stub.SubmitChannelMessage(
+        pb.SubmitChannelMessageRequest(channel=pb.CHANNEL_WHATSAPP, text="LAPOR#banjir#Gambir#Air setinggi lutut di jalan",
+                                       sender="+62 813 9999 0000", external_ref="wamid.1"),
+        timeout=10,
+    )
+    c = resp.complaint
+    assert c.channel == pb.CHANNEL_WHATSAPP and c.service_code == "flooding" and c.agency_code == "DSDA"
+    assert c.location.kelurahan == "Gambir" and c.location.kota == "Jakarta Pusat"
+    assert resp.tracking_code in resp.reply and c.id in resp.reply
+    again = stub.SubmitChannelMessage(
+        pb.SubmitChannelMessageRequest(channel=pb.CHANNEL_WHATSAPP, text="LAPOR#banjir#Gambir#Air setinggi lutut di jalan",
+                                       sender="+62 813 9999 0000", external_ref="wamid.1"),
+        timeout=10,
+    )
+    assert again.complaint.id == c.id, "a webhook retry is the same complaint"
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SubmitChannelMessage(pb.SubmitChannelMessageRequest(channel=pb.CHANNEL_SENSOR, text=""), timeout=10)
+    assert set(dict(field_violations(err.value))) == {"channel", "text"}

@@ -37,7 +37,11 @@ class GatewaySettings(BaseSettings):
     open311_api_keys: str = Field("kota-open311-demo", description="accepted Open311 api_key values, comma separated")
     jurisdiction_id: str = Field("jakarta.go.id", description="the Open311 jurisdiction this gateway serves")
     sse_poll_s: float = Field(10.0, gt=0, le=300, description="SSE keep-alive and re-check interval")
-    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    max_watch_streams: int = Field(
+        8, ge=0, le=1000,
+        description="WatchComplaints streams the gateway holds open at once (each holds a worker of the complaints "
+        "service); SSE clients beyond this are served by polling every sse_poll_s",
+    )
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     @property

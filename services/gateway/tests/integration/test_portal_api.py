@@ -210,3 +210,22 @@ def test_one_trace_from_gateway_request_to_complaint_event(client, topic_reader)
     assert traceparent.split("-")[1] == trace_id
     event = decode(records[0].value(), records[0].headers(), records[0].key())
     assert event.type.startswith("kota.complaints.")
+
+
+def test_sse_falls_back_to_polling_when_no_watch_stream_is_free(stack, staff_token, tmp_path):
+    gateway = start_gateway(tmp_path, stack.complaints_address, stack.kafka_bootstrap, name="gateway-nowatch",
+                            KOTA_GATEWAY_MAX_WATCH_STREAMS="0", KOTA_GATEWAY_SSE_POLL_S="0.5")
+    try:
+        with httpx.Client(base_url=gateway.base_url, timeout=httpx.Timeout(30, read=20)) as client:
+            created = submit(client, service_code="sidewalk", kelurahan_code="31.71.04.1001")
+            cid, agency = created["id"], created["complaint"]["agency_code"]
+            with client.stream("GET", f"/api/v1/complaints/{cid}/events") as response, httpx.Client(
+                base_url=gateway.base_url, timeout=30
+            ) as staff:
+                r = staff.post(f"/api/v1/staff/complaints/{cid}/status", json={"status": "in_progress"},
+                               headers=bearer(staff_token(agency)))
+                assert r.status_code == 200
+                events = events_until(response, lambda e: e["data"]["complaint"]["status"] == "in_progress")
+        assert events[-1]["data"]["event_type"] == "refresh"  # seen by the re-check, not a watch stream
+    finally:
+        gateway.stop()

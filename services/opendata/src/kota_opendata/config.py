@@ -15,6 +15,7 @@ class OpenDataSettings(BaseSettings):
     database_url: str = "sqlite:///var/opendata.db"
     consumer_group: str = "kota-opendata"
     consume_events: bool = True
+    consumer_batch_size: int = Field(500, ge=1, le=10000, description="records applied per transaction")
     grpc_workers: int = Field(32, ge=2, le=512)
     # Anonymisation (see docs/opendata-anonymisation.md).
     k_anonymity: int = Field(3, ge=1, le=100, description="counts below this (and above 0) are suppressed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+from dataclasses import replace
 from datetime import datetime
 
 import grpc
@@ -13,6 +14,7 @@ from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.auth import InvalidToken, Principal, bearer_from_metadata, verify_token
 from kota_common.errors import InvalidArgument, Unauthenticated
 from kota_common.grpc_server import translate_errors
+from kota_complaints.adapters.channels import ChannelNormaliser, RawMessage, reply_text
 from kota_complaints.adapters.repository import ComplaintFilter
 from kota_complaints.domain.model import Channel, Complaint, Status
 from kota_complaints.service_layer import services
@@ -93,6 +95,7 @@ class ComplaintsServicer(pb_grpc.ComplaintsServiceServicer):
         """`uow_factory()` gives a unit of work for reads; `write(work)` runs work(uow) in a group commit."""
         self.uow_factory = uow_factory
         self.write = write
+        self.normaliser = ChannelNormaliser(ctx.routing.categories, ctx.areas)
         self.ctx = ctx
         self.hub = hub
         self.auth_secret = auth_secret
@@ -132,6 +135,40 @@ class ComplaintsServicer(pb_grpc.ComplaintsServiceServicer):
         )
         complaint, code = self.write(lambda uow: services.submit_complaint(cmd, uow, self.ctx))
         return pb.SubmitComplaintResponse(complaint=complaint_to_pb(complaint, self.ctx), tracking_code=code)
+
+    @translate_errors
+    def SubmitChannelMessage(self, request: pb.SubmitChannelMessageRequest, context):
+        violations = []
+        if request.channel in (pb.CHANNEL_UNSPECIFIED, pb.CHANNEL_SENSOR):
+            violations.append(("channel", "a citizen channel is required"))
+        if not request.text.strip():
+            violations.append(("text", "is required"))
+        if violations:
+            raise InvalidArgument("the message is not valid", violations)
+        normalised = self.normaliser.normalise(
+            RawMessage(
+                channel=Channel(channel_from_pb(request.channel)),
+                text=request.text,
+                sender=request.sender,
+                sender_name=request.sender_name,
+                subject=request.subject,
+                external_ref=request.external_ref,
+                media_urls=tuple(request.media_urls),
+                lat=request.lat if request.HasField("lat") else None,
+                lon=request.lon if request.HasField("lon") else None,
+            )
+        )
+        cmd = normalised.command
+        if not cmd.kelurahan_code and cmd.lat is None and not cmd.address:
+            # Nothing in the message says where: keep it, routed to the agency's head office for follow-up.
+            cmd = replace(cmd, address="(lokasi belum diketahui)")
+        complaint, code = self.write(lambda uow: services.submit_complaint(cmd, uow, self.ctx))
+        agency = self.ctx.routing.agencies.get(complaint.agency_code)
+        return pb.SubmitChannelMessageResponse(
+            complaint=complaint_to_pb(complaint, self.ctx),
+            tracking_code=code,
+            reply=reply_text(complaint.id, code, agency.short_name if agency else complaint.agency_code, complaint.duplicate_of),
+        )
 
     @translate_errors
     def GetComplaint(self, request, context):

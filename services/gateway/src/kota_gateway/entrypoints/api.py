@@ -255,8 +255,17 @@ async def _watch(request: Request, watch: pb.WatchComplaintsRequest, snapshot, t
         except (ServiceUnavailable, RpcFailure):
             pass
 
+    state = request.app.state
+    limit = state.settings.max_watch_streams
+
     def start():
-        return asyncio.create_task(pump())
+        """A watch stream if one is free; otherwise this client is served by the periodic re-check alone."""
+        if getattr(state, "watch_streams", 0) >= limit:
+            return None
+        state.watch_streams = getattr(state, "watch_streams", 0) + 1
+        task = asyncio.create_task(pump())
+        task.add_done_callback(lambda _: setattr(state, "watch_streams", state.watch_streams - 1))
+        return task
 
     task = start()
     seen: dict[str, tuple] = {}
@@ -278,7 +287,7 @@ async def _watch(request: Request, watch: pb.WatchComplaintsRequest, snapshot, t
             try:
                 event_type, c = await asyncio.wait_for(queue.get(), poll)
             except TimeoutError:
-                if task.done():
+                if task is None or task.done():
                     task = start()
                 if watch.id:
                     try:
@@ -294,7 +303,8 @@ async def _watch(request: Request, watch: pb.WatchComplaintsRequest, snapshot, t
             if changed(c):
                 yield _sse("complaint", {"event_type": event_type, "complaint": complaint_view(c)}, c.id)
     finally:
-        task.cancel()
+        if task is not None:
+            task.cancel()
 
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

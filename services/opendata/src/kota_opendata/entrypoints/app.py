@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
-from kota_common.consumer import IdempotentConsumer
 from kota_common.db import make_engine, upgrade_to_head
 from kota_common.events import complaints as complaint_events
 from kota_common.events import opendata as od_events
@@ -16,6 +15,7 @@ from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics
 from kota_common.outbox import OutboxRelay
+from kota_opendata.adapters.batching_consumer import BatchingConsumer
 from kota_opendata.config import OpenDataSettings
 from kota_opendata.entrypoints.grpc_api import OpenDataServicer, Stats
 from kota_opendata.service_layer import catalog as catalog_service
@@ -30,7 +30,7 @@ class OpenDataApp:
     def __init__(self, settings: OpenDataSettings):
         self.settings = settings
         self._stop = threading.Event()
-        self.consumer: IdempotentConsumer | None = None
+        self.consumer: BatchingConsumer | None = None
 
     def start(self) -> int:
         s = self.settings
@@ -79,8 +79,8 @@ class OpenDataApp:
                 self._stop.wait(2)
         if self._stop.is_set() or not self.settings.consume_events:
             return
-        self.consumer = IdempotentConsumer(self.engine, bootstrap, self.settings.consumer_group, handlers,
-                                           on_handled=self.relay.notify)
+        self.consumer = BatchingConsumer(self.engine, bootstrap, self.settings.consumer_group, handlers,
+                                         on_handled=self.relay.notify, batch_size=self.settings.consumer_batch_size)
         self.consumer.start()
 
     def _announcer(self) -> None:

@@ -204,6 +204,38 @@ class SubmitComplaintResponse(_message.Message):
     tracking_code: str
     def __init__(self, complaint: _Optional[_Union[Complaint, _Mapping]] = ..., tracking_code: _Optional[str] = ...) -> None: ...
 
+class SubmitChannelMessageRequest(_message.Message):
+    __slots__ = ("channel", "text", "sender", "sender_name", "subject", "external_ref", "media_urls", "lat", "lon")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_REF_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_URLS_FIELD_NUMBER: _ClassVar[int]
+    LAT_FIELD_NUMBER: _ClassVar[int]
+    LON_FIELD_NUMBER: _ClassVar[int]
+    channel: Channel
+    text: str
+    sender: str
+    sender_name: str
+    subject: str
+    external_ref: str
+    media_urls: _containers.RepeatedScalarFieldContainer[str]
+    lat: float
+    lon: float
+    def __init__(self, channel: _Optional[_Union[Channel, str]] = ..., text: _Optional[str] = ..., sender: _Optional[str] = ..., sender_name: _Optional[str] = ..., subject: _Optional[str] = ..., external_ref: _Optional[str] = ..., media_urls: _Optional[_Iterable[str]] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ...) -> None: ...
+
+class SubmitChannelMessageResponse(_message.Message):
+    __slots__ = ("complaint", "tracking_code", "reply")
+    COMPLAINT_FIELD_NUMBER: _ClassVar[int]
+    TRACKING_CODE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    complaint: Complaint
+    tracking_code: str
+    reply: str
+    def __init__(self, complaint: _Optional[_Union[Complaint, _Mapping]] = ..., tracking_code: _Optional[str] = ..., reply: _Optional[str] = ...) -> None: ...
+
 class GetComplaintRequest(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -41,6 +41,11 @@ class ComplaintsServiceStub:
                 request_serializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitComplaintRequest.SerializeToString,
                 response_deserializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitComplaintResponse.FromString,
                 _registered_method=True)
+        self.SubmitChannelMessage = channel.unary_unary(
+                '/kota.complaints.v1.ComplaintsService/SubmitChannelMessage',
+                request_serializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitChannelMessageRequest.SerializeToString,
+                response_deserializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitChannelMessageResponse.FromString,
+                _registered_method=True)
         self.GetComplaint = channel.unary_unary(
                 '/kota.complaints.v1.ComplaintsService/GetComplaint',
                 request_serializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.GetComplaintRequest.SerializeToString,
@@ -95,6 +100,15 @@ class ComplaintsServiceServicer:
 
     def SubmitComplaint(self, request, context):
         """SubmitComplaint accepts a complaint from any channel. Public.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitChannelMessage(self, request, context):
+        """SubmitChannelMessage takes a raw message from a channel (SMS, WhatsApp, e-mail, social media post, LAPOR!
+        ticket, call-centre note), normalises it into a complaint (category from keywords, kelurahan from the text)
+        and submits it. The response carries the reply to send back on that channel.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,6 +185,11 @@ def add_ComplaintsServiceServicer_to_server(servicer, server):
                     request_deserializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitComplaintRequest.FromString,
                     response_serializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitComplaintResponse.SerializeToString,
             ),
+            'SubmitChannelMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitChannelMessage,
+                    request_deserializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitChannelMessageRequest.FromString,
+                    response_serializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitChannelMessageResponse.SerializeToString,
+            ),
             'GetComplaint': grpc.unary_unary_rpc_method_handler(
                     servicer.GetComplaint,
                     request_deserializer=kota_dot_complaints_dot_v1_dot_complaints__pb2.GetComplaintRequest.FromString,
@@ -246,6 +265,33 @@ class ComplaintsService:
             '/kota.complaints.v1.ComplaintsService/SubmitComplaint',
             kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitComplaintRequest.SerializeToString,
             kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitComplaintResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitChannelMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.complaints.v1.ComplaintsService/SubmitChannelMessage',
+            kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitChannelMessageRequest.SerializeToString,
+            kota_dot_complaints_dot_v1_dot_complaints__pb2.SubmitChannelMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,
