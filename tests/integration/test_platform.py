@@ -23,7 +23,7 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
     for spec in SERVICES:
         addresses[spec.name] = f"127.0.0.1:{free_port()}"
         env[spec.address_env] = addresses[spec.name]
-    for name, value in os.environ.items():  # other listeners a service opens (HTTP ingest, MQTT, ...)
+    for name in os.environ:  # other listeners a service opens (HTTP ingest, MQTT, ...)
         if name.startswith("KOTA_") and name.endswith("_PORT") and name not in env:
             env[name] = str(free_port())
     out = open(tmp_path / "up.log", "wb")
