@@ -44,7 +44,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         _WRITE_LOCKS[id(engine)] = threading.Lock()
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # Timestamps are stored as UTC without a zone: the session's zone must be UTC whatever the server's is.
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}
+    )
 
 
 def upgrade_to_head(url: str, migrations_dir: Path) -> None:
