@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 from collections.abc import Callable, Iterable
 from concurrent import futures
 
@@ -13,6 +16,8 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from kota_common.errors import FailedPrecondition, ServiceError
+
+log = logging.getLogger(__name__)
 
 _RPC_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
@@ -60,17 +65,35 @@ def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
 
 
 def translate_errors(method: Callable) -> Callable:
-    """Decorates a servicer method so that ServiceError becomes the right status with details."""
+    """Decorates a servicer method (unary or server-streaming) so that a ServiceError becomes the right status
+    with details, and anything unexpected becomes INTERNAL: details stay in the log (with the trace id), the
+    caller gets no internals."""
 
-    def wrapper(self, request, context):
-        try:
-            return method(self, request, context)
-        except ServiceError as err:
-            abort_with(context, err)
+    def fail(context, exc: Exception):
+        if isinstance(exc, ServiceError):
+            abort_with(context, exc)
+        log.exception("%s failed", method.__name__)
+        context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
 
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    return wrapper
+    if inspect.isgeneratorfunction(method):
+
+        def stream_wrapper(self, request, context):
+            try:
+                yield from method(self, request, context)
+            except Exception as exc:
+                fail(context, exc)
+
+        wrapper = stream_wrapper
+    else:
+
+        def unary_wrapper(self, request, context):
+            try:
+                return method(self, request, context)
+            except Exception as exc:
+                fail(context, exc)
+
+        wrapper = unary_wrapper
+    return functools.wraps(method)(wrapper)
 
 
 def build_server(

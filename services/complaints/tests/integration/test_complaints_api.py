@@ -225,3 +225,28 @@ def test_channel_message_is_normalised_routed_and_answered(start_complaints):
     with pytest.raises(grpc.RpcError) as err:
         stub.SubmitChannelMessage(pb.SubmitChannelMessageRequest(channel=pb.CHANNEL_SENSOR, text=""), timeout=10)
     assert set(dict(field_violations(err.value))) == {"channel", "text"}
+
+
+def test_list_filters_by_date_area_and_channel(start_complaints):
+    from datetime import datetime, timedelta, timezone
+
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    _, stub = start_complaints()
+    cid = submit(stub, channel=pb.CHANNEL_EMAIL, lat=-6.1754, lon=106.8272).complaint.id
+    now = datetime.now(timezone.utc)
+
+    def ts(dt):
+        t = Timestamp()
+        t.FromDatetime(dt)
+        return t
+
+    def ids(**kw):
+        return [c.id for c in stub.ListComplaints(pb.ListComplaintsRequest(**kw), timeout=10).complaints]
+
+    assert cid in ids(start_date=ts(now - timedelta(minutes=5)), end_date=ts(now + timedelta(minutes=5)))
+    assert cid not in ids(start_date=ts(now + timedelta(minutes=5)))
+    assert cid not in ids(end_date=ts(now - timedelta(minutes=5)))
+    assert cid in ids(kota_code="31.71", channel=pb.CHANNEL_EMAIL)
+    assert cid not in ids(kota_code="31.72")
+    assert ids(ids=[cid]) == [cid]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -204,8 +204,8 @@ class ComplaintsServicer(pb_grpc.ComplaintsServiceServicer):
             kota_code=request.kota_code,
             kelurahan_code=request.kelurahan_code,
             channel=channel_from_pb(request.channel),
-            start=request.start_date.ToDatetime(tzinfo=None) if request.HasField("start_date") else None,
-            end=request.end_date.ToDatetime(tzinfo=None) if request.HasField("end_date") else None,
+            start=request.start_date.ToDatetime(tzinfo=timezone.utc) if request.HasField("start_date") else None,
+            end=request.end_date.ToDatetime(tzinfo=timezone.utc) if request.HasField("end_date") else None,
             ids=tuple(request.ids),
         )
         complaints, total = services.list_complaints(flt, offset, limit, self.uow_factory())
