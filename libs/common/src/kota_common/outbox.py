@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from opentelemetry import propagate, trace
 from sqlalchemy import Column, Index, LargeBinary, delete, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
@@ -23,6 +24,16 @@ from kota_common.db import write_lock
 from kota_common.kafka import make_producer
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("kota.outbox")
+OUTBOX_LOCK_KEY = 0x6B6F7461  # "kota": the advisory lock whose holder relays a database's outbox
+
+
+def _span_context(headers: list[list[str]]) -> trace.SpanContext | None:
+    carrier = {name: value for name, value in headers if name in ("traceparent", "tracestate")}
+    if "traceparent" not in carrier:
+        return None
+    span_context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    return span_context if span_context.is_valid else None
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -91,6 +102,7 @@ class OutboxRelay:
         self._delivered: list[int] = []
         self._thread: threading.Thread | None = None
         self._last_cleanup = 0.0
+        self._leader_conn = None
         self.published_total = 0
 
     def notify(self) -> None:
@@ -108,6 +120,8 @@ class OutboxRelay:
             self._thread.join(timeout)
         self.producer.flush(min(timeout, 5.0))
         self._mark_delivered()
+        if self._leader_conn is not None:
+            self._leader_conn.close()
 
     def _on_delivery(self, row_id: int) -> Callable:
         def callback(err, _msg):
@@ -120,8 +134,35 @@ class OutboxRelay:
 
         return callback
 
+    def _is_leader(self) -> bool:
+        """On PostgreSQL several replicas share one outbox: only the holder of an advisory lock relays, so each
+        row is published once; if it dies its connection closes, the lock is freed and another replica takes
+        over. SQLite has a single process by construction."""
+        if self.engine.dialect.name != "postgresql":
+            return True
+        if self._leader_conn is not None:
+            try:
+                self._leader_conn.exec_driver_sql("SELECT 1")
+                return True
+            except Exception:  # lost the connection, hence the lock
+                self._leader_conn = None
+        try:
+            conn = self.engine.connect()
+            if conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({OUTBOX_LOCK_KEY})").scalar():
+                conn.commit()
+                self._leader_conn = conn
+                log.info("this replica now relays the outbox")
+                return True
+            conn.close()
+        except Exception:
+            log.exception("outbox leadership check failed")
+        return False
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self._is_leader():
+                self._stop.wait(self.idle_interval * 10)
+                continue
             try:
                 sent = self.run_once()
             except Exception:  # database briefly unavailable: keep the relay alive
@@ -152,22 +193,36 @@ class OutboxRelay:
             stmt = stmt.where(table.c.id.not_in(in_flight))
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.limit(self.batch_size)).all()
-        sent = 0
-        for row_id, topic, key, headers_json, payload in rows:
-            headers = [(n, v.encode()) for n, v in json.loads(headers_json)]
-            with self._lock:
-                self._in_flight.add(row_id)
-            while True:
-                try:
-                    self.producer.produce(
-                        topic, key=key, value=payload, headers=headers, on_delivery=self._on_delivery(row_id)
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
-            sent += 1
+        if not rows:
+            return 0
+        decoded = [(row_id, topic, key, json.loads(headers_json), payload) for row_id, topic, key, headers_json, payload in rows]
+        # One "send" span per pass, linked to the context of each event it carries (OpenTelemetry's convention
+        # for batch publishing); each record keeps the traceparent of the request that caused it.
+        links = [
+            trace.Link(span_context)
+            for *_, headers, _ in decoded
+            if (span_context := _span_context(headers)) is not None
+        ]
+        with _tracer.start_as_current_span("outbox send", kind=trace.SpanKind.PRODUCER, links=links[:128]) as span:
+            span.set_attribute("messaging.system", "kafka")
+            span.set_attribute("messaging.batch.message_count", len(decoded))
+            for row_id, topic, key, headers, payload in decoded:
+                with self._lock:
+                    self._in_flight.add(row_id)
+                while True:
+                    try:
+                        self.producer.produce(
+                            topic,
+                            key=key,
+                            value=payload,
+                            headers=[(n, v.encode()) for n, v in headers],
+                            on_delivery=self._on_delivery(row_id),
+                        )
+                        break
+                    except BufferError:
+                        self.producer.poll(0.05)
         self.producer.poll(0)
-        return sent
+        return len(decoded)
 
     def _mark_delivered(self) -> None:
         with self._lock:

@@ -148,3 +148,24 @@ def test_no_accepted_complaint_is_lost_when_the_service_is_killed(start_complain
     assert {m.key() for m in records} == wanted
     data = [json.loads(m.value()) for m in records]
     assert all(d["complaint_id"].encode() in wanted for d in data)
+
+
+def test_two_replicas_on_one_database_publish_each_event_once(start_complaints, database_url, topic_reader):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas share a PostgreSQL database; SQLite is one process by construction")
+    _, first = start_complaints()
+    _, second = start_complaints()
+    reader = topic_reader("complaints.events.v1")
+    accepted = []
+    for i in range(20):
+        stub = first if i % 2 else second
+        accepted.append(stub.SubmitComplaint(
+            pb.SubmitComplaintRequest(channel=pb.CHANNEL_WEB, service_code="sidewalk", description=f"trotoar {i}",
+                                      location=pb.Location(lat=-6.15 - i * 0.01, lon=106.75)),
+            timeout=10,
+        ).complaint.id)
+    wanted = {cid.encode() for cid in accepted}
+    submitted = lambda m: m.key() in wanted and dict(m.headers())["ce_type"] == b"kota.complaints.submitted.v1"  # noqa: E731
+    records = reader.wait_for(lambda rs: {m.key() for m in rs} >= wanted, timeout=60, match=submitted)
+    reader.wait_for(lambda rs: False, timeout=3, match=submitted)  # anything published twice would show up now
+    assert sorted(m.key() for m in records) == sorted(wanted)
