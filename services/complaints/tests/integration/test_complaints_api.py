@@ -143,6 +143,9 @@ def test_lifecycle_with_staff_roles_rating_reopen_and_watch(start_complaints, st
         stub.RateComplaint(pb.RateComplaintRequest(id=cid, tracking_code="WRONGCODE123", rating=5), timeout=10)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as err:
+        stub.RateComplaint(pb.RateComplaintRequest(id=cid, tracking_code="kode-ñ-☂", rating=5), timeout=10)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as err:
         stub.RateComplaint(pb.RateComplaintRequest(id=cid, tracking_code=code, rating=9), timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert stub.RateComplaint(pb.RateComplaintRequest(id=cid, tracking_code=code, rating=4), timeout=10).complaint.rating == 4

@@ -93,7 +93,8 @@ class Context:
     def check_tracking_code(self, complaint_id: str, code: str) -> None:
         if not code:
             raise Unauthenticated("the tracking code given at submission is required", [("tracking_code", "required")])
-        if not hmac.compare_digest(self.tracking_code(complaint_id), code.strip().upper()):
+        given = code.strip().upper().encode("utf-8")  # bytes: compare_digest refuses non-ASCII str
+        if not hmac.compare_digest(self.tracking_code(complaint_id).encode(), given):
             raise PermissionDenied("the tracking code does not match this complaint")
 
 
