@@ -2,7 +2,8 @@
 increasing concurrency on loopback, beside a bare HTTP baseline (a bare uvicorn ASGI app answering a constant
 body) measured in the same run with the same client.
 
-Prints, per endpoint and concurrency: requests, throughput, p50/p99 latency and errors.
+Prints, per endpoint and concurrency: requests, throughput, p50/p99 latency and errors; the same lookup made
+straight to the complaints service over gRPC shows what the HTTP layer adds.
 
     .venv/bin/python bench/gateway.py [--seconds 5] [--concurrency 1,8,32,64]
 
@@ -13,15 +14,17 @@ complaints, gateway, baseline, this load generator) shares the machine's cores. 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import http.client
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -38,36 +41,90 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def run(name: str, concurrency: int, seconds: float, make_request) -> None:
+def run(name: str, concurrency: int, seconds: float, base_url: str, make_request) -> None:
+    """`concurrency` threads, each with its own keep-alive HTTP/1.1 connection (http.client is far lighter than
+    an async client with a shared pool, so the client is less of the bottleneck), closed loop for `seconds`."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        deadline = time.perf_counter() + seconds
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
 
-        async def worker(w: int):
-            nonlocal errors
-            i = 0
-            while time.perf_counter() < deadline:
-                method, url, kwargs = make_request(w, i)
-                i += 1
-                t0 = time.perf_counter()
-                try:
-                    r = await client.request(method, url, **kwargs)
-                    ok = r.status_code < 400
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append((time.perf_counter() - t0) * 1000)
-                else:
-                    errors += 1
+    def worker(w: int) -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine: list[float] = []
+        failed = 0
+        i = 0
+        while time.perf_counter() < deadline:
+            method, path, body = make_request(w, i)
+            i += 1
+            headers = {"content-type": "application/x-www-form-urlencoded"} if body else {}
+            t0 = time.perf_counter()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status < 400
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=30)
+                ok = False
+            if ok:
+                mine.append((time.perf_counter() - t0) * 1000)
+            else:
+                failed += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors += failed
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
     n = len(latencies)
     print(f"{name:<34} c={concurrency:<4} {n:>7} req {n / elapsed:>8.0f}/s   p50 {pct(latencies, 50):>7.2f} ms"
           f"   p99 {pct(latencies, 99):>7.2f} ms   errors {errors}", flush=True)
+
+
+def run_grpc(name: str, concurrency: int, seconds: float, address: str, seeded: list[str]) -> None:
+    """The same lookup straight to the complaints service over gRPC: what the gateway adds is the difference."""
+    import grpc
+
+    from kota.complaints.v1 import complaints_pb2 as pb
+    from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+    channel = grpc.insecure_channel(address)
+    stub = pb_grpc.ComplaintsServiceStub(channel)
+
+    def worker(w: int) -> None:
+        mine, i = [], 0
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            stub.GetComplaint(pb.GetComplaintRequest(id=seeded[(w * 7919 + i) % len(seeded)]), timeout=30)
+            mine.append((time.perf_counter() - t0) * 1000)
+            i += 1
+        with lock:
+            latencies.extend(mine)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    channel.close()
+    n = len(latencies)
+    print(f"{name:<34} c={concurrency:<4} {n:>7} req {n / elapsed:>8.0f}/s   p50 {pct(latencies, 50):>7.2f} ms"
+          f"   p99 {pct(latencies, 99):>7.2f} ms   errors 0", flush=True)
 
 
 def main() -> None:
@@ -120,25 +177,26 @@ def main() -> None:
             seeded.append(r.json()[0]["service_request_id"])
 
         def baseline_get(w, i):
-            return "GET", f"{baseline.base_url}/open311/v2/requests/X.json", {}
+            return "GET", "/open311/v2/requests/X.json", None
 
         def get_one(w, i):
-            return "GET", f"{g}/open311/v2/requests/{seeded[(w * 7919 + i) % len(seeded)]}.json", {}
+            return "GET", f"/open311/v2/requests/{seeded[(w * 7919 + i) % len(seeded)]}.json", None
 
         def get_services(w, i):
-            return "GET", f"{g}/open311/v2/services.json", {}
+            return "GET", "/open311/v2/services.json", None
 
         def post_request(w, i):
-            return "POST", f"{g}/open311/v2/requests.json", {"data": {
+            return "POST", "/open311/v2/requests.json", urlencode({
                 "api_key": OPEN311_KEY, "service_code": CODES[i % len(CODES)], "description": f"bench {w}-{i} " + "x" * 60,
-                "lat": str(-6.30 + random.random() * 0.2), "long": str(106.70 + random.random() * 0.25)}}
+                "lat": str(-6.30 + random.random() * 0.2), "long": str(106.70 + random.random() * 0.25)})
 
         print(f"gateway bench: {args.seconds:.0f} s per row, {os.cpu_count()} CPUs shared by every process\n", flush=True)
         for c in levels:
-            asyncio.run(run("baseline: bare uvicorn GET", c, args.seconds, baseline_get))
-            asyncio.run(run("Open311 GET requests/{id}.json", c, args.seconds, get_one))
-            asyncio.run(run("Open311 GET services.json", c, args.seconds, get_services))
-            asyncio.run(run("Open311 POST requests.json", c, args.seconds, post_request))
+            run("baseline: bare uvicorn GET", c, args.seconds, baseline.base_url, baseline_get)
+            run_grpc("direct gRPC GetComplaint (no HTTP)", c, args.seconds, address, seeded)
+            run("Open311 GET requests/{id}.json", c, args.seconds, g, get_one)
+            run("Open311 GET services.json", c, args.seconds, g, get_services)
+            run("Open311 POST requests.json", c, args.seconds, g, post_request)
             print(flush=True)
     finally:
         for proc in reversed(started):

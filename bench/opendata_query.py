@@ -59,7 +59,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def line(name: str, ms: list[float]) -> str:
-    return f"  {name:<58} n={len(ms):<5} p50 {pct(ms, 50):8.2f} ms   p95 {pct(ms, 95):8.2f} ms"
+    return f"  {name:<64} n={len(ms):<5} p50 {pct(ms, 50):8.2f} ms   p95 {pct(ms, 95):8.2f} ms"
 
 
 def load(url: str, rows: int) -> None:
@@ -100,10 +100,9 @@ def load(url: str, rows: int) -> None:
                                       record_count=rows, actor="system", note="benchmark"))
         session.commit()
         print(f"loaded {rows} rows in {time.perf_counter() - t0:.1f} s")
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text(f"ANALYZE {table_name}"))
-            conn.commit()
+    if engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load (visibility map, stats)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"VACUUM ANALYZE {table_name}"))
     else:
         with engine.connect() as conn:
             conn.execute(text("ANALYZE"))
@@ -124,7 +123,7 @@ def bench_queries(url: str, stub, n: int) -> None:
         api_ms, sql_ms = [], []
         sort_col, direction = sort.split()
         page_sql = text(f'SELECT _id, station_id, observed_at, pm25, ispu, category FROM {table} WHERE {column} = :v '
-                        f'ORDER BY {sort_col} {direction.upper()}, _id ASC LIMIT 100 OFFSET :o')
+                        f'ORDER BY {sort_col} {direction.upper()}, _id {direction.upper()} LIMIT 100 OFFSET :o')
         count_sql = text(f"SELECT count(*) FROM {table} WHERE {column} = :v")
         for i in range(count + 10):
             value, offset = value_of(rng), 100 * rng.randrange(50)
@@ -154,6 +153,53 @@ def bench_queries(url: str, stub, n: int) -> None:
             api_ms.append((time.perf_counter() - t0) * 1000)
     print(f"q='s07 tidak' (full text, no filter), first page, with total ({resp.total} matching):")
     print(line("QueryRecords over gRPC (datastore_search)", api_ms))
+    engine.dispose()
+
+
+def bench_generic(url: str, n: int) -> None:
+    """The alternative design measured on the same rows: one generic table for every dataset's records
+    (dataset id + JSON document), without and with expression indexes on the filtered and sorted keys."""
+    engine = make_engine(url)
+    pg = engine.dialect.name == "postgresql"
+    typed = "od_bench_udara_1m_v1"
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_generic_records"))
+        conn.execute(text("CREATE TABLE bench_generic_records (dataset_id TEXT NOT NULL, rid BIGINT NOT NULL, "
+                          f"doc {'JSONB' if pg else 'TEXT'} NOT NULL, PRIMARY KEY (dataset_id, rid))"))
+        obj = ("jsonb_build_object('station_id', station_id, 'observed_at', observed_at, 'pm25', pm25, 'ispu', ispu, "
+               "'category', category)") if pg else ("json_object('station_id', station_id, 'observed_at', observed_at, "
+                                                    "'pm25', pm25, 'ispu', ispu, 'category', category)")
+        conn.execute(text(f"INSERT INTO bench_generic_records SELECT 'bench', _id, {obj} FROM {typed}"))
+    get = (lambda k: f"(doc->>'{k}')") if pg else (lambda k: f"json_extract(doc, '$.{k}')")
+    page = text(f"SELECT rid, doc FROM bench_generic_records WHERE dataset_id = 'bench' AND {get('station_id')} = :v "
+                f"ORDER BY {get('observed_at')} DESC, rid DESC LIMIT 100 OFFSET :o")
+    count = text(f"SELECT count(*) FROM bench_generic_records WHERE dataset_id = 'bench' AND {get('station_id')} = :v")
+
+    def measure(label: str, samples: int) -> None:
+        rng = random.Random(1)
+        ms = []
+        for _ in range(samples):
+            v, o = f"S{rng.randrange(50):02d}", 100 * rng.randrange(50)
+            t0 = time.perf_counter()
+            with engine.connect() as conn:
+                conn.execute(page, {"v": v, "o": o}).all()
+                conn.execute(count, {"v": v}).scalar_one()
+            ms.append((time.perf_counter() - t0) * 1000)
+        print(line(label, ms))
+
+    print("alternative: one generic JSON record table for all datasets, same rows, same query (raw SQL):")
+    measure("generic JSON table, no index on the keys", min(n, 10))
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE INDEX bench_generic_ix ON bench_generic_records (dataset_id, {get('station_id')}, "
+                          f"{get('observed_at')}, rid)"))
+        if not pg:
+            conn.execute(text("ANALYZE"))
+    if pg:  # the same treatment as the typed table got after its load
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE bench_generic_records"))
+    measure("generic JSON table + expression index (dataset, station, time)", n)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE bench_generic_records"))
     engine.dispose()
 
 
@@ -235,6 +281,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--generic", action="store_true", help="also measure a generic JSON record table")
     parser.add_argument("--burst", type=int, default=20000, help="readings for the throughput line (0: skip)")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--postgres", action="store_true", help="run on a throwaway PostgreSQL cluster (needs initdb)")
@@ -269,6 +316,8 @@ def run(args) -> None:
         with grpc.insecure_channel(address) as channel:
             stub = pb_grpc.OpenDataServiceStub(channel)
             bench_queries(url, stub, args.queries)
+            if args.generic:
+                bench_generic(url, args.queries)
             time.sleep(3)  # the consumer group forms
             bench_freshness(bootstrap, stub, args.events)
             bench_burst(bootstrap, stub, args.burst)

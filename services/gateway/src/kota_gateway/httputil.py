@@ -20,7 +20,8 @@ def to_xml(root: str, item: str, rows: list[dict]) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8")
 
 
-_PLURALS = {"attributes": "attribute", "values": "value", "errors": "error", "keywords": "keyword"}
+_PLURALS = {"attributes": "attribute", "values": "value", "errors": "error", "keywords": "keyword",
+            "endpoints": "endpoint", "formats": "format"}
 
 
 def _fill(elem: ET.Element, row: dict) -> None:

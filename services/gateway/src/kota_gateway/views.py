@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timezone
 
 from kota.complaints.v1 import complaints_pb2 as pb
@@ -10,6 +11,13 @@ OPEN = frozenset({pb.STATUS_RECEIVED, pb.STATUS_ROUTED, pb.STATUS_IN_PROGRESS})
 STATUS_NAMES = {v: k.removeprefix("STATUS_").lower() for k, v in pb.Status.items() if v}
 STATUS_VALUES = {name: value for value, name in STATUS_NAMES.items()}
 CHANNEL_NAMES = {v: k.removeprefix("CHANNEL_").lower() for k, v in pb.Channel.items() if v}
+
+
+@functools.cache
+def postcodes() -> dict[str, str]:
+    from kota_common.reference import AreaDirectory
+
+    return {k.code: k.postcode for k in AreaDirectory.load_jakarta().kelurahan() if k.postcode}
 
 
 def iso(ts, has: bool = True) -> str | None:
@@ -83,7 +91,7 @@ def open311_request(c: pb.Complaint) -> dict:
         "expected_datetime": iso(c.due_at, c.HasField("due_at")),
         "address": address or None,
         "address_id": loc.kelurahan_code or None,
-        "zipcode": None,
+        "zipcode": postcodes().get(loc.kelurahan_code),
         "lat": loc.lat if loc.HasField("lat") else None,
         "long": loc.lon if loc.HasField("lon") else None,
         "media_url": c.media_urls[0] if c.media_urls else None,

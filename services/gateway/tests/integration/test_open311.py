@@ -25,6 +25,14 @@ def xml_errors(response) -> list[tuple[str, str]]:
     return [(e.findtext("code"), e.findtext("description")) for e in root.findall("error")]
 
 
+def test_discovery_json_and_xml(client):
+    doc = client.get("/open311/discovery.json").json()
+    [endpoint] = doc["endpoints"]
+    assert endpoint["url"].endswith("/open311/v2") and "text/xml" in endpoint["formats"]
+    root = ET.fromstring(client.get("/open311/discovery.xml").content)
+    assert root.tag == "discovery" and root.find("endpoints/endpoint/url").text.endswith("/open311/v2")
+
+
 def test_service_list_json_and_xml(client):
     r = client.get(f"{BASE}/services.json")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
@@ -108,6 +116,7 @@ def test_post_xml_and_by_address_only(client):
     request_id = root.find("request/service_request_id").text
     [one] = client.get(f"{BASE}/requests/{request_id}.json").json()
     assert one["address"] == "Jl. Medan Merdeka Barat 1" and one["address_id"] == "31.71.01.1001"
+    assert one["zipcode"] and len(one["zipcode"]) == 5  # the kelurahan's postcode
     assert one["lat"] is None
 
 

@@ -175,6 +175,9 @@ def test_portal_page_is_served_without_a_cdn(client):
     for attribute in ('src="http', "src='http", 'href="http', "href='http", "//cdn"):
         assert attribute not in page.text
     assert client.get("/static/vendor/chart-4.6.1.umd.min.js").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/static/vendor/swagger-ui-5.35.0-bundle.js" in docs.text
+    assert "cdn." not in docs.text
 
 
 def test_rate_limit_per_client_ip(stack, tmp_path):
@@ -227,5 +230,28 @@ def test_sse_falls_back_to_polling_when_no_watch_stream_is_free(stack, staff_tok
                 assert r.status_code == 200
                 events = events_until(response, lambda e: e["data"]["complaint"]["status"] == "in_progress")
         assert events[-1]["data"]["event_type"] == "refresh"  # seen by the re-check, not a watch stream
+    finally:
+        gateway.stop()
+
+
+def test_a_frozen_service_gets_a_503_within_the_deadline(stack, tmp_path):
+    """The complaints process stops answering (SIGSTOP): calls end at their deadline with a 503, not a hang."""
+    import signal
+
+    gateway = start_gateway(tmp_path, stack.complaints_address, stack.kafka_bootstrap, name="gateway-deadline",
+                            KOTA_GATEWAY_RPC_TIMEOUT_S="1")
+    try:
+        with httpx.Client(base_url=gateway.base_url, timeout=30) as c:
+            assert c.get("/api/v1/complaints/NOSUCH").status_code == 404  # connected and answering
+            stack.complaints.proc.send_signal(signal.SIGSTOP)
+            try:
+                r = c.get("/api/v1/complaints/NOSUCH")
+                assert r.status_code == 503 and "deadline_exceeded" in r.json()["detail"]
+                assert r.headers["retry-after"]
+                r = c.get("/open311/v2/requests/NOSUCH.xml")
+                assert r.status_code == 503 and b"<code>503</code>" in r.content
+            finally:
+                stack.complaints.proc.send_signal(signal.SIGCONT)
+            assert c.get("/api/v1/complaints/NOSUCH").status_code == 404  # and it recovers by itself
     finally:
         gateway.stop()

@@ -29,7 +29,10 @@ def browser():
 
 def test_file_route_move_and_watch_live(full_stack, browser, staff_token):
     stack = full_stack
-    citizen = browser.new_page(viewport={"width": 1200, "height": 1000})
+    citizen_context = browser.new_context(viewport={"width": 1200, "height": 1000}, permissions=["geolocation"],
+                                          geolocation={"latitude": -6.1105, "longitude": 106.7720})
+    # (a point no other test reports flooding at: a nearby open report would make this one its duplicate)
+    citizen = citizen_context.new_page()
     errors: list[str] = []
     citizen.on("pageerror", lambda exc: errors.append(str(exc)))
     citizen.goto(stack.base_url + "/#/lapor")
@@ -38,11 +41,15 @@ def test_file_route_move_and_watch_live(full_stack, browser, staff_token):
     assert citizen.locator("nav a[href='#/lapor']").inner_text() == "Lapor"
     citizen.wait_for_function("document.querySelectorAll('#f-category option').length > 5")
     citizen.select_option("#f-category", "flooding")
+    citizen.fill("#f-attributes .f-attr[data-code='water_depth_cm']", "40")  # the category's own question
     citizen.fill("#f-description", "Genangan 40 cm di depan sekolah, air tidak surut")
     citizen.select_option("#f-kota", "31.71")
     citizen.select_option("#f-kecamatan", "31.71.01")
     citizen.select_option("#f-kelurahan", "31.71.01.1001")
     citizen.fill("#f-address", "Depan SDN 01")
+    citizen.click("#f-geo")  # the browser's position, granted to this context
+    citizen.wait_for_function("document.getElementById('f-lat').value !== ''")
+    assert citizen.input_value("#f-lat") == "-6.110500"
     citizen.fill("#f-photo", "https://example.org/genangan.jpg")
     citizen.check("#f-anonymous")
     citizen.screenshot(path=str(ARTIFACTS / "01-report-form.png"), full_page=True)
@@ -63,6 +70,8 @@ def test_file_route_move_and_watch_live(full_stack, browser, staff_token):
 
     # staff of the agency, in another browser context, move the ticket
     agency = stack_complaint_agency(stack, complaint_id)
+    with stack.client() as c:
+        assert c.get(f"/api/v1/complaints/{complaint_id}").json()["attributes"] == {"water_depth_cm": "40"}
     staff_context = browser.new_context(viewport={"width": 1300, "height": 900})
     staff = staff_context.new_page()
     staff.goto(stack.base_url + "/#/petugas")
@@ -70,10 +79,20 @@ def test_file_route_move_and_watch_live(full_stack, browser, staff_token):
     staff.click("#staff-login button[type=submit]")
     row = staff.locator(f"tr[data-id='{complaint_id}']")
     row.wait_for()
+    # a new complaint for the agency appears in the open inbox by itself (its live event stream)
+    with stack.client() as c:
+        other = c.post("/api/v1/complaints", json={"service_code": "flooding", "description": "Air masuk rumah warga",
+                                                    "kelurahan_code": "31.71.01.1002", "anonymous": True}).json()
+    assert other["complaint"]["agency_code"] == agency
+    staff.wait_for_selector(f"tr[data-id='{other['id']}']", timeout=12_000)  # sooner than the 15 s reload
     row.locator("select.s-next").select_option("in_progress")
     row.locator("input.s-note").fill("Pompa mobile dikirim")
     row.locator("button.s-save").click()
-    staff.wait_for_selector(f"tr[data-id='{complaint_id}'] .badge[data-status='in_progress']")
+    try:
+        staff.wait_for_selector(f"tr[data-id='{complaint_id}'] .badge[data-status='in_progress']")
+    except Exception:
+        staff.screenshot(path=str(ARTIFACTS / "failure-staff.png"), full_page=True)
+        raise AssertionError("flash: " + staff.inner_text("#flash")) from None
     staff.screenshot(path=str(ARTIFACTS / "04-staff-inbox.png"), full_page=True)
 
     # the citizen's page updates by itself (server-sent events), no reload
@@ -81,10 +100,30 @@ def test_file_route_move_and_watch_live(full_stack, browser, staff_token):
     assert "Pompa mobile dikirim" in citizen.inner_text("#t-history")
     citizen.screenshot(path=str(ARTIFACTS / "05-tracking-live-update.png"), full_page=True)
 
+    # staff resolve it; the citizen rates the resolution with the secret code the page kept
+    row = staff.locator(f"tr[data-id='{complaint_id}']")
+    row.locator("select.s-next").select_option("resolved")
+    row.locator("button.s-save").click()  # refused: resolving needs a note, and the page says so
+    staff.wait_for_selector("#flash.error")
+    assert "note" in staff.inner_text("#flash")
+    row.locator("input.s-note").fill("Genangan surut, saluran dibersihkan")
+    row.locator("button.s-save").click()
+    staff.wait_for_selector(f"tr[data-id='{complaint_id}'] .badge[data-status='resolved']")
+    citizen.wait_for_selector("#track-status[data-status='resolved']", timeout=20_000)
+    citizen.wait_for_selector("#t-feedback:not([hidden])")
+    assert citizen.input_value("#t-code")
+    citizen.select_option("#t-rating", "5")
+    citizen.click("#t-rate")
+    citizen.wait_for_selector("#flash.info")
+    assert "Terima kasih" in citizen.inner_text("#flash")
+    with stack.client() as c:
+        assert c.get(f"/api/v1/complaints/{complaint_id}").json()["rating"] == 5
+    citizen.screenshot(path=str(ARTIFACTS / "05b-rated.png"), full_page=True)
+
     # English switch
     citizen.click("#lang-en")
     assert citizen.locator("nav a[href='#/lacak']").inner_text() == "Track"
-    assert citizen.inner_text("#track-status") == "In progress"
+    assert citizen.inner_text("#track-status") == "Resolved"
 
     # the dashboard draws its charts from the summary
     citizen.goto(stack.base_url + "/#/dasbor")
@@ -108,6 +147,7 @@ def test_file_route_move_and_watch_live(full_stack, browser, staff_token):
     citizen.screenshot(path=str(ARTIFACTS / "07-open-data.png"), full_page=True)
     assert errors == []
     staff_context.close()
+    citizen_context.close()
 
 
 def stack_complaint_agency(stack, complaint_id: str) -> str:

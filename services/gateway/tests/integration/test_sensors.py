@@ -32,6 +32,17 @@ def test_service_root_and_things(sensors_stack):
     assert "pm25" in [p["@iot.id"] for p in c.get(f"{STA}/ObservedProperties").json()["value"]]
 
 
+def test_filters_on_things_and_datastreams(sensors_stack):
+    c = sensors_stack
+    air = c.get(f"{STA}/Things", params={"$filter": "properties/kind eq 'air_quality'", "$count": "true"}).json()
+    assert air["@iot.count"] == 5 and {t["@iot.id"] for t in air["value"]} == {f"DKI{i}" for i in range(1, 6)}
+    one = c.get(f"{STA}/Things", params={"$filter": "@iot.id eq 'KATULAMPA'"}).json()
+    assert [t["@iot.id"] for t in one["value"]] == ["KATULAMPA"]
+    pm = c.get(f"{STA}/Datastreams", params={"$filter": "ObservedProperty/@iot.id eq 'pm25'"}).json()
+    assert [d["@iot.id"] for d in pm["value"]] == ["DKI1:pm25"]
+    assert c.get(f"{STA}/Things", params={"$filter": "name gt 'A'"}).status_code == 400
+
+
 def test_datastream_observations_with_query_options(sensors_stack):
     c = sensors_stack
     ds = c.get(f"{STA}/Datastreams('DKI1:pm25')", params={"$expand": "Thing,ObservedProperty"}).json()
@@ -59,6 +70,7 @@ def test_datastream_observations_with_query_options(sensors_stack):
         ("/Things", {"$top": "many"}, 400),
         ("/Observations", {"$filter": "substringof('x', name)"}, 400),
         ("/Observations", {"$orderby": "result desc; drop"}, 400),
+        ("/Sensors", {"$filter": "properties/kind eq 'x'"}, 400),
         ("/Datastreams('DKI1:nothing')", {}, 404),
     ],
 )

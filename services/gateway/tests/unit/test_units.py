@@ -4,8 +4,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from kota_gateway.domain.indices import ispu, ispu_category, siaga
 from kota_gateway.entrypoints.open311 import id_from_token, open311_field, token_for
-from kota_gateway.entrypoints.sensors import ispu, ispu_category, siaga
 from kota_gateway.httputil import TokenBucket, to_xml
 
 

@@ -15,6 +15,8 @@ class OpenDataSettings(BaseSettings):
     database_url: str = "sqlite:///var/opendata.db"
     consumer_group: str = "kota-opendata"
     consume_events: bool = True
+    processed_retention_hours: float = Field(
+        72.0, gt=0, description="how long event ids are remembered for deduplication (readings: one row each)")
     consumer_batch_size: int = Field(500, ge=1, le=10000, description="records applied per transaction")
     grpc_workers: int = Field(32, ge=2, le=512)
     # Anonymisation (see docs/opendata-anonymisation.md).
@@ -22,6 +24,6 @@ class OpenDataSettings(BaseSettings):
     coordinate_grid_m: float = Field(100.0, ge=10, le=10000, description="coordinates snapped to this grid")
     # Live datasets announce record changes on opendata.events.v1 at most once per interval.
     update_event_interval_s: float = Field(30.0, ge=0)
-    upload_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    upload_max_bytes: int = Field(8 * 1024 * 1024 - 64 * 1024, ge=1024, description="below the 8 MiB gRPC message limit")
     site_title: str = "Kota Satu Data"
     common: CommonSettings = Field(default_factory=CommonSettings)

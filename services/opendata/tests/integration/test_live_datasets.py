@@ -23,7 +23,7 @@ AIR = "kualitas-udara-ispu-per-jam"
 
 
 def test_complaints_appear_anonymised_with_suppressed_counts_and_replay_changes_nothing(
-    start_opendata, start_complaints_process, topic_reader, publish, od_query, eventually
+    start_opendata, start_complaints_process, topic_reader, publish, od_query, eventually, staff_token
 ):
     _, od = start_opendata()
     _, complaints = start_complaints_process()
@@ -56,10 +56,11 @@ def test_complaints_appear_anonymised_with_suppressed_counts_and_replay_changes_
     if before_count is None:
         assert counts[0]["suppressed"] is True and counts[0]["mean_resolution_hours"] is None
     # Two more in the same cell bring it to k=3 or more: the count becomes public.
+    ids = [cid]
     for i in (1, 2):  # 300 m apart: not duplicates of each other
-        complaints.SubmitComplaint(cpb.SubmitComplaintRequest(
+        ids.append(complaints.SubmitComplaint(cpb.SubmitComplaintRequest(
             channel=cpb.CHANNEL_WEB, service_code="flooding", description="Genangan lagi",
-            location=cpb.Location(lat=lat + 0.003 * i, lon=lon, kelurahan_code=kelurahan.code)), timeout=10)
+            location=cpb.Location(lat=lat + 0.003 * i, lon=lon, kelurahan_code=kelurahan.code)), timeout=10).complaint.id)
     counts = eventually(lambda: [r for r in od_query(od, COUNTS, cell)[0] if (r["count"] or 0) >= 3])
     assert counts and counts[0]["suppressed"] is False
 
@@ -76,6 +77,24 @@ def test_complaints_appear_anonymised_with_suppressed_counts_and_replay_changes_
     assert rated
     assert [{**r, "rating": None} for r in rated] == [{**r, "rating": None} for r in snapshot_records]
     assert od_query(od, COUNTS, {"date": date, "kelurahan_code": kel})[0] == snapshot_counts
+
+    # Resolutions: the records get their resolution time, the complaints move to the "resolved" cell, whose mean
+    # resolution time is published once the cell holds k of them.
+    auth = [("authorization", f"Bearer {staff_token('DSDA')}")]
+    resolved_cell = {**cell, "status": "resolved"}
+    for n, complaint_id in enumerate(ids, start=1):
+        complaints.UpdateComplaintStatus(cpb.UpdateComplaintStatusRequest(
+            id=complaint_id, status=cpb.STATUS_RESOLVED, note="air sudah surut"), timeout=10, metadata=auth)
+        got = eventually(lambda n=n: [r for r in od_query(od, COUNTS, resolved_cell)[0]
+                                      if (r["count"] or 0) >= n or (r["suppressed"] and n < 3)])
+        assert got
+        if n < 3 and got[0]["count"] is None:
+            assert got[0]["mean_resolution_hours"] is None
+    done = eventually(lambda: [r for r in od_query(od, COUNTS, resolved_cell)[0] if (r["count"] or 0) >= 3])
+    assert done and done[0]["mean_resolution_hours"] is not None and done[0]["mean_resolution_hours"] >= 0
+    record = eventually(lambda: [r for r in od_query(od, COMPLAINTS, {"complaint_id": cid})[0] if r["status"] == "resolved"])
+    assert record[0]["resolution_hours"] is not None and record[0]["resolved_at"].endswith(":00:00")
+
     dataset = od.GetDataset(pb.GetDatasetRequest(id=COMPLAINTS), timeout=10).dataset
     assert dataset.record_count >= 3 and dataset.spatial and dataset.temporal_start.seconds > 0
 

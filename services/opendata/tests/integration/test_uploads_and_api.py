@@ -1,7 +1,7 @@
 """Agency uploads, the query API, exports, catalogue calls, health and reflection, on a running process."""
 
 import json
-import threading
+import uuid
 
 import grpc
 import pytest
@@ -33,7 +33,8 @@ def test_csv_upload_reports_bad_rows_publishes_the_rest_and_keeps_versions(start
     _, od = start_opendata()
     events = topic_reader("opendata.events.v1")
     token = staff_token("DPHK")
-    resp = upload(od, token, CSV_V1, name="taman-kota", title="Taman kota", tags=["taman", "ruang hijau"],
+    name = f"taman-kota-{uuid.uuid4().hex[:6]}"  # the broker outlives the test: events of other runs are there too
+    resp = upload(od, token, CSV_V1, name=name, title="Taman kota", tags=["taman", "ruang hijau"],
                   groups=["lingkungan"], license_id="cc-by-4.0")
     assert [(e.row_number, e.field) for e in resp.errors] == [(3, "luas_m2"), (4, "")]
     assert "expected an integer" in resp.errors[0].reason and "columns" in resp.errors[1].reason
@@ -44,17 +45,17 @@ def test_csv_upload_reports_bad_rows_publishes_the_rest_and_keeps_versions(start
     assert ds.organization.name == "dphk" and ds.record_count == 3 and ds.source == "upload"
     assert [r.format for r in ds.resources] == ["CSV", "GeoJSON"] and ds.spatial
 
-    records, r = od_query(od, "taman-kota", sort="luas_m2 desc")
+    records, r = od_query(od, name, sort="luas_m2 desc")
     assert [x["nama_taman"] for x in records] == ["Taman Cattleya", "Taman Suropati", "Taman Ayodya"]
     assert r.total == 3 and "[phone]" in records[1]["kontak"] and records[2]["kontak"] == "[email]"
 
-    v2 = upload(od, token, "Nama Taman,Luas (m2)\nTaman Baru,500\n", name="taman-kota", version_note="update")
+    v2 = upload(od, token, "Nama Taman,Luas (m2)\nTaman Baru,500\n", name=name, version_note="update")
     assert v2.version == 2 and v2.rejected_rows == 0 and [v.number for v in v2.dataset.versions] == [1, 2]
-    assert od_query(od, "taman-kota")[1].total == 1
-    assert od_query(od, "taman-kota", version=1)[1].total == 3
+    assert od_query(od, name)[1].total == 1
+    assert od_query(od, name, version=1)[1].total == 3
 
-    published = events.wait_for(lambda rs: len([m for m in rs if json.loads(m.value()).get("name") == "taman-kota"]) >= 2)
-    mine = [json.loads(m.value()) for m in published if json.loads(m.value()).get("name") == "taman-kota"]
+    published = events.wait_for(lambda rs: len([m for m in rs if json.loads(m.value()).get("name") == name]) >= 2)
+    mine = [json.loads(m.value()) for m in published if json.loads(m.value()).get("name") == name]
     assert [(e["version"], e["record_count"], e["rejected_count"], e["actor"]) for e in mine] == [
         (1, 3, 2, "staff:DPHK"), (2, 1, 0, "staff:DPHK")]
 
@@ -147,12 +148,17 @@ def test_catalogue_search_exports_and_errors(start_opendata, staff_token, od_que
 
 def test_watch_streams_dataset_changes(start_opendata, staff_token):
     _, od = start_opendata()
-    stream = od.WatchDatasets(pb.WatchDatasetsRequest(ids=["taman-watch"]), timeout=60)
-    # The stream is live once it has taken its first snapshot; changes made before that are not news.
-    threading.Timer(1.0, lambda: upload(od, staff_token("DPHK"), "a,b\n1,2\n", name="taman-watch")).start()
-    first = next(stream)
+    upload(od, staff_token("DPHK"), "a,b\n1,2\n", name="taman-watch")
+    known = len(od.ListDatasets(pb.ListDatasetsRequest(), timeout=5).names)
+    stream = od.WatchDatasets(pb.WatchDatasetsRequest(send_initial=True), timeout=60)
+    initial = [next(stream) for _ in range(known)]
+    assert {c.change for c in initial} == {pb.DATASET_CHANGE_CURRENT}
+    assert ("taman-watch", 1, 1) in [(c.name, c.version, c.record_count) for c in initial]
     upload(od, staff_token("DPHK"), "a,b\n1,2\n3,4\n", name="taman-watch")
-    second = next(stream)
+    change = next(stream)
+    assert (change.name, change.change, change.version, change.record_count) == (
+        "taman-watch", pb.DATASET_CHANGE_VERSION_PUBLISHED, 2, 2)
+    upload(od, staff_token("DPHK"), "a\n1\n", name="taman-watch-2")
+    change = next(stream)
+    assert (change.name, change.change, change.version) == ("taman-watch-2", pb.DATASET_CHANGE_CREATED, 1)
     stream.cancel()
-    assert (first.name, first.change, first.version, first.record_count) == ("taman-watch", pb.DATASET_CHANGE_CREATED, 1, 1)
-    assert (second.change, second.version, second.record_count) == (pb.DATASET_CHANGE_VERSION_PUBLISHED, 2, 2)

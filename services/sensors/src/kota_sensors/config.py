@@ -32,5 +32,7 @@ class SensorsSettings(BaseSettings):
     store_batch: int = Field(20000, ge=1, description="records per consumer batch (one DB transaction)")
     grpc_workers: int = Field(32, ge=2, le=512)
     produce_linger_ms: int = Field(20, ge=0, le=1000)
+    delivery_reports: str = Field("each", pattern=r"^(each|last)$", description="each: a delivery report per "
+                                  "reading; last: one per series (its last record; same partition, in order)")
     produce_compression: str = Field("lz4", pattern=r"^(none|gzip|snappy|lz4|zstd)$")
     common: CommonSettings = Field(default_factory=CommonSettings)

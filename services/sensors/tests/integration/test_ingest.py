@@ -36,13 +36,14 @@ def http_post(address: str, device_id: str, doc, token: str | None) -> tuple[int
         return err.code, json.loads(err.read())
 
 
-def mqtt_publish(address: str, device_id: str, doc: dict) -> dict:
-    """Publishes a document as a device would and returns the service's answer from the acks topic."""
+def mqtt_publish(address: str, device_id: str, doc: dict, token: str) -> dict:
+    """Connects as the device (username = device id, password = credential), publishes a document and
+    returns the service's answer from the acks topic."""
     from amqtt.client import MQTTClient
 
     async def run():
-        client = MQTTClient(client_id=f"dev-{device_id}")
-        await client.connect(f"mqtt://{address}/")
+        client = MQTTClient(client_id=f"dev-{device_id}", config={"auto_reconnect": False})
+        await client.connect(f"mqtt://{device_id}:{token}@{address}/")
         await client.subscribe([(f"kota/devices/{device_id}/acks", 1)])
         await client.publish(f"kota/devices/{device_id}/readings", json.dumps(doc).encode(), qos=1)
         msg = await client.deliver_message(timeout_duration=30)
@@ -81,9 +82,9 @@ def test_readings_from_grpc_http_and_mqtt_reach_the_topic_once(start_sensors, to
         {"quantity": "pm10", "unit": "ug/m3", "value": 40.5, "time_ms": t + 3000},
         {"quantity": "pm25", "unit": "ug/m3", "value": 15.0, "time_ms": t + 4000}]}, token)
     assert (code, body["accepted"], body["rejected"]) == (200, 2, 0)
-    answer = mqtt_publish(s.mqtt, device, {"token": token, "readings": [
+    answer = mqtt_publish(s.mqtt, device, {"readings": [
         {"quantity": "pm25", "unit": "ug/m3", "value": 16.0, "time_ms": t + 5000},
-        {"quantity": "no2", "unit": "ug/m3", "value": 30.0, "time_ms": t + 6000}]})
+        {"quantity": "no2", "unit": "ug/m3", "value": 30.0, "time_ms": t + 6000}]}, token)
     assert (answer["accepted"], answer["rejected"]) == (2, 0)
 
     reader = topic_reader(READINGS_TOPIC)
@@ -113,11 +114,13 @@ def test_unauthenticated_and_revoked_devices_are_refused(start_sensors, topic_re
     assert grpc_batches(s.stub, [batch(token, now_ms())])[0].refused_reason == "unauthenticated"
     code, body = http_post(s.http, device, {"readings": [{"quantity": "water_level", "unit": "cm", "value": 1, "time_ms": now_ms()}]}, token)
     assert code == 401
-    assert mqtt_publish(s.mqtt, device, {"token": token, "readings": [
-        {"quantity": "water_level", "unit": "cm", "value": 1, "time_ms": now_ms()}]})["refused"] == "unauthenticated"
+    with pytest.raises(Exception, match="(?i)connect|refused|auth"):  # the MQTT broker refuses the CONNECT
+        mqtt_publish(s.mqtt, device, {"readings": [{"quantity": "water_level", "unit": "cm", "value": 1, "time_ms": now_ms()}]}, token)
     assert not s.stub.GetDevice(pb.GetDeviceRequest(id=device)).device.credential_active
     stats = s.stub.GetIngestStats(pb.GetIngestStatsRequest())
-    assert stats.refused_batches >= 5
+    assert stats.refused_batches >= 4
+    with pytest.raises(Exception, match="(?i)connect|refused|auth"):  # a wrong credential is refused at CONNECT
+        mqtt_publish(s.mqtt, device, {"readings": []}, "kdt_wrong")
 
     # only the one authenticated reading got through
     reader = topic_reader(READINGS_TOPIC)
@@ -154,8 +157,8 @@ def test_bad_readings_get_a_clear_rejection_and_the_rest_is_taken(start_sensors)
     assert code == 400 and body["error"]["reason"] == "invalid_document"
     code, body = http_post(s.http, device, {"readings": [{"quantity": "water_level", "unit": "cm", "value": "high", "time_ms": t}]}, token)
     assert code == 400 and "value" in body["error"]["message"]
-    answer = mqtt_publish(s.mqtt, device, {"token": token, "readings": [
-        {"quantity": "water_level", "unit": "cm", "value": 5, "time": "2001-01-01T00:00:00Z"}]})
+    answer = mqtt_publish(s.mqtt, device, {"readings": [
+        {"quantity": "water_level", "unit": "cm", "value": 5, "time": "2001-01-01T00:00:00Z"}]}, token)
     assert answer["rejections"][0]["reason"] == "too_old"
     stats = {r.reason: r.count for r in s.stub.GetIngestStats(pb.GetIngestStatsRequest()).rejected}
     assert stats["out_of_range"] == 2 and stats["too_old"] == 1 and stats["duplicate"] == 1
@@ -165,3 +168,16 @@ def test_bad_readings_get_a_clear_rejection_and_the_rest_is_taken(start_sensors)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = {f for f, _ in field_violations(err.value)}
     assert {"device.id", "device.kind", "device.name", "device.location"} <= fields
+
+
+def test_after_a_restart_a_resent_reading_is_still_a_duplicate(start_sensors):
+    s = start_sensors()
+    device, token = s.provision()
+    t = now_ms() - 5000
+    req = pb.IngestReadingsRequest(device_id=device, device_token=token, series=[level_series([50.0], t)])
+    assert grpc_batches(s.stub, [req])[0].accepted == 1
+    wait_until(lambda: s.stub.GetDevice(pb.GetDeviceRequest(id=device)).device.datastreams)
+    s.process.stop()
+    s2 = start_sensors()  # same database
+    ack = grpc_batches(s2.stub, [req])[0]
+    assert ack.accepted == 0 and [r.reason for r in ack.rejections] == ["duplicate"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -82,6 +83,7 @@ class Backend:
             ],
         )
         self.stub = stub_class(self.channel)
+        self._cache: dict[tuple[str, bytes], tuple[float, object]] = {}
 
     async def call(self, method: str, request, *, safe: bool, token: str | None = None, timeout: float | None = None):
         """A unary call. `safe`: repeating it cannot change anything twice (reads, or writes with an idempotency key)."""
@@ -100,6 +102,17 @@ class Backend:
                     raise ServiceUnavailable(self.name, code.name.lower()) from None
                 raise RpcFailure(self.name, code, err.details() or code.name, violations_of(err)) from None
         raise AssertionError("unreachable")
+
+    async def cached(self, method: str, request, ttl: float = 10.0):
+        """A safe, public, rarely changing read (categories, agencies) answered from memory for `ttl` seconds."""
+        key = (method, request.SerializeToString())
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < ttl:
+            return hit[1]
+        reply = await self.call(method, request, safe=True)
+        self._cache[key] = (now, reply)
+        return reply
 
     async def stream(self, method: str, request, *, token: str | None = None) -> AsyncIterator:
         """A server stream without a deadline; the caller cancels it. Errors as in `call`."""

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 import uuid
-from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
@@ -17,9 +15,10 @@ from starlette.responses import StreamingResponse
 
 from kota.complaints.v1 import complaints_pb2 as pb
 from kota_common.auth import InvalidToken, Principal, verify_token
-from kota_gateway.backends import RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.backends import RpcFailure, ServiceUnavailable
 from kota_gateway.httputil import dumps
-from kota_gateway.views import OPEN, STATUS_NAMES, STATUS_VALUES, complaint_view
+from kota_gateway.service_layer.dashboard import summarise
+from kota_gateway.views import STATUS_VALUES, complaint_view
 
 router = APIRouter(prefix="/api/v1", tags=["portal"])
 staff_router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
@@ -128,7 +127,7 @@ def page_size_param(page_size: int = Query(50, ge=1, le=500)) -> int:
 
 @router.get("/services", summary="Complaint categories with their attributes")
 async def list_services(request: Request) -> list[dict]:
-    reply = await complaints(request).call("ListServices", pb.ListServicesRequest(), safe=True)
+    reply = await complaints(request).cached("ListServices", pb.ListServicesRequest())
     return [
         {
             "code": s.service_code,
@@ -149,7 +148,7 @@ async def list_services(request: Request) -> list[dict]:
 
 @router.get("/agencies", summary="Agencies (OPD) complaints are routed to")
 async def list_agencies(request: Request) -> list[dict]:
-    reply = await complaints(request).call("ListAgencies", pb.ListAgenciesRequest(), safe=True)
+    reply = await complaints(request).cached("ListAgencies", pb.ListAgenciesRequest())
     return [{"code": a.code, "name": a.name, "short_name": a.short_name} for a in reply.agencies]
 
 
@@ -326,47 +325,6 @@ async def complaint_events(request: Request, complaint_id: ComplaintId):
 
 _DASHBOARD_MAX = 5000
 _DASHBOARD_TTL_S = 5.0
-
-
-def summarise(items: list, now: datetime) -> dict:
-    by_category, by_kota, by_status, by_agency, by_channel = Counter(), Counter(), Counter(), Counter(), Counter()
-    hours: dict[str, list[float]] = defaultdict(list)
-    daily = Counter()
-    since = (now - timedelta(days=13)).date()
-    for c in items:
-        by_category[c.service_name or c.service_code] += 1
-        by_kota[c.location.kota or "(tanpa kota)"] += 1
-        by_status[STATUS_NAMES.get(c.status, "unknown")] += 1
-        by_agency[c.agency_code or "-"] += 1
-        by_channel[pb.Channel.Name(c.channel).removeprefix("CHANNEL_").lower()] += 1
-        requested = c.requested_at.ToDatetime(tzinfo=timezone.utc)
-        if requested.date() >= since:
-            daily[requested.date().isoformat()] += 1
-        for h in c.history:
-            if h.status == pb.STATUS_RESOLVED:
-                hours[c.service_name or c.service_code].append(
-                    (h.at.ToDatetime(tzinfo=timezone.utc) - requested).total_seconds() / 3600
-                )
-                break
-    resolution = [
-        {"category": k, "resolved": len(v), "median_hours": round(statistics.median(v), 2),
-         "mean_hours": round(statistics.fmean(v), 2)}
-        for k, v in sorted(hours.items())
-    ]
-    days = [(since + timedelta(days=i)).isoformat() for i in range(14)]
-    return {
-        "generated_at": now.isoformat(timespec="seconds"),
-        "total": len(items),
-        "open": sum(1 for c in items if c.status in OPEN),
-        "sla_breached": sum(1 for c in items if c.sla_breached and c.status in OPEN),
-        "by_category": dict(by_category.most_common()),
-        "by_kota": dict(by_kota.most_common()),
-        "by_status": dict(by_status.most_common()),
-        "by_agency": dict(by_agency.most_common()),
-        "by_channel": dict(by_channel.most_common()),
-        "per_day": {d: daily.get(d, 0) for d in days},
-        "resolution_times": resolution,
-    }
 
 
 @router.get("/dashboard/summary", summary="City dashboard: complaints by category, kota, status; resolution times")

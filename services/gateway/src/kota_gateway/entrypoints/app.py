@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kota.complaints.v1 import complaints_pb2_grpc
 from kota_common.reference import AreaDirectory
-from kota_gateway.backends import Backend, RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.backends import Backend, RpcFailure, ServiceUnavailable
 from kota_gateway.config import GatewaySettings
 from kota_gateway.entrypoints import api, ckan, open311, sensors
 from kota_gateway.httputil import BodyLimitMiddleware, RateLimitMiddleware, error_for_path, open311_errors
@@ -80,11 +80,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="1.0.0",
         description="Open311 GeoReport v2, the portal's JSON API and the web portal of the Kota smart-city platform.",
         lifespan=lifespan,
+        docs_url=None,  # served below from vendored Swagger UI files: the portal works with no internet
+        redoc_url=None,
+        # OpenTelemetry's ASGI middleware (see __main__) makes the server span. FastAPI's own telemetry would add a
+        # second one per request, several per operation, and log validation failures with their input values.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.areas_tree = areas_tree(AreaDirectory.load_jakarta())
 
     app.include_router(open311.router)
+    app.include_router(open311.discovery_router)
     app.include_router(api.router)
     app.include_router(api.staff_router)
     app.include_router(ckan.router)
@@ -99,6 +105,18 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         if ctx.is_valid:
             response.headers["X-Trace-Id"] = format(ctx.trace_id, "032x")
         return response
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Kota gateway — API",
+            swagger_js_url="/static/vendor/swagger-ui-5.35.0-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui-5.35.0.css",
+            swagger_favicon_url="data:,",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from google.protobuf import struct_pb2
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from kota_gateway.backends import RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.backends import RpcFailure, ServiceUnavailable
 
 router = APIRouter(tags=["CKAN Action API, DCAT and downloads"])
 

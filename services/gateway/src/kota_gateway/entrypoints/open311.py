@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from kota.complaints.v1 import complaints_pb2 as pb
-from kota_gateway.backends import RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.backends import RpcFailure, ServiceUnavailable
 from kota_gateway.httputil import open311_errors, to_xml
 from kota_gateway.views import open311_request
 
@@ -96,6 +96,13 @@ async def _call(request: Request, method: str, message, *, safe: bool = True):
         raise failure_to_open311(err) from None
 
 
+async def _cached_services(request: Request):
+    try:
+        return await request.app.state.complaints.cached("ListServices", pb.ListServicesRequest())
+    except RpcFailure as err:
+        raise failure_to_open311(err) from None
+
+
 def token_for(secret: str, complaint_id: str) -> str:
     mac = hmac.new(secret.encode(), f"open311-token:{complaint_id}".encode(), hashlib.sha256).hexdigest()[:16]
     return f"{complaint_id}.{mac}"
@@ -120,13 +127,35 @@ def _parse_datetime(name: str, value: str | None) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
+# -- discovery ------------------------------------------------------------------------------------------
+
+discovery_router = APIRouter(prefix="/open311", tags=["Open311 GeoReport v2"])
+
+
+@discovery_router.get("/discovery.{fmt}", summary="Open311 service discovery")
+async def discovery(request: Request, fmt: Format):
+    base = str(request.base_url).rstrip("/")
+    doc = {
+        "changeset": "2026-11-01T00:00:00Z",
+        "contact": "Kota — Jakarta Smart City",
+        "key_service": "api_key: ask the city's integration desk (KOTA_GATEWAY_OPEN311_API_KEYS)",
+        "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": f"{base}/open311/v2",
+                       "changeset": "2026-11-01T00:00:00Z", "type": "production",
+                       "formats": ["application/json", "text/xml"]}],
+    }
+    if fmt == "xml":
+        body = to_xml("root", "discovery", [doc]).replace(b"<root>", b"", 1).replace(b"</root>", b"", 1)
+        return Response(body, 200, media_type="text/xml; charset=utf-8")
+    return JSONResponse(doc)
+
+
 # -- services -------------------------------------------------------------------------------------------
 
 
 @router.get("/services.{fmt}", summary="Service list (complaint categories)")
 async def service_list(request: Request, fmt: Format, jurisdiction_id: str | None = None):
     _check_jurisdiction(request, jurisdiction_id)
-    reply = await _call(request, "ListServices", pb.ListServicesRequest())
+    reply = await _cached_services(request)
     rows = [
         {
             "service_code": s.service_code,
@@ -145,7 +174,7 @@ async def service_list(request: Request, fmt: Format, jurisdiction_id: str | Non
 @router.get("/services/{service_code}.{fmt}", summary="Service definition (attributes of one category)")
 async def service_definition(request: Request, service_code: str, fmt: Format, jurisdiction_id: str | None = None):
     _check_jurisdiction(request, jurisdiction_id)
-    reply = await _call(request, "ListServices", pb.ListServicesRequest())
+    reply = await _cached_services(request)
     for s in reply.services:
         if s.service_code == service_code:
             definition = {
@@ -221,12 +250,16 @@ async def get_requests(
 
 
 async def _list_between(request: Request, statuses: list[int], code: str, start, end) -> list[dict]:
-    """Newest first, up to MAX_REQUESTS, requested within [start, end]. The date window is applied here while
-    paging (the complaints service lists newest first), so paging stops at the first request older than start."""
+    """Newest first, up to MAX_REQUESTS, requested within [start, end] (the complaints service filters; the
+    window is checked again here, and paging stops at the first request older than start)."""
     rows: list[dict] = []
     token = ""
     while len(rows) < MAX_REQUESTS:
         message = pb.ListComplaintsRequest(statuses=statuses, service_code=code, page_size=500, page_token=token)
+        if start:
+            message.start_date.FromDatetime(start)
+        if end:
+            message.end_date.FromDatetime(end)
         reply = await _call(request, "ListComplaints", message)
         for c in reply.complaints:
             at = c.requested_at.ToDatetime(tzinfo=timezone.utc)

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Request
 from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.responses import JSONResponse, Response
 
-from kota_gateway.backends import RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.backends import RpcFailure, ServiceUnavailable
+from kota_gateway.domain.indices import ispu, ispu_category, siaga
 
 router = APIRouter(tags=["SensorThings API v1.1, GTFS-realtime"])
 dashboard_router = APIRouter(prefix="/api/v1", tags=["portal"])
@@ -217,6 +218,32 @@ def _observation_filter(q, message) -> None:
                 message.value_max, message.has_value_max = number, True
 
 
+_EQ = re.compile(r"^\s*(?P<prop>[\w@./]+)\s+eq\s+'(?P<value>(?:[^']|'')*)'\s*$")
+_ENTITY_FILTERS = {
+    "Things": {"properties/kind": "kind", "properties/owner_agency": "owner_agency", "@iot.id": "id", "id": "id"},
+    "Locations": {"@iot.id": "id", "id": "id", "Things/properties/kind": "kind"},
+    "Sensors": {"@iot.id": "id", "id": "id"},
+    "Datastreams": {"ObservedProperty/@iot.id": "quantity", "Thing/@iot.id": "device_id"},
+}
+
+
+def _entity_filter(q, head: str) -> dict[str, str]:
+    """$filter on the other collections: `<property> eq '<text>'` clauses joined by `and`, for the properties
+    the sensors service can select on (kind, owner agency, id; a datastream's quantity and device)."""
+    raw = q.get("$filter", "").strip()
+    if not raw or head == "Observations":
+        return {}
+    allowed = _ENTITY_FILTERS.get(head, {})
+    found: dict[str, str] = {}
+    for clause in re.split(r"\s+and\s+", raw):
+        m = _EQ.match(clause.strip("() "))
+        if not m or m.group("prop") not in allowed:
+            names = ", ".join(allowed) or "nothing"
+            raise StaError(400, f"$filter on {head}: unsupported expression {clause!r} (eq on: {names})")
+        found[allowed[m.group("prop")]] = m.group("value").replace("''", "'")
+    return found
+
+
 def _orderby_ascending(q) -> bool:
     raw = q.get("$orderby", "").strip()
     if not raw:
@@ -246,8 +273,9 @@ def _collection(request, base, path, items, total, top, skip, count, more) -> di
 # -- data access ----------------------------------------------------------------------------------------
 
 
-async def _devices(request: Request, skip: int = 0, top: int = MAX_TOP, kind: str = "") -> tuple[list, int]:
-    reply = await _call(request, "ListDevices", _pb().ListDevicesRequest(skip=skip, page_size=max(1, top), kind=kind))
+async def _devices(request: Request, skip: int = 0, top: int = MAX_TOP, kind: str = "", owner_agency: str = "") -> tuple[list, int]:
+    message = _pb().ListDevicesRequest(skip=skip, page_size=max(1, top), kind=kind, owner_agency=owner_agency)
+    reply = await _call(request, "ListDevices", message)
     return list(reply.devices)[:top], reply.total_size
 
 
@@ -326,13 +354,12 @@ async def _resolve(request: Request, base: str, path: str):
 async def _collection_of(request, base, head, q, top, skip, count, expand, full_path):
     if head in ("HistoricalLocations", "FeaturesOfInterest"):
         return _collection(request, base, full_path, [], 0, top, skip, count, False)
-    if q.get("$filter") and head != "Observations":
-        raise StaError(400, f"$filter is supported on Observations only, not on {head}")
+    flt = _entity_filter(q, head)
     if head == "Observations":
         items, total, more = await _observations(request, q, top, skip, count)
         return _collection(request, base, full_path, [observation(o, base) for o in items], total, top, skip, count, more)
     if head == "Datastreams":
-        all_ds = await _datastreams(request)
+        all_ds = await _datastreams(request, device_id=flt.get("device_id", ""), quantity=flt.get("quantity", ""))
         page = all_ds[skip : skip + top]
         values = [await _expand_datastream(request, base, ds, expand) for ds in page]
         return _collection(request, base, full_path, values, len(all_ds), top, skip, count, skip + top < len(all_ds))
@@ -342,7 +369,14 @@ async def _collection_of(request, base, head, q, top, skip, count, expand, full_
             seen.setdefault(ds.quantity, ds)
         props = [observed_property(ds, base) for _, ds in sorted(seen.items())]
         return _collection(request, base, full_path, props[skip : skip + top], len(props), top, skip, count, skip + top < len(props))
-    devices, total = await _devices(request, skip, top)
+    if "id" in flt:
+        try:
+            devices, total = [await _device(request, flt["id"])], 1
+        except StaError:
+            devices, total = [], 0
+        devices = devices[skip : skip + top]
+    else:
+        devices, total = await _devices(request, skip, top, kind=flt.get("kind", ""), owner_agency=flt.get("owner_agency", ""))
     render = {"Things": thing, "Locations": location, "Sensors": sensor}[head]
     values = []
     for d in devices:
@@ -485,50 +519,6 @@ async def _call_plain(request: Request, method: str, message):
 
 
 # -- dashboard views ------------------------------------------------------------------------------------
-
-# ISPU breakpoints (Permen LHK P.14/2020), µg/m³, for index 50/100/200/300/500.
-ISPU_BREAKPOINTS = {
-    "pm10": (50, 150, 350, 420, 500), "pm25": (15.5, 55.4, 150.4, 250.4, 500), "so2": (52, 180, 400, 800, 1200),
-    "co": (4000, 8000, 15000, 30000, 45000), "o3": (120, 235, 400, 800, 1000), "no2": (80, 200, 1130, 2260, 3000),
-    "hc": (45, 100, 215, 432, 648),
-}
-ISPU_INDEX = (50, 100, 200, 300, 500)
-
-
-def ispu(quantity: str, value: float) -> float | None:
-    """I = (Ia-Ib)/(Xa-Xb)*(Xx-Xb)+Ib between the bracketing breakpoints; capped at 500."""
-    points = ISPU_BREAKPOINTS.get(quantity)
-    if points is None or value < 0:
-        return None
-    lo_x, lo_i = 0.0, 0.0
-    for x, i in zip(points, ISPU_INDEX, strict=True):
-        if value <= x:
-            return (i - lo_i) / (x - lo_x) * (value - lo_x) + lo_i
-        lo_x, lo_i = x, i
-    return 500.0
-
-
-def ispu_category(index: float) -> str:
-    if index <= 50:
-        return "Baik"
-    if index <= 100:
-        return "Sedang"
-    if index <= 200:
-        return "Tidak Sehat"
-    if index <= 300:
-        return "Sangat Tidak Sehat"
-    return "Berbahaya"
-
-
-def siaga(level_cm: float, thresholds: dict[str, float]) -> int | None:
-    """Siaga 4 (normal) to 1 (danger) from the gauge's configured thresholds."""
-    if "siaga4_max" not in thresholds:
-        return None
-    for level, name in ((4, "siaga4_max"), (3, "siaga3_max"), (2, "siaga2_max")):
-        if name in thresholds and level_cm <= thresholds[name]:
-            return level
-    return 1 if "siaga2_max" in thresholds else 2
-
 
 @dashboard_router.get("/air-quality", summary="Latest ISPU per air-quality station")
 async def air_quality(request: Request) -> list[dict]:

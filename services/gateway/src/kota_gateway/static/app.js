@@ -18,6 +18,9 @@ const I18N = {
     "track.title": "Lacak laporan", "track.number": "Nomor laporan", "track.go": "Lacak", "track.agency": "Dinas", "track.unit": "Unit",
     "track.location": "Lokasi", "track.due": "Target selesai", "track.live": "Pembaruan langsung", "track.offline": "Menyambung ulang…",
     "track.history": "Riwayat", "track.notfound": "Laporan tidak ditemukan",
+    "track.feedback": "Bagaimana penyelesaiannya?", "track.secret": "Kode rahasia", "track.rating": "Nilai", "track.rate": "Beri nilai",
+    "track.reason": "Alasan membuka kembali", "track.reopen": "Buka kembali", "track.rated": "Terima kasih atas penilaian Anda.",
+    "track.reopened": "Laporan dibuka kembali.",
     "status.received": "Diterima", "status.routed": "Diteruskan", "status.in_progress": "Dikerjakan", "status.resolved": "Selesai",
     "status.rejected": "Ditolak", "status.closed": "Ditutup",
     "dash.title": "Dasbor kota", "dash.total": "Laporan", "dash.open": "Belum selesai", "dash.sla": "Melewati SLA",
@@ -50,6 +53,9 @@ const I18N = {
     "track.title": "Track a report", "track.number": "Report number", "track.go": "Track", "track.agency": "Agency", "track.unit": "Unit",
     "track.location": "Location", "track.due": "Due", "track.live": "Live updates", "track.offline": "Reconnecting…",
     "track.history": "History", "track.notfound": "Report not found",
+    "track.feedback": "How was it resolved?", "track.secret": "Secret code", "track.rating": "Rating", "track.rate": "Rate",
+    "track.reason": "Why reopen it", "track.reopen": "Reopen", "track.rated": "Thank you for your rating.",
+    "track.reopened": "The report was reopened.",
     "status.received": "Received", "status.routed": "Routed", "status.in_progress": "In progress", "status.resolved": "Resolved",
     "status.rejected": "Rejected", "status.closed": "Closed",
     "dash.title": "City dashboard", "dash.total": "Reports", "dash.open": "Open", "dash.sla": "Past SLA",
@@ -74,6 +80,7 @@ const SIAGA_COLORS = { 1: "#d2342b", 2: "#f08c00", 3: "#e6c200", 4: "#2e9e44" };
 
 let lang = localStorage.getItem("kota.lang") || "id";
 let areas = [];
+let services = [];
 let source = null;
 let charts = {};
 let current = null;
@@ -130,11 +137,23 @@ function fillSelect(select, items, label) {
 async function loadReportForm() {
   if ($("f-category").options.length) return;
   try {
-    const [services, tree] = await Promise.all([api("/api/v1/services"), api("/api/v1/areas")]);
+    const [list, tree] = await Promise.all([api("/api/v1/services"), api("/api/v1/areas")]);
+    services = list;
     areas = tree;
     fillSelect($("f-category"), services);
     fillSelect($("f-kota"), areas);
   } catch (e) { flash(t("error.generic", { msg: e.message }), "error"); }
+}
+function onCategory() {
+  // the category's own questions (Open311 service attributes), e.g. how deep the water is
+  const service = services.find((x) => x.code === $("f-category").value);
+  $("f-attributes").replaceChildren(...(service ? service.attributes : []).map((a) => {
+    const input = a.values && a.values.length
+      ? el("select", { class: "f-attr", "data-code": a.code }, el("option", { value: "", text: t("area.choose") }), ...a.values.map((v) => el("option", { value: v, text: v })))
+      : el("input", { class: "f-attr", "data-code": a.code, type: a.datatype === "number" ? "number" : "text", maxlength: "200" });
+    if (a.required) input.required = true;
+    return el("label", {}, el("span", { text: a.description + (a.required ? " *" : "") }), input);
+  }));
 }
 function onKota() {
   const kota = areas.find((k) => k.code === $("f-kota").value);
@@ -162,6 +181,8 @@ async function submitReport(ev) {
     kelurahan_code: $("f-kelurahan").value, address: $("f-address").value.trim(), anonymous, channel: "web",
     media_urls: $("f-photo").value.trim() ? [$("f-photo").value.trim()] : [],
   };
+  body.attributes = {};
+  document.querySelectorAll("#f-attributes .f-attr").forEach((e) => { if (e.value.trim()) body.attributes[e.dataset.code] = e.value.trim(); });
   if ($("f-lat").value) { body.lat = parseFloat($("f-lat").value); body.lon = parseFloat($("f-lon").value); }
   if (!anonymous) {
     const contact = { first_name: $("f-first").value.trim(), last_name: $("f-last").value.trim(), email: $("f-email").value.trim(), phone: $("f-phone").value.trim() };
@@ -173,6 +194,7 @@ async function submitReport(ev) {
     flash("");
     $("report-form").hidden = true; $("report-result").hidden = false;
     $("r-id").textContent = res.id; $("r-code").textContent = res.tracking_code;
+    try { localStorage.setItem("kota.code." + res.id, res.tracking_code); } catch (e) { /* private mode */ }
     $("r-routed").textContent = res.complaint.agency_name ? t("report.routed", { agency: res.complaint.agency_name, unit: res.complaint.unit }) : "";
     $("r-track").href = "#/lacak/" + res.id;
   } catch (e) { flash(t("error.generic", { msg: e.message }), "error"); }
@@ -191,6 +213,9 @@ function renderComplaint(c) {
   const loc = c.location;
   $("t-location").textContent = [loc.address, loc.kelurahan, loc.kecamatan, loc.kota].filter((x) => x).join(", ") || "–";
   $("t-due").textContent = fmtTime(c.due_at) + (c.sla_breached ? " ⚠" : "");
+  const done = c.status === "resolved" || c.status === "rejected";
+  $("t-feedback").hidden = !done;
+  if (done && !$("t-code").value) $("t-code").value = localStorage.getItem("kota.code." + c.id) || "";
   $("t-history").replaceChildren(...c.history.slice().reverse().map((h) =>
     el("li", { class: "s-" + h.status }, el("time", { text: fmtTime(h.at) }), el("strong", { text: " " + t("status." + h.status) }), el("span", { text: h.note ? " — " + h.note : "" }))));
 }
@@ -210,6 +235,17 @@ function track(id) {
   });
   source.onopen = () => { $("t-live").className = "dot on"; };
   source.onerror = () => { $("t-live").className = "dot"; $("t-live-text").textContent = t("track.offline"); };
+}
+
+async function feedback(kind) {
+  if (!current) return;
+  const code = $("t-code").value.trim();
+  const body = kind === "rating" ? { tracking_code: code, rating: parseInt($("t-rating").value, 10) } : { tracking_code: code, reason: $("t-reason").value.trim() };
+  try {
+    const c = await api("/api/v1/complaints/" + encodeURIComponent(current.id) + "/" + kind, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    renderComplaint(c);
+    flash(t(kind === "rating" ? "track.rated" : "track.reopened"), "info");
+  } catch (e) { flash(t("error.generic", { msg: e.message }), "error"); }
 }
 
 // -- dashboard --------------------------------------------------------------------------------------------
@@ -279,21 +315,59 @@ async function staffApi(path, options) {
   options.headers = Object.assign({ "Authorization": "Bearer " + staffToken(), "Accept": "application/json" }, options.headers || {});
   return api(path, options);
 }
-async function loadInbox() {
-  if (!staffToken()) { $("s-table").hidden = true; $("s-logout").hidden = true; $("s-who").textContent = ""; return; }
+function editingInbox() {
+  return [...document.querySelectorAll("#s-rows select.s-next, #s-rows input.s-note")].some((e) => e.value !== "");
+}
+function autoReloadInbox() {
+  // never redraw under a petugas who is choosing a status or typing a note: try again a little later
+  if (editingInbox()) { clearTimeout(inboxReload); inboxReload = setTimeout(autoReloadInbox, 2000); return; }
+  loadInbox(true);
+}
+async function loadInbox(auto) {
+  if (!staffToken()) { stopInboxWatch(); $("s-table").hidden = true; $("s-logout").hidden = true; $("s-who").textContent = ""; return; }
   try {
     const who = await staffApi("/api/v1/staff/me");
     $("s-who").textContent = t("staff.who", { sub: who.subject, agency: who.agency }); $("s-logout").hidden = false;
     const filter = $("s-filter").value === "open" ? "&status=received&status=routed&status=in_progress" : "";
     const page = await staffApi("/api/v1/staff/inbox?page_size=100" + filter);
+    if (auto === true && editingInbox()) { autoReloadInbox(); return; }  // the petugas started editing meanwhile
     $("s-table").hidden = false;
-    if (!page.complaints.length) { $("s-rows").replaceChildren(el("tr", {}, el("td", { colspan: "5", text: t("staff.empty") }))); return; }
+    if (!page.complaints.length) { $("s-rows").replaceChildren(el("tr", {}, el("td", { colspan: "5", text: t("staff.empty") }))); watchInbox(); return; }
     $("s-rows").replaceChildren(...page.complaints.map(inboxRow));
+    watchInbox();
   } catch (e) {
     flash(t("error.generic", { msg: e.message }), "error");
     if (e.status === 401) { sessionStorage.removeItem("kota.staff"); }
   }
 }
+// Live inbox: the agency's event stream read with fetch (EventSource cannot send the bearer token).
+let inboxStream = null, inboxReload = null;
+async function watchInbox() {
+  if (inboxStream || !staffToken()) return;
+  inboxStream = new AbortController();
+  try {
+    const res = await fetch("/api/v1/staff/events", { headers: { "Authorization": "Bearer " + staffToken() }, signal: inboxStream.signal });
+    if (!res.ok || !res.body) throw new Error(String(res.status));
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+        if (block.startsWith("id:") || block.includes("\nevent: complaint")) {
+          clearTimeout(inboxReload); inboxReload = setTimeout(autoReloadInbox, 300);
+        }
+      }
+    }
+  } catch (e) { /* aborted or dropped: the periodic reload still runs */ }
+  inboxStream = null;
+}
+function stopInboxWatch() { if (inboxStream) { inboxStream.abort(); inboxStream = null; } }
+
 function inboxRow(c) {
   const select = el("select", { "data-id": c.id, class: "s-next" }, el("option", { value: "", text: t("staff.move_to") }),
     ...NEXT[c.status].map((s) => el("option", { value: s, text: t("status." + s) })));
@@ -323,6 +397,7 @@ function route() {
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === "#/" + page));
   flash("");
   if (page !== "lacak" && source) { source.close(); source = null; }
+  if (page !== "petugas") stopInboxWatch();
   if (page === "lapor") { loadReportForm(); }
   if (page === "lacak") track(decodeURIComponent(parts[1] || ""));
   if (page === "dasbor") loadDashboard();
@@ -334,6 +409,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".lang button").forEach((b) => b.addEventListener("click", () => {
     lang = b.dataset.lang; localStorage.setItem("kota.lang", lang); applyI18n();
   }));
+  $("f-category").addEventListener("change", onCategory);
   $("f-kota").addEventListener("change", onKota);
   $("f-kecamatan").addEventListener("change", onKecamatan);
   $("f-geo").addEventListener("click", usePosition);
@@ -341,6 +417,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("report-form").addEventListener("submit", submitReport);
   $("track-form").addEventListener("submit", (ev) => { ev.preventDefault(); location.hash = "#/lacak/" + encodeURIComponent($("t-id").value.trim()); });
   $("data-form").addEventListener("submit", searchData);
+  $("t-feedback").addEventListener("submit", (ev) => { ev.preventDefault(); feedback("rating"); });
+  $("t-reopen").addEventListener("click", () => feedback("reopen"));
   $("staff-login").addEventListener("submit", (ev) => { ev.preventDefault(); sessionStorage.setItem("kota.staff", $("s-token").value.trim()); $("s-token").value = ""; loadInbox(); });
   $("s-logout").addEventListener("click", () => { sessionStorage.removeItem("kota.staff"); loadInbox(); });
   $("s-refresh").addEventListener("click", loadInbox);
@@ -348,5 +426,5 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", route);
   applyI18n();
   route();
-  setInterval(() => { if (!$("page-petugas").hidden && staffToken()) loadInbox(); }, 15000);
+  setInterval(() => { if (!$("page-petugas").hidden && staffToken()) autoReloadInbox(); }, 15000);
 });

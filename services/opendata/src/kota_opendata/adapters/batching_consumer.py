@@ -24,13 +24,20 @@ tracer = trace.get_tracer("kota.opendata.consumer")
 
 
 class BatchingConsumer(IdempotentConsumer):
-    def __init__(self, *args, batch_size: int = 500, **kwargs):
+    def __init__(self, *args, batch_size: int = 500, begin_batch=None, end_batch=None, **kwargs):
+        """`begin_batch(session)` / `end_batch(session)` let handlers buffer work and write it once per batch."""
         super().__init__(*args, **kwargs)
         self.batch_size = batch_size
+        self.begin_batch = begin_batch
+        self.end_batch = end_batch
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            messages = self.consumer.consume(self.batch_size, 0.5)
+            first = self.consumer.poll(0.5)  # returns as soon as one record is there
+            if first is None:
+                continue
+            # then whatever is already fetched, without waiting (consume() with a timeout would wait for a full batch)
+            messages = [first, *self.consumer.consume(self.batch_size - 1, 0)] if self.batch_size > 1 else [first]
             good = []
             for msg in messages:
                 if msg.error():
@@ -62,6 +69,8 @@ class BatchingConsumer(IdempotentConsumer):
             span.set_attribute("messaging.batch.message_count", len(parsed))
             try:
                 with Session(self.engine) as session:
+                    if self.begin_batch:
+                        self.begin_batch(session)
                     ids = list({event.id for _, event, _ in parsed})
                     seen = set(session.exec(select(ProcessedEvent.event_id).where(
                         ProcessedEvent.consumer == self.group_id, ProcessedEvent.event_id.in_(ids))).all())
@@ -74,6 +83,8 @@ class BatchingConsumer(IdempotentConsumer):
                         self.handlers[topic](session, event, payload)
                         session.add(ProcessedEvent(consumer=self.group_id, event_id=event.id))
                         applied += 1
+                    if self.end_batch:
+                        self.end_batch(session)
                     session.commit()
             except IntegrityError:  # a concurrent replica handled some of them first
                 return False

@@ -80,7 +80,8 @@ def table_for(name: str, fields: Sequence[FieldDef], indexes: Sequence[Sequence[
         columns += [Column(f.id, SQL_TYPES[f.type](), nullable=True) for f in fields]
         table = Table(name, _metadata, *columns)
         for i, cols in enumerate(indexes):
-            Index(f"ix_{name}_{i}", *[table.c[c] for c in cols])
+            # _id last: the index then also serves the tie-break of every sort (see search), on PostgreSQL too
+            Index(f"ix_{name}_{i}", *[table.c[c] for c in cols], table.c._id)
         _tables[name] = table
         return table
 
@@ -223,7 +224,8 @@ def search(conn: Connection, table: Table, query: Query) -> tuple[list[dict], in
         stmt = stmt.where(where)
     order = [table.c[name].desc() if desc else table.c[name].asc() for name, desc in query.sort]
     if not any(name == "_id" for name, _ in query.sort):
-        order.append(table.c._id.asc())  # stable paging
+        # stable paging; in the direction of the last key so that one index scan gives the whole order
+        order.append(table.c._id.desc() if query.sort and query.sort[-1][1] else table.c._id.asc())
     stmt = stmt.order_by(*order).limit(query.limit).offset(query.offset)
     rows = [dict(r) for r in conn.execute(stmt).mappings()]
     total = -1

@@ -233,6 +233,13 @@ ORGANIZATIONS = {
     "BPBD": ("Badan Penanggulangan Bencana Daerah", "Disaster management agency: early warnings."),
     "DISHUB": ("Dinas Perhubungan", "Transport agency."),
     "BAPPEDA": ("Badan Perencanaan Pembangunan Daerah", "Planning agency: Musrenbang."),
+    "DBM": ("Dinas Bina Marga", "Roads and bridges."),
+    "SATPOLPP": ("Satuan Polisi Pamong Praja", "Public order."),
+    "DPHK": ("Dinas Pertamanan dan Hutan Kota", "Parks and urban forests."),
+    "DINKES": ("Dinas Kesehatan", "Health."),
+    "GULKARMAT": ("Dinas Penanggulangan Kebakaran dan Penyelamatan", "Fire and rescue."),
+    "DCKTRP": ("Dinas Cipta Karya, Tata Ruang dan Pertanahan", "Buildings, spatial planning and land."),
+    "DINSOS": ("Dinas Sosial", "Social services."),
 }
 GROUPS = {
     "pengaduan": ("Pengaduan warga", "Citizen complaints and public service performance."),

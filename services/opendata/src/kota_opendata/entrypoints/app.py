@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
@@ -80,15 +82,24 @@ class OpenDataApp:
         if self._stop.is_set() or not self.settings.consume_events:
             return
         self.consumer = BatchingConsumer(self.engine, bootstrap, self.settings.consumer_group, handlers,
-                                         on_handled=self.relay.notify, batch_size=self.settings.consumer_batch_size)
+                                         on_handled=self.relay.notify, batch_size=self.settings.consumer_batch_size,
+                                         begin_batch=self.projector.begin_batch, end_batch=self.projector.end_batch)
         self.consumer.start()
 
     def _announcer(self) -> None:
+        """Announces coalesced dataset updates; about every ten minutes, forgets old processed event ids."""
         interval = self.settings.update_event_interval_s
+        retention = timedelta(hours=self.settings.processed_retention_hours)
+        last_prune = 0.0
         while not self._stop.wait(max(interval / 2, 1.0)):
             try:
                 if catalog_service.flush_announcements(self.engine, interval):
                     self.relay.notify()
+                if time.monotonic() - last_prune > 600:
+                    last_prune = time.monotonic()
+                    removed = catalog_service.prune_processed_events(self.engine, retention)
+                    if removed:
+                        log.info("forgot %d processed event ids older than %s", removed, retention)
             except Exception:
                 log.exception("announcing dataset updates failed")
 

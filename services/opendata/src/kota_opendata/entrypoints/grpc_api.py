@@ -387,7 +387,12 @@ class OpenDataServicer(pb_grpc.OpenDataServiceServicer):
                 state = (version, count, modified)
                 before = last.get(ds_id)
                 last[ds_id] = state
-                if first or before == state:
+                if first:
+                    if request.send_initial:
+                        yield pb.WatchDatasetsResponse(dataset_id=ds_id, name=name, change=pb.DATASET_CHANGE_CURRENT,
+                                                       version=version, record_count=count, at=ts(modified))
+                    continue
+                if before == state:
                     continue
                 if before is None:
                     change = pb.DATASET_CHANGE_CREATED

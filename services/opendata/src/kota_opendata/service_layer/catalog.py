@@ -157,3 +157,15 @@ def flush_announcements(engine: Engine, interval: float) -> int:
                 n += 1
         session.commit()
     return n
+
+
+def prune_processed_events(engine: Engine, retention: timedelta) -> int:
+    """Forgets event ids older than the retention (a duplicate arriving later than that would count twice)."""
+    from sqlalchemy import delete
+
+    from kota_common.consumer import ProcessedEvent
+
+    with Session(engine) as session:
+        removed = session.exec(delete(ProcessedEvent).where(ProcessedEvent.processed_at < now_utc() - retention)).rowcount
+        session.commit()
+    return removed or 0

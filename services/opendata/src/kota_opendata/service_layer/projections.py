@@ -19,6 +19,8 @@ from kota_opendata.domain import anonymise, catalog, ispu, siaga, stations
 from kota_opendata.service_layer.catalog import LiveTable, touch
 
 CLOSED_FOR_RESOLUTION = ("resolved", "rejected", "closed")
+PENDING = "kota_opendata.pending_readings"
+BATCH = "kota_opendata.in_batch"
 
 
 @dataclass
@@ -123,57 +125,75 @@ class Projector:
 
     # ---- sensors -----------------------------------------------------------------------------------------
     def on_reading(self, session: Session, event: envelope.Event, payload: SensorReading) -> None:
+        """Buffers the reading in the session; the records are written by flush_readings, at once or (in a
+        batch) once per touched record before the batch commits."""
         quantity = ispu.normalise_parameter(payload.quantity)
-        observed = datetime.fromtimestamp(payload.observed_at_ms / 1000, tz=timezone.utc)
-        name, lat, lon = stations.describe(payload.device_id)
         if quantity in ispu.PARAMETERS:
-            self._air_quality(session, payload, quantity, observed, name, lat, lon)
+            if payload.value < 0:
+                raise PoisonMessage(f"negative concentration {payload.value} for {quantity}")
+            dataset = catalog.AIR_QUALITY
         elif quantity == "water_level":
-            self._water_level(session, payload, observed, name, lat, lon)
-        # other quantities (temperature, humidity, rainfall) are not in a dataset yet
+            dataset = catalog.WATER_LEVELS
+        else:
+            return  # other quantities (temperature, humidity, rainfall) are not in a dataset yet
+        observed = datetime.fromtimestamp(payload.observed_at_ms / 1000, tz=timezone.utc)
+        if dataset is catalog.AIR_QUALITY:
+            start = observed.replace(minute=0, second=0, microsecond=0)
+            key = datastore.record_key({"station_id": payload.device_id, "hour": anonymise.iso(start)}, dataset.key)
+        else:
+            start = observed.replace(minute=observed.minute - observed.minute % 10, second=0, microsecond=0)
+            key = datastore.record_key({"gauge_id": payload.device_id, "interval_start": anonymise.iso(start)}, dataset.key)
+        pending = session.info.setdefault(PENDING, {})
+        record = pending.setdefault((dataset.name, key), {"device": payload.device_id, "start": start, "sums": {}})
+        total, n, maximum = record["sums"].get(quantity, (0.0, 0, None))
+        record["sums"][quantity] = (total + payload.value, n + 1,
+                                    payload.value if maximum is None else max(maximum, payload.value))
+        if not session.info.get(BATCH):
+            self.flush_readings(session)
 
-    def _accumulate(self, session: Session, dataset: str, key: str, parameter: str, value: float) -> AggregateRow:
-        agg = session.get(AggregateRow, (dataset, key, parameter))
-        if agg is None:
-            agg = AggregateRow(dataset=dataset, record_key=key, parameter=parameter, total=0.0, n=0, maximum=None)
-        agg.total += value
-        agg.n += 1
-        agg.maximum = value if agg.maximum is None else max(agg.maximum, value)
-        session.add(agg)
+    def flush_readings(self, session: Session) -> None:
+        """Writes the buffered readings: running sums (od_aggregates) and one upsert per touched record."""
+        pending = session.info.pop(PENDING, {})
+        for (dataset_name, key), record in pending.items():
+            aggs = {a.parameter: a for a in session.exec(select(AggregateRow).where(
+                AggregateRow.dataset == dataset_name, AggregateRow.record_key == key)).all()}
+            for parameter, (total, n, maximum) in record["sums"].items():
+                agg = aggs.get(parameter)
+                if agg is None:
+                    agg = aggs[parameter] = AggregateRow(dataset=dataset_name, record_key=key, parameter=parameter,
+                                                         total=0.0, n=0, maximum=None)
+                agg.total += total
+                agg.n += n
+                agg.maximum = maximum if agg.maximum is None else max(agg.maximum, maximum)
+                session.add(agg)
+            device, start = record["device"], record["start"]
+            name, lat, lon = stations.describe(device)
+            if dataset_name == catalog.AIR_QUALITY.name:
+                means = {a.parameter: round(a.total / a.n, 2) for a in aggs.values() if a.n}
+                index, critical = ispu.ispu(means)
+                time_value = anonymise.iso(start)
+                row = {"station_id": device, "station_name": name, "hour": time_value, "lat": lat, "lon": lon,
+                       "ispu": index, "critical_parameter": critical, "category": ispu.category(index),
+                       "samples": max((a.n for a in aggs.values()), default=0)}
+                row |= {p: means.get(p) for p in ispu.PARAMETERS}
+            else:
+                agg = aggs["water_level"]
+                time_value = anonymise.iso(start)
+                row = {"gauge_id": device, "gauge_name": name, "interval_start": time_value,
+                       "level_cm_mean": round(agg.total / agg.n, 1), "level_cm_max": agg.maximum, "samples": agg.n,
+                       "siaga": siaga.siaga_level(device, agg.maximum), "lat": lat, "lon": lon}
+            lt = self.tables[dataset_name]
+            inserted = datastore.upsert(session.connection(), lt.table, lt.fields, key, row)
+            self._touch(session, dataset_name, inserted=int(inserted), time_value=time_value, lat=lat, lon=lon)
         session.flush()
-        return agg
 
-    def _air_quality(self, session, payload, quantity, observed, name, lat, lon) -> None:
-        if payload.value < 0:
-            raise PoisonMessage(f"negative concentration {payload.value} for {quantity}")
-        lt = self.tables[catalog.AIR_QUALITY.name]
-        hour = anonymise.iso(observed.replace(minute=0, second=0, microsecond=0))
-        key = datastore.record_key({"station_id": payload.device_id, "hour": hour}, lt.definition.key)
-        self._accumulate(session, lt.definition.name, key, quantity, payload.value)
-        aggs = session.exec(
-            select(AggregateRow).where(AggregateRow.dataset == lt.definition.name, AggregateRow.record_key == key)
-        ).all()
-        means = {a.parameter: round(a.total / a.n, 2) for a in aggs if a.n}
-        index, critical = ispu.ispu(means)
-        row = {"station_id": payload.device_id, "station_name": name, "hour": hour, "lat": lat, "lon": lon,
-               "ispu": index, "critical_parameter": critical, "category": ispu.category(index),
-               "samples": max((a.n for a in aggs), default=0)}
-        row |= {p: means.get(p) for p in ispu.PARAMETERS}
-        inserted = datastore.upsert(session.connection(), lt.table, lt.fields, key, row)
-        self._touch(session, lt.definition.name, inserted=int(inserted), time_value=hour, lat=lat, lon=lon)
+    def begin_batch(self, session: Session) -> None:
+        session.info[BATCH] = True
 
-    def _water_level(self, session, payload, observed, name, lat, lon) -> None:
-        lt = self.tables[catalog.WATER_LEVELS.name]
-        start = observed.replace(minute=observed.minute - observed.minute % 10, second=0, microsecond=0)
-        interval = anonymise.iso(start)
-        key = datastore.record_key({"gauge_id": payload.device_id, "interval_start": interval}, lt.definition.key)
-        agg = self._accumulate(session, lt.definition.name, key, "water_level", payload.value)
-        mean = round(agg.total / agg.n, 1)
-        row = {"gauge_id": payload.device_id, "gauge_name": name, "interval_start": interval,
-               "level_cm_mean": mean, "level_cm_max": agg.maximum, "samples": agg.n,
-               "siaga": siaga.siaga_level(payload.device_id, agg.maximum), "lat": lat, "lon": lon}
-        inserted = datastore.upsert(session.connection(), lt.table, lt.fields, key, row)
-        self._touch(session, lt.definition.name, inserted=int(inserted), time_value=interval, lat=lat, lon=lon)
+    def end_batch(self, session: Session) -> None:
+        """Called by the batching consumer before it commits a batch."""
+        self.flush_readings(session)
+        session.info.pop(BATCH, None)
 
     def on_alert(self, session: Session, event: envelope.Event, payload: SensorAlert) -> None:
         lt = self.tables[catalog.ALERTS.name]

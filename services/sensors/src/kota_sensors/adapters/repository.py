@@ -31,15 +31,29 @@ def load_devices(engine: Engine) -> dict[str, DeviceInfo]:
         return {row.id: device_info(row) for row in s.exec(select(DeviceRow))}
 
 
+def latest_timestamps(engine: Engine) -> dict[tuple[str, str], int]:
+    """The latest stored time per datastream (and per vehicle, as (id, "position")), to warm up validation."""
+    with Session(engine) as s:
+        out = {(r.device_id, r.quantity): r.latest_ms for r in s.exec(select(DatastreamRow))}
+        out.update({(r.vehicle_id, "position"): r.ts_ms for r in s.exec(select(VehiclePositionRow))})
+        return out
+
+
 def _insert(engine: Engine, table):
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-def store_observations(session: Session, rows: list[dict]) -> None:
-    """Bulk insert; an observation already stored (same device, quantity, time) is left as it is."""
-    if rows:
-        stmt = _insert(session.get_bind(), ObservationRow.__table__).on_conflict_do_nothing()
-        session.execute(stmt, rows)
+def store_observations(session: Session, rows: list[tuple[str, str, int, float]]) -> None:
+    """Bulk insert of (device, quantity, ms, value); one already stored (same device, quantity, time) is left
+    as it is. Straight to the driver's executemany: SQLAlchemy's per-row parameter processing would cost more
+    than the insert itself."""
+    if not rows:
+        return
+    conn = session.connection()
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (f"INSERT INTO observations (device_id, quantity, ts_ms, value) VALUES ({mark}, {mark}, {mark}, {mark}) "
+           "ON CONFLICT DO NOTHING")
+    conn.exec_driver_sql(sql, rows)
 
 
 def upsert_datastreams(session: Session, latest: dict[tuple[str, str], tuple[int, int, float]]) -> None:

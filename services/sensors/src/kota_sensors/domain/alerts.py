@@ -24,20 +24,38 @@ class AlertChange:
     observed_ms: int
 
 
+MINUTE_MS = 60_000
+
+
 @dataclass
 class HourlyAverage:
-    window: deque = field(default_factory=deque)
-    total: float = 0.0
+    """Mean of the readings in the last hour, kept in per-minute buckets (bounded memory at any rate)."""
+
+    buckets: deque = field(default_factory=deque)  # [minute, sum, count], oldest first
 
     def add(self, ts: int, value: float) -> None:
-        self.window.append((ts, value))
-        self.total += value
+        minute = ts // MINUTE_MS
+        b = self.buckets
+        if b and b[-1][0] == minute:
+            last = b[-1]
+            last[1] += value
+            last[2] += 1
+        elif not b or b[-1][0] < minute:
+            b.append([minute, value, 1])
+        else:  # late reading: into its bucket if still kept
+            for bucket in b:
+                if bucket[0] == minute:
+                    bucket[1] += value
+                    bucket[2] += 1
+                    break
 
     def mean(self, now_ms: int) -> float | None:
-        w = self.window
-        while w and w[0][0] <= now_ms - HOUR_MS:
-            self.total -= w.popleft()[1]
-        return self.total / len(w) if w else None
+        b = self.buckets
+        oldest = now_ms // MINUTE_MS - HOUR_MS // MINUTE_MS
+        while b and b[0][0] <= oldest:
+            b.popleft()
+        n = sum(x[2] for x in b)
+        return sum(x[1] for x in b) / n if n else None
 
 
 ISPU_SEVERITY = {c.name: c.severity for c in ispu.CATEGORIES}

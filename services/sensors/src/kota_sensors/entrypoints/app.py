@@ -13,7 +13,7 @@ from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_T
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.outbox import OutboxRelay
-from kota_sensors.adapters.repository import load_devices
+from kota_sensors.adapters.repository import latest_timestamps, load_devices
 from kota_sensors.adapters.seed import jakarta_devices
 from kota_sensors.config import SensorsSettings
 from kota_sensors.domain.validation import Rules, Validator
@@ -61,7 +61,10 @@ class SensorsApp:
         if s.seed and (n := self.registry.seed(jakarta_devices())):
             log.info("registered %d Jakarta devices", n)
         validator = Validator(Rules(max_future_ms=int(s.max_future_s * 1000), max_age_ms=int(s.max_age_s * 1000)))
-        self.pipeline = IngestPipeline(ingest_producer(s.common.kafka_bootstrap, s), validator, self.devices)
+        # Ordering survives a restart for what the store has seen (resends of the rest are deduplicated downstream).
+        validator.last_ts.update(latest_timestamps(self.engine))
+        self.pipeline = IngestPipeline(ingest_producer(s.common.kafka_bootstrap, s), validator, self.devices,
+                                       report_each=s.delivery_reports == "each")
         self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap)
         self.relay.start()
         servicer = SensorsServicer(self.engine, self.pipeline, self.registry, s.common.auth_secret)

@@ -2,8 +2,9 @@
 `<prefix>/<device_id>/readings` (QoS 1); the answer (counts, rejections, or {"refused": "unauthenticated"})
 is published to `<prefix>/<device_id>/acks` once the broker acknowledged the readings.
 
-The MQTT broker is either external (KOTA_SENSORS_MQTT_EMBEDDED_BROKER=false) or amqtt, started inside this
-process on KOTA_SENSORS_MQTT_ADDRESS.
+The MQTT broker is either external (KOTA_SENSORS_MQTT_EMBEDDED_BROKER=false; the document must then carry the
+device's "token") or amqtt, started inside this process on KOTA_SENSORS_MQTT_ADDRESS, where devices connect
+with username = device id and password = credential (see mqtt_auth) and "token" may be left out.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import threading
 
 from kota_sensors.entrypoints import device_json
+from kota_sensors.entrypoints.mqtt_auth import SERVICE_USER
 from kota_sensors.service_layer.ingest import IngestPipeline
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class MqttIngest:
         self._stopping: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="mqtt-ingest", daemon=True)
         self.error: BaseException | None = None
+        self.service_secret = secrets.token_urlsafe(24)
 
     def start(self, timeout: float = 30.0) -> None:
         logging.getLogger("amqtt").setLevel(logging.WARNING)
@@ -60,15 +64,22 @@ class MqttIngest:
         if self.embedded:
             from amqtt.broker import Broker
 
+            from kota_sensors.entrypoints import mqtt_auth
+
+            mqtt_auth.STATE.update(pipeline=self.pipeline, service_secret=self.service_secret, prefix=self.prefix)
             broker = Broker(
                 {
                     "listeners": {"default": {"type": "tcp", "bind": self.address}},
-                    "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+                    "plugins": {
+                        "kota_sensors.entrypoints.mqtt_auth.DeviceAuthPlugin": {},
+                        "kota_sensors.entrypoints.mqtt_auth.DeviceTopicPlugin": {},
+                    },
                 }
             )
             await broker.start()
         client = MQTTClient(client_id=f"kota-sensors-{id(self)}", config={"auto_reconnect": True})
-        await client.connect(f"mqtt://{self.address}/")
+        user = f"{SERVICE_USER}:{self.service_secret}@" if self.embedded else ""
+        await client.connect(f"mqtt://{user}{self.address}/")
         await client.subscribe([(f"{self.prefix}/+/readings", 1)])
         log.info("MQTT ingest subscribed to %s/+/readings on %s%s", self.prefix, self.address,
                  " (embedded amqtt broker)" if broker else "")
@@ -104,7 +115,13 @@ class MqttIngest:
         except device_json.DocumentError as exc:
             await client.publish(ack_topic, json.dumps({"error": {"reason": "invalid_document", "message": str(exc)}}).encode(), qos=1)
             return
-        ticket = self.pipeline.submit(device_id, token if isinstance(token, str) else "", series, positions)
+        token = token if isinstance(token, str) else ""
+        if not token and self.embedded:
+            # The embedded broker authenticated the publisher as this device at CONNECT and lets it publish only
+            # to its own topic; a credential revoked since then is refused here.
+            ticket = self.pipeline.submit_authenticated(device_id, series, positions)
+        else:
+            ticket = self.pipeline.submit(device_id, token, series, positions)
         if not ticket.refused:
             await self.loop.run_in_executor(None, self.pipeline.settle, ticket)
         await client.publish(ack_topic, json.dumps(device_json.answer(ticket, index_map)).encode(), qos=1)

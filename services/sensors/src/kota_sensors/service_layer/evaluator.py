@@ -35,11 +35,14 @@ class PoisonRecord(ValueError):
     pass
 
 
+_decode = json.JSONDecoder().decode
+
+
 def _reading(value: bytes | None) -> tuple[str, str, float, int]:
     try:
-        d = json.loads(value)
+        d = _decode(value.decode())
         return d["device_id"], d["quantity"], float(d["value"]), int(d["observed_at_ms"])
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise PoisonRecord(f"not a kota.sensors.reading.v1 payload: {exc!r}"[:500]) from exc
 
 
@@ -76,10 +79,11 @@ class ReadingsConsumer:
         self._lock = threading.Lock()  # one DB writer: batches and the silence check
 
     def start(self) -> None:
-        self._restore()
         self.consumer = make_consumer(self.bootstrap, self.group_id, **{"fetch.max.bytes": 64 * 1024 * 1024})
         self.dlq = make_producer(self.bootstrap)
-        self.consumer.subscribe([READINGS_TOPIC, POSITIONS_TOPIC])
+        # On every (re)assignment the levels come again from alert_state: after a rebalance between replicas
+        # a station's next change is computed from what was last published, not from stale memory.
+        self.consumer.subscribe([READINGS_TOPIC, POSITIONS_TOPIC], on_assign=lambda _c, _p: self._restore())
         for target, name in ((self._run, "readings-consumer"), (self._silence_clock, "silence-clock")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -97,7 +101,7 @@ class ReadingsConsumer:
 
     def _restore(self) -> None:
         devices = self.devices()
-        with Session(self.engine) as s:
+        with self._lock, Session(self.engine) as s:
             for row in s.exec(select(AlertStateRow)):
                 if row.kind == "device_silent":
                     if row.level == "silent":
@@ -134,7 +138,7 @@ class ReadingsConsumer:
     def process(self, msgs) -> None:
         """Handles one batch of records (readings and positions) in one transaction."""
         devices = self.devices()
-        obs: list[dict] = []
+        obs: list[tuple] = []
         streams: dict[tuple[str, str], list] = {}
         per_station: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
         positions: dict[str, dict] = {}
@@ -148,7 +152,7 @@ class ReadingsConsumer:
             try:
                 if msg.topic() == READINGS_TOPIC:
                     device_id, quantity, value, ts = _reading(msg.value())
-                    obs.append({"device_id": device_id, "quantity": quantity, "ts_ms": ts, "value": value})
+                    obs.append((device_id, quantity, ts, value))
                     k = (device_id, quantity)
                     st = streams.get(k)
                     if st is None:

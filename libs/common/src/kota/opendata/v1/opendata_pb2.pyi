@@ -24,6 +24,7 @@ class DatasetChange(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DATASET_CHANGE_VERSION_PUBLISHED: _ClassVar[DatasetChange]
     DATASET_CHANGE_RECORDS_CHANGED: _ClassVar[DatasetChange]
     DATASET_CHANGE_METADATA_CHANGED: _ClassVar[DatasetChange]
+    DATASET_CHANGE_CURRENT: _ClassVar[DatasetChange]
 EXPORT_FORMAT_UNSPECIFIED: ExportFormat
 EXPORT_FORMAT_CSV: ExportFormat
 EXPORT_FORMAT_GEOJSON: ExportFormat
@@ -32,6 +33,7 @@ DATASET_CHANGE_CREATED: DatasetChange
 DATASET_CHANGE_VERSION_PUBLISHED: DatasetChange
 DATASET_CHANGE_RECORDS_CHANGED: DatasetChange
 DATASET_CHANGE_METADATA_CHANGED: DatasetChange
+DATASET_CHANGE_CURRENT: DatasetChange
 
 class Organization(_message.Message):
     __slots__ = ("id", "name", "title", "description", "image_url", "package_count", "created")
@@ -417,10 +419,12 @@ class ExportDatasetResponse(_message.Message):
     def __init__(self, content_type: _Optional[str] = ..., filename: _Optional[str] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class WatchDatasetsRequest(_message.Message):
-    __slots__ = ("ids",)
+    __slots__ = ("ids", "send_initial")
     IDS_FIELD_NUMBER: _ClassVar[int]
+    SEND_INITIAL_FIELD_NUMBER: _ClassVar[int]
     ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    send_initial: bool
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., send_initial: _Optional[bool] = ...) -> None: ...
 
 class WatchDatasetsResponse(_message.Message):
     __slots__ = ("dataset_id", "name", "change", "version", "record_count", "at")

@@ -222,6 +222,7 @@ class OpenDataServiceServicer:
 
     def WatchDatasets(self, request, context):
         """WatchDatasets streams dataset changes (new datasets, new versions, records changed) as they happen.
+        Changes are observed about four times a second; several changes within one observation arrive as one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

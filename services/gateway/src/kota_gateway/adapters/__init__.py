@@ -1,0 +1,1 @@
+"""Adapters: the gRPC clients of the services the gateway fronts."""

@@ -1,0 +1,1 @@
+"""Use cases that combine several service calls (the city dashboard)."""

@@ -1,0 +1,101 @@
+"""The ingest pipeline against a fake producer (no I/O): headers, ids, acks, refusals, rejections."""
+
+import json
+import time
+
+import pytest
+
+from kota_common import envelope
+from kota_common.events.sensors import SensorReading, VehiclePosition
+from kota_sensors.domain.devices import DeviceInfo, hash_token
+from kota_sensors.domain.validation import Validator
+from kota_sensors.service_layer.ingest import IngestPipeline, PositionsIn, SeriesIn
+
+
+class FakeProducer:
+    def __init__(self):
+        self.records = []
+        self.pending = []
+
+    def produce(self, topic, value, key, on_delivery=None, headers=None):
+        # librdkafka sends str header values as UTF-8, as it does the value
+        headers = [(n, v.encode() if isinstance(v, str) else v) for n, v in headers or []]
+        self.records.append((topic, key, value, headers))
+        if on_delivery is not None:
+            self.pending.append(on_delivery)
+
+    def poll(self, timeout):
+        time.sleep(min(timeout, 0.01))
+        return 0
+
+    def deliver(self, err=None):
+        for cb in self.pending:
+            cb(err, None)
+        self.pending.clear()
+
+    def flush(self, timeout):
+        return 0
+
+
+DEVICES = {
+    "DKI1": DeviceInfo("DKI1", "DKI1", "air_quality", -6.19, 106.82, "31.71", "", hash_token("secret")),
+    "TJ-1": DeviceInfo("TJ-1", "bus", "vehicle", -6.2, 106.8, "", "1", hash_token("bus")),
+}
+
+
+@pytest.fixture(params=[True, False], ids=["report-each", "report-last"])
+def pipeline(request):
+    p = IngestPipeline(FakeProducer(), Validator(), dict(DEVICES), report_each=request.param)
+    yield p
+    p.close(0)
+
+
+def test_accepted_readings_become_cloudevents_with_deterministic_ids(pipeline):
+    now = int(time.time() * 1000) - 5000
+    ticket = pipeline.submit("DKI1", "secret", [SeriesIn("pm25", "ug/m3", [now, now + 1000], [12.5, 13.0]),
+                                                SeriesIn("pm10", "ug/m3", [now], [-1.0])], sequence=4)
+    assert not ticket.done  # not acknowledged before the broker acks
+    pipeline.producer.deliver()
+    assert ticket.wait(1) and ticket.delivered == 2 and ticket.rejections == [("pm10", 0, now, "out_of_range")]
+    events = [envelope.decode(v.encode(), h, k) for _t, k, v, h in pipeline.producer.records]
+    assert [e.id for e in events] == [f"DKI1/pm25/{now}", f"DKI1/pm25/{now + 1000}"]
+    assert {e.type for e in events} == {"kota.sensors.reading.v1"} and {e.source for e in events} == {"/kota/sensors"}
+    readings = [SensorReading.model_validate(e.data) for e in events]
+    assert [(r.device_id, r.value, r.observed_at_ms) for r in readings] == [("DKI1", 12.5, now), ("DKI1", 13.0, now + 1000)]
+    assert {k for _t, k, _v, _h in pipeline.producer.records} == {b"DKI1"}
+    assert pipeline.accepted == 2 and pipeline.rejected["out_of_range"] == 1
+
+
+def test_wrong_token_unknown_device_and_revoked_credential_are_refused(pipeline):
+    now = int(time.time() * 1000)
+    for device, token in [("DKI1", "nope"), ("DKI9", "secret"), ("DKI1", "")]:
+        t = pipeline.submit(device, token, [SeriesIn("pm25", "ug/m3", [now], [1.0])])
+        assert t.refused == "unauthenticated" and t.done
+    pipeline.devices = {**DEVICES, "DKI1": DeviceInfo("DKI1", "DKI1", "air_quality", 0, 0, "", "", None)}  # revoked
+    assert pipeline.submit("DKI1", "secret", [SeriesIn("pm25", "ug/m3", [now], [1.0])]).refused == "unauthenticated"
+    assert pipeline.producer.records == [] and pipeline.refused_batches == 4
+
+
+def test_a_broker_failure_is_reported_and_the_resend_is_taken(pipeline):
+    now = int(time.time() * 1000) - 5000
+    series = [SeriesIn("pm25", "ug/m3", [now, now + 1], [1.0, 2.0])]
+    t = pipeline.submit("DKI1", "secret", series)
+    pipeline.producer.deliver(err="broker down")
+    pipeline.settle(t, 1)
+    assert t.failed == 2 and t.delivered == 0
+    t2 = pipeline.submit("DKI1", "secret", series)  # the device resends: not a duplicate
+    pipeline.producer.deliver()
+    assert pipeline.settle(t2, 1).delivered == 2
+
+
+def test_vehicle_positions(pipeline):
+    now = int(time.time() * 1000) - 5000
+    t = pipeline.submit("TJ-1", "bus", [], PositionsIn("", [now, now + 1000], [-6.2, 95.0], [106.8, 106.8], [], []))
+    pipeline.producer.deliver()
+    assert t.wait(1) and t.delivered == 1 and t.rejections == [("position", 1, now + 1000, "out_of_range")]
+    topic, key, value, _h = pipeline.producer.records[0]
+    assert topic == "sensors.vehicle-positions.v1" and key == b"TJ-1"
+    assert VehiclePosition.model_validate(json.loads(value)).route_id == "1"
+    # a station cannot send positions
+    t = pipeline.submit("DKI1", "secret", [], PositionsIn("", [now], [-6.2], [106.8], [], []))
+    assert t.rejections[0][3] == "unknown_quantity"
