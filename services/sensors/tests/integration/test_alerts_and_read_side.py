@@ -129,3 +129,25 @@ def test_observations_datastreams_and_vehicle_positions_are_queryable(start_sens
     with pytest.raises(grpc.RpcError) as err:
         s.stub.ListObservations(pb.ListObservationsRequest(page_size=100_000))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_pm25_hourly_average_crossing_into_tidak_sehat_raises_one_air_quality_alert(start_sensors, topic_reader):
+    s = start_sensors()
+    station, token = s.provision("air_quality", owner_agency="DLH")
+    reader = topic_reader(ALERTS_TOPIC)
+    t = now_ms() - 600_000
+
+    def send(values, start):
+        ack = grpc_batches(s.stub, [pb.IngestReadingsRequest(device_id=station, device_token=token, series=[
+            pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=[start + i * 1000 for i in range(len(values))], values=values)])])
+        assert ack[0].accepted == len(values)
+
+    send([10.0], t)  # Baik: a baseline, no alert
+    wait_until(lambda: s.stub.GetDevice(pb.GetDeviceRequest(id=station)).device.datastreams)
+    send([100.0, 100.0, 100.0, 100.0, 100.0], t + 60_000)  # hourly average 85 -> ISPU 131: Tidak Sehat
+    reader.wait_for(lambda r: any(a.level == "Tidak Sehat" for a in alerts_for(reader, station)), match=lambda m: m.key() == station.encode())
+    reader.wait_for(lambda r: False, timeout=3, match=lambda m: m.key() == station.encode())
+    alerts = alerts_for(reader, station, "air_quality")
+    assert [a.level for a in alerts][-1] == "Tidak Sehat" and [a.level for a in alerts].count("Tidak Sehat") == 1
+    assert alerts[0].previous_level == "Baik" and all(a.unit == "ISPU" for a in alerts)
+    assert alerts[-1].severity == "warning" and 101 <= alerts[-1].value <= 131  # depends on how the consumer batched
