@@ -40,10 +40,11 @@ from kota_common import envelope
 from kota_common.db import make_engine, upgrade_to_head
 from kota_common.events.sensors import SensorReading
 from kota_common.kafka import ensure_topics, make_producer
+from kota_common.standards import ispu
 from kota_common.testing import ServiceProcess, free_port
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow
-from kota_opendata.domain import catalog, ispu
+from kota_opendata.domain import catalog
 from kota_opendata.entrypoints.app import MIGRATIONS
 from kota_opendata.service_layer.catalog import ensure_catalog
 from kota_opendata.service_layer.uploads import upload_indexes
@@ -87,7 +88,7 @@ def load(url: str, rows: int) -> None:
                 pm = round(rng.lognormvariate(3.3, 0.5), 1)
                 index = ispu.sub_index("pm25", pm)
                 yield {"station_id": f"S{i % 50:02d}", "observed_at": (start + timedelta(minutes=i // 50)).isoformat(),
-                       "pm25": pm, "ispu": index, "category": ispu.category(index)}
+                       "pm25": pm, "ispu": index, "category": ispu.category_name(index)}
 
         datastore.insert_many(conn, table, FIELDS, gen(), chunk=10_000)
         datastore.create_full_text_index(conn, table)

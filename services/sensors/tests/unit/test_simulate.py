@@ -1,8 +1,8 @@
 """The simulator's readings pass validation and its rain event takes Katulampa through every Siaga level."""
 
+from kota_common.standards.siaga import GaugeThresholds, SiagaTracker
 from kota_sensors.adapters.seed import GAUGES, jakarta_devices
 from kota_sensors.domain.devices import validate_device
-from kota_sensors.domain.siaga import GaugeThresholds, SiagaTracker
 from kota_sensors.domain.validation import Validator
 from kota_sensors.simulate import Simulator, corridor_position
 

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Request
 from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.responses import JSONResponse, Response
 
+from kota_common.standards import ispu, siaga
 from kota_gateway.adapters.backends import RpcFailure, ServiceUnavailable
-from kota_gateway.domain.indices import ispu, ispu_category, siaga
 
 router = APIRouter(tags=["SensorThings API v1.1, GTFS-realtime"])
 dashboard_router = APIRouter(prefix="/api/v1", tags=["portal"])
@@ -529,12 +529,12 @@ async def air_quality(request: Request) -> list[dict]:
         for ds in d.datastreams:
             if ds.latest_time.seconds == 0:
                 continue
-            index = ispu(ds.quantity, ds.latest_value)
+            index = ispu.sub_index(ds.quantity, ds.latest_value)
             if index is not None and (best is None or index > best[0]):
                 best = (index, ds.quantity)
         out.append({"id": d.id, "name": d.name, "lat": d.location.lat, "lon": d.location.lon,
                     "ispu": round(best[0]) if best else None, "pollutant": best[1] if best else None,
-                    "category": ispu_category(best[0]) if best else None, "last_seen_at": _iso(d.last_seen_at)})
+                    "category": ispu.category_name(best[0]) if best else None, "last_seen_at": _iso(d.last_seen_at)})
     return out
 
 
@@ -552,7 +552,7 @@ async def flood_gauges(request: Request, points: int = 36) -> list[dict]:
             recent = [{"at": _iso(o.phenomenon_time), "level_cm": o.value} for o in reversed(reply.observations)]
         thresholds = {t.name: t.value for t in d.thresholds}
         out.append({"id": d.id, "name": d.name, "lat": d.location.lat, "lon": d.location.lon, "level_cm": level,
-                    "siaga": siaga(level, thresholds) if level is not None else None, "thresholds": thresholds,
+                    "siaga": siaga.level_from_bounds(level, tuple(thresholds.get(k) for k in ("siaga4_max", "siaga3_max", "siaga2_max"))) if level is not None else None, "thresholds": thresholds,
                     "recent": recent})
     return out
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
+from kota_common.batching_consumer import BatchingConsumer
 from kota_common.db import make_engine, upgrade_to_head
 from kota_common.events import complaints as complaint_events
 from kota_common.events import opendata as od_events
@@ -17,7 +18,6 @@ from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics
 from kota_common.outbox import OutboxRelay
-from kota_opendata.adapters.batching_consumer import BatchingConsumer
 from kota_opendata.config import OpenDataSettings
 from kota_opendata.entrypoints.grpc_api import OpenDataServicer, Stats
 from kota_opendata.service_layer import catalog as catalog_service

@@ -13,9 +13,10 @@ from kota_common import envelope
 from kota_common.consumer import PoisonMessage
 from kota_common.events import complaints as cev
 from kota_common.events.sensors import SensorAlert, SensorReading
+from kota_common.standards import ispu, siaga
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import AggregateRow, ComplaintFactRow
-from kota_opendata.domain import anonymise, catalog, ispu, siaga, stations
+from kota_opendata.domain import anonymise, catalog, stations
 from kota_opendata.service_layer.catalog import LiveTable, touch
 
 CLOSED_FOR_RESOLUTION = ("resolved", "rejected", "closed")
@@ -170,10 +171,10 @@ class Projector:
             name, lat, lon = stations.describe(device)
             if dataset_name == catalog.AIR_QUALITY.name:
                 means = {a.parameter: round(a.total / a.n, 2) for a in aggs.values() if a.n}
-                index, critical = ispu.ispu(means)
+                index, critical = ispu.station_ispu(means)
                 time_value = anonymise.iso(start)
                 row = {"station_id": device, "station_name": name, "hour": time_value, "lat": lat, "lon": lon,
-                       "ispu": index, "critical_parameter": critical, "category": ispu.category(index),
+                       "ispu": index, "critical_parameter": critical, "category": ispu.category_name(index),
                        "samples": max((a.n for a in aggs.values()), default=0)}
                 row |= {p: means.get(p) for p in ispu.PARAMETERS}
             else:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from kota_sensors.domain import ispu
-from kota_sensors.domain.siaga import SEVERITY, GaugeThresholds, SiagaTracker, level_name
+from kota_common.standards import ispu
+from kota_common.standards.siaga import SEVERITY, GaugeThresholds, SiagaTracker, level_name
 
 HOUR_MS = 3_600_000
 

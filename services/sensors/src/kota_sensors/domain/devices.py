@@ -9,7 +9,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from kota_sensors.domain.siaga import GaugeThresholds
+from kota_common.standards.siaga import GaugeThresholds
 from kota_sensors.domain.validation import KINDS
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")

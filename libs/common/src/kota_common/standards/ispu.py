@@ -91,3 +91,37 @@ class CategoryTracker:
             return None
         previous, self.current = self.current, new.name
         return previous, new.name
+
+
+# -- tolerant helpers for read models (open data, dashboards): unknown input gives None, never an error -------
+PARAMETERS = tuple(CONCENTRATION_BREAKPOINTS)
+_ALIASES = {"pm2.5": "pm25", "pm2_5": "pm25", "pm_25": "pm25", "pm_10": "pm10"}
+
+
+def normalise_parameter(name: str) -> str:
+    key = name.strip().lower().replace(" ", "")
+    return _ALIASES.get(key, key)
+
+
+def sub_index(parameter: str, concentration: float | None) -> int | None:
+    """Like index(), but None for an unknown pollutant or a missing, negative or NaN concentration."""
+    parameter = normalise_parameter(parameter)
+    if parameter not in CONCENTRATION_BREAKPOINTS or concentration is None:
+        return None
+    if concentration < 0 or math.isnan(concentration):
+        return None
+    return index(parameter, concentration)
+
+
+def station_ispu(concentrations: dict[str, float]) -> tuple[int | None, str]:
+    """A station's ISPU is its highest sub-index: returns (ISPU, critical pollutant), or (None, "")."""
+    best: tuple[int | None, str] = (None, "")
+    for parameter, value in concentrations.items():
+        value_index = sub_index(parameter, value)
+        if value_index is not None and (best[0] is None or value_index > best[0]):
+            best = (value_index, normalise_parameter(parameter))
+    return best
+
+
+def category_name(ispu: int | float | None) -> str:
+    return "" if ispu is None else category(int(math.floor(ispu + 0.5))).name

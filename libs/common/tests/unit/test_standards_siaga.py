@@ -1,6 +1,6 @@
 import pytest
 
-from kota_sensors.domain.siaga import GaugeThresholds, SiagaTracker, level_name
+from kota_common.standards.siaga import GaugeThresholds, SiagaTracker, level_name
 
 KATULAMPA = GaugeThresholds(80, 150, 200, hysteresis_cm=10)
 DEPOK = GaugeThresholds(200, 270, 350)

@@ -65,3 +65,42 @@ class SiagaTracker:
                 previous, self.current = self.current, new
                 return previous, new
         return None
+
+
+# Published thresholds of Jakarta's gauges (SYSTEM.md): upper bounds of Siaga 4, 3 and 2 in cm. Karet's Siaga 2
+# and 1 bounds are not published: None. Each deployment configures its own; these are the defaults.
+JAKARTA_THRESHOLDS: dict[str, tuple[float | None, float | None, float | None]] = {
+    "katulampa": (80, 150, 200),
+    "depok": (200, 270, 350),
+    "manggarai": (750, 850, 950),
+    "pasar ikan": (170, 200, 250),
+    "karet": (450, 550, None),
+}
+
+
+def level_from_bounds(cm: float, bounds: tuple[float | None, ...]) -> int | None:
+    """Siaga level of a water level against (siaga4_max, siaga3_max, siaga2_max) bounds, some possibly unknown
+    (None or missing): above the last known bound the level is the next one down, as far as it is known."""
+    known = [b for b in bounds if b is not None]
+    if not known:
+        return None
+    for lvl, bound in zip((4, 3, 2), known, strict=False):
+        if cm <= bound:
+            return lvl
+    return 4 - len(known)
+
+
+def thresholds_for(gauge: str, table=JAKARTA_THRESHOLDS):
+    key = gauge.lower().replace("-", " ").replace("_", " ")
+    for name, bounds in table.items():
+        if name in key:
+            return bounds
+    return None
+
+
+def siaga_level(gauge: str, cm: float | None, table=JAKARTA_THRESHOLDS) -> int | None:
+    """Siaga level of a named gauge (matched by name) for a water level, or None when unknown."""
+    bounds = thresholds_for(gauge, table)
+    if bounds is None or cm is None:
+        return None
+    return level_from_bounds(cm, bounds)

@@ -1,6 +1,6 @@
 import pytest
 
-from kota_sensors.domain import ispu
+from kota_common.standards import ispu
 
 
 @pytest.mark.parametrize(
