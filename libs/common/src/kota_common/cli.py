@@ -188,12 +188,17 @@ def broker(address: str = typer.Option("127.0.0.1:9092", help="host:port to list
     """Run the embedded Kafka-protocol broker (Tansu) in the foreground."""
     from kota_common.broker import start_embedded_broker
 
+    if _port_open(address):
+        console.print(f"[red]{address} is already in use: is a broker running there already?[/]")
+        raise typer.Exit(1)
     proc = start_embedded_broker(address)
     console.print(f"Tansu listening on {address} (memory only). Ctrl-C stops it.")
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())  # don't leave the broker behind
     try:
         proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
+        proc.wait(10)
 
 
 @events_app.command("tail")
