@@ -1,0 +1,30 @@
+"""How every Kota service process starts and stops: settings (fail fast), JSON logs, tracing, then the app
+until SIGTERM/SIGINT, then a graceful stop. Each service's __main__ is one call to run_service()."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pydantic_settings import BaseSettings
+
+from kota_common.logging import configure_logging
+from kota_common.settings import load_settings
+from kota_common.telemetry import configure_tracing
+
+
+def run_service(name: str, settings_class: type[BaseSettings], app_factory: Callable[[Any], Any]) -> None:
+    """`app_factory(settings)` returns an object with start() and stop(); it is imported lazily by the caller
+    so that logging and tracing are configured before the service's modules load."""
+    settings = load_settings(settings_class)
+    configure_logging(name, settings.common.log_level, settings.common.log_json)
+    configure_tracing(f"kota-{name}")
+    app = app_factory(settings)
+    app.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    app.stop()
