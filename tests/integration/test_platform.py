@@ -23,9 +23,9 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
     for spec in SERVICES:
         addresses[spec.name] = f"127.0.0.1:{free_port()}"
         env[spec.address_env] = addresses[spec.name]
-    for name in os.environ:  # other listeners a service opens (HTTP ingest, MQTT, ...)
-        if name.startswith("KOTA_") and name.endswith("_PORT") and name not in env:
-            env[name] = str(free_port())
+    # the other listeners services open (sensors' device HTTP ingest and MQTT broker)
+    env["KOTA_SENSORS_HTTP_ADDRESS"] = f"127.0.0.1:{free_port()}"
+    env["KOTA_SENSORS_MQTT_ADDRESS"] = f"127.0.0.1:{free_port()}"
     out = open(tmp_path / "up.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kota_common.cli", "up", "--var-dir", str(tmp_path / "var"), "--no-simulate"],

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from opentelemetry import propagate, trace
-from sqlalchemy import Column, Index, LargeBinary, delete, func, insert, update
+from sqlalchemy import Column, Index, LargeBinary, delete, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -247,7 +247,3 @@ class OutboxRelay:
         with self.engine.connect() as conn, write_lock(self.engine):
             conn.execute(delete(table).where(table.c.published_at.is_not(None), table.c.published_at < cutoff))
             conn.commit()
-
-    def pending(self) -> int:
-        with Session(self.engine) as session:
-            return session.exec(select(func.count()).where(OutboxMessage.published_at.is_(None))).one()

@@ -161,9 +161,6 @@ class ComplaintRepository:
             return None
         return self._track(row)
 
-    def row(self, complaint_id: str) -> ComplaintRow | None:
-        return self.session.get(ComplaintRow, complaint_id)
-
     def by_idempotency_key(self, key: str) -> ComplaintRow | None:
         return self.session.exec(select(ComplaintRow).where(ComplaintRow.idempotency_key == key)).first()
 
@@ -212,7 +209,7 @@ class ComplaintRepository:
             ).all()
         )
 
-    def list(self, flt: ComplaintFilter, offset: int, limit: int) -> tuple[list[tuple[ComplaintRow, list[HistoryRow]]], int]:
+    def list(self, flt: ComplaintFilter, offset: int, limit: int) -> tuple[list[ComplaintRow], int]:
         stmt = select(ComplaintRow)
         if flt.statuses:
             stmt = stmt.where(ComplaintRow.status.in_([s.value for s in flt.statuses]))
@@ -235,12 +232,7 @@ class ComplaintRepository:
         rows = self.session.exec(
             stmt.order_by(ComplaintRow.requested_at.desc(), ComplaintRow.id.desc()).offset(offset).limit(limit)
         ).all()
-        return [(r, []) for r in rows], total
-
-    def history(self, complaint_id: str) -> list[HistoryRow]:
-        return list(
-            self.session.exec(select(HistoryRow).where(HistoryRow.complaint_id == complaint_id).order_by(HistoryRow.seq)).all()
-        )
+        return list(rows), total
 
     # -- sensor incidents ---------------------------------------------------------------------------------
     def incident(self, station_id: str, kind: str) -> SensorIncidentRow | None:

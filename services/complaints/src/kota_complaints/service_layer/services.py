@@ -220,7 +220,7 @@ def get_complaint(complaint_id: str, uow: UnitOfWork) -> Complaint:
 def list_complaints(flt: ComplaintFilter, offset: int, limit: int, uow: UnitOfWork) -> tuple[list[Complaint], int]:
     with uow:
         rows, total = uow.complaints.list(flt, offset, limit)
-        return [uow.complaints.get(r.id) for r, _ in rows], total
+        return [uow.complaints.get(r.id) for r in rows], total
 
 
 def _load(uow: UnitOfWork, complaint_id: str) -> Complaint:
