@@ -6,7 +6,11 @@ Prints throughput and p50/p99 latency for
   3. open loop: a fixed arrival rate (default 500/s), the latency a citizen sees at that load;
 and checks that every accepted submission reached complaints.events.v1.
 
-    .venv/bin/python bench/complaints_intake.py [--seconds 10] [--concurrency 64] [--rate 500] [--database-url URL]
+    .venv/bin/python bench/complaints_intake.py [--seconds 10] [--concurrency 64] [--rate 500]
+        [--database-url URL | --postgres] [--replicas N]
+
+--replicas N runs N service processes sharing the port (SO_REUSEPORT, PostgreSQL only); the submitters then
+spread over several connections, since the kernel balances connections, not calls.
 
 Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free port. Never run as a test.
 """
@@ -86,14 +90,25 @@ def baseline(database_url: str, bootstrap: str, seconds: float) -> tuple[int, fl
     return n, elapsed, lat
 
 
+CONNECTIONS = 1  # --replicas sets one connection per 8 submitters
+
+
+def open_stubs(address: str) -> tuple[list[grpc.aio.Channel], list[pb_grpc.ComplaintsServiceStub]]:
+    # A local subchannel pool gives every channel its own connection (and so, with SO_REUSEPORT, its replica).
+    channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(CONNECTIONS)]
+    return channels, [pb_grpc.ComplaintsServiceStub(c) for c in channels]
+
+
 async def closed_loop(address: str, concurrency: int, seconds: float) -> tuple[list[str], float, list[float], int]:
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.ComplaintsServiceStub(channel)
+    channels, stubs = open_stubs(address)
+    try:
         ids, lat, errors = [], [], 0
         deadline = time.perf_counter() + seconds
 
         async def worker(w: int) -> None:
             nonlocal errors
+            stub = stubs[w % len(stubs)]
             i = 0
             while time.perf_counter() < deadline:
                 i += 1
@@ -108,17 +123,20 @@ async def closed_loop(address: str, concurrency: int, seconds: float) -> tuple[l
         start = time.perf_counter()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
         return ids, time.perf_counter() - start, lat, errors
+    finally:
+        for channel in channels:
+            await channel.close()
 
 
 async def open_loop(address: str, rate: float, seconds: float) -> tuple[list[str], float, list[float], int]:
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.ComplaintsServiceStub(channel)
+    channels, stubs = open_stubs(address)
+    try:
         ids, lat, errors = [], [], 0
 
         async def one(i: int, scheduled: float) -> None:
             nonlocal errors
             try:
-                resp = await stub.SubmitComplaint(request(i), timeout=10)
+                resp = await stubs[i % len(stubs)].SubmitComplaint(request(i), timeout=10)
                 ids.append(resp.complaint.id)
                 lat.append((time.perf_counter() - scheduled) * 1000)  # from when it should have been sent
             except grpc.aio.AioRpcError:
@@ -133,6 +151,9 @@ async def open_loop(address: str, rate: float, seconds: float) -> tuple[list[str
             i += 1
         await asyncio.gather(*tasks)
         return ids, time.perf_counter() - start, lat, errors
+    finally:
+        for channel in channels:
+            await channel.close()
 
 
 def count_on_topic(bootstrap: str, ids: set[bytes], timeout: float = 120) -> int:
@@ -152,11 +173,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--rate", type=float, default=500, help="open-loop arrival rate (0: skip the open loop)")
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--workers", type=int, default=32, help="gRPC worker threads of the service")
+    parser.add_argument("--postgres", action="store_true", help="run on a throwaway PostgreSQL cluster (needs initdb)")
+    parser.add_argument("--replicas", type=int, default=1, help="service processes sharing the port (PostgreSQL)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the raw baseline (quick comparisons)")
+    parser.add_argument("--workers", type=int, default=32, help="gRPC worker threads of each service process")
     args = parser.parse_args()
+    if args.postgres and not args.database_url:
+        from kota_common.testing import throwaway_postgres
 
+        with throwaway_postgres() as url:
+            args.database_url = url
+            run(args)
+    else:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    global CONNECTIONS
     work = Path(tempfile.mkdtemp(prefix="kota-bench-"))
     bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
     broker = None
@@ -169,33 +204,44 @@ def main() -> None:
     service_db = args.database_url or f"sqlite:///{work / 'complaints.db'}"
     baseline_db = args.database_url or f"sqlite:///{work / 'baseline.db'}"
     address = f"127.0.0.1:{free_port()}"
-    service = ServiceProcess(
-        "kota_complaints",
-        {"KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_COMPLAINTS_DATABASE_URL": service_db,
-         "KOTA_COMPLAINTS_GRPC_ADDRESS": address, "KOTA_LOG_LEVEL": "WARNING",
-         "KOTA_COMPLAINTS_GRPC_WORKERS": str(args.workers), "KOTA_COMPLAINTS_CONSUME_ALERTS": "false"},
-        address, work / "complaints.log",
-    )
+    if args.replicas > 1:
+        CONNECTIONS = max(args.replicas * 4, args.concurrency // 8)
+    services = [
+        ServiceProcess(
+            "kota_complaints",
+            {"KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_COMPLAINTS_DATABASE_URL": service_db,
+             "KOTA_COMPLAINTS_GRPC_ADDRESS": address, "KOTA_LOG_LEVEL": "WARNING",
+             "KOTA_COMPLAINTS_GRPC_WORKERS": str(args.workers), "KOTA_COMPLAINTS_CONSUME_ALERTS": "false",
+             "KOTA_COMPLAINTS_GRPC_REUSE_PORT": str(args.replicas > 1).lower()},
+            address, work / f"complaints-{n}.log",
+        )
+        for n in range(args.replicas)
+    ]
     try:
         print(f"database: {service_db.split('://')[0]}   broker: {bootstrap}   cpus: {os.cpu_count()}   "
-              f"python {sys.version.split()[0]}", flush=True)
-        n, secs, lat = baseline(baseline_db, bootstrap, args.seconds)
-        print(row("baseline raw insert + raw produce", n, secs, lat), flush=True)
-        service.start()
+              f"python {sys.version.split()[0]}   service processes: {args.replicas}", flush=True)
+        if not args.no_baseline:
+            n, secs, lat = baseline(baseline_db, bootstrap, args.seconds)
+            print(row("baseline raw insert + raw produce", n, secs, lat), flush=True)
+        for service in services:
+            service.start()
         asyncio.run(closed_loop(address, 8, 2))  # warm-up
-        cpu0 = cpu_seconds(service.proc.pid)
+        cpu0 = sum(cpu_seconds(s.proc.pid) for s in services)
         ids, secs, lat, errors = asyncio.run(closed_loop(address, args.concurrency, args.seconds))
-        cpu = cpu_seconds(service.proc.pid) - cpu0
+        cpu = sum(cpu_seconds(s.proc.pid) for s in services) - cpu0
         print(row(f"closed loop, {args.concurrency} concurrent", len(ids), secs, lat, errors), flush=True)
         print(f"{'':<34} service CPU {cpu / max(len(ids), 1) * 1000:.2f} ms per submission "
               f"({cpu / secs * 100:.0f}% of one core)", flush=True)
-        ids2, secs2, lat2, errors2 = asyncio.run(open_loop(address, args.rate, args.seconds))
-        print(row(f"open loop at {args.rate:.0f}/s", len(ids2), secs2, lat2, errors2), flush=True)
+        ids2: list[str] = []
+        if args.rate > 0:
+            ids2, secs2, lat2, errors2 = asyncio.run(open_loop(address, args.rate, args.seconds))
+            print(row(f"open loop at {args.rate:.0f}/s", len(ids2), secs2, lat2, errors2), flush=True)
         wanted = {i.encode() for i in ids + ids2}
         landed = count_on_topic(bootstrap, wanted)
         print(f"on complaints.events.v1: {landed} of {len(wanted)} accepted submissions", flush=True)
     finally:
-        service.stop()
+        for service in services:
+            service.stop()
         if broker:
             broker.terminate()
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
 from sqlmodel import create_engine
 
 _WRITE_LOCKS: dict[int, threading.Lock] = {}
+_DEFERRED = "kota_deferred_inserts"
 
 
 def write_lock(engine: Engine) -> AbstractContextManager:
@@ -59,3 +61,36 @@ def upgrade_to_head(url: str, migrations_dir: Path) -> None:
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(cfg, "head")
+
+
+def defer_insert(session: Session, table: Table, rows: list[dict]) -> None:
+    """Queues rows to be inserted when the session commits: one statement per table for every row queued in
+    the transaction, so a group commit of many use cases costs a few statements, not a few per use case.
+    Tables are written in the order they were first queued (parents before children). Rows of one table
+    must have the same keys."""
+    if rows:
+        session.info.setdefault(_DEFERRED, {}).setdefault(table, []).extend(rows)
+
+
+def deferred_rows(session: Session, table: Table) -> list[dict]:
+    """Rows queued for `table` in this transaction and not yet written (reads that must see them look here)."""
+    return session.info.get(_DEFERRED, {}).get(table, [])
+
+
+def flush_deferred(session: Session) -> None:
+    """Writes the queued rows now: before a statement that must see them (an UPDATE or a read of the table)."""
+    pending = session.info.pop(_DEFERRED, None)
+    if pending:
+        conn = session.connection()
+        for table, rows in pending.items():
+            conn.execute(insert(table), rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_deferred_before_commit(session: Session) -> None:
+    flush_deferred(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_deferred_on_rollback(session: Session, _previous_transaction) -> None:
+    session.info.pop(_DEFERRED, None)

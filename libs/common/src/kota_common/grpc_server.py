@@ -101,12 +101,17 @@ def build_server(
     register: Callable[[grpc.Server], Iterable[str]],
     *,
     max_workers: int = 32,
+    max_concurrent_rpcs: int | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """A server with health and reflection. `register` adds the servicers and returns their full names."""
+    """A server with health and reflection. `register` adds the servicers and returns their full names.
+    max_concurrent_rpcs: calls beyond the workers wait in line up to this many in all (default 8 per worker);
+    further ones are refused with RESOURCE_EXHAUSTED rather than queued without bound.
+    reuse_port: several processes of one service share the port (SO_REUSEPORT); otherwise a taken port fails."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
-        maximum_concurrent_rpcs=max_workers * 8,
+        options=[("grpc.so_reuseport", int(reuse_port)), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+        maximum_concurrent_rpcs=max_concurrent_rpcs or max_workers * 8,
     )
     names = list(register(server))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

@@ -23,6 +23,24 @@ def test_binary_mode_round_trip_with_trace_context():
 
 
 @pytest.mark.parametrize(
+    "event",
+    [
+        envelope.Event(type="kota.x.v1", source="/kota/x", subject="S", data={"a": 1, "b": "é", "c": [1.5, None]}),
+        envelope.Event(type="kota.x.v1", source="/kota/x", subject="S2", data={}, time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                       trace={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "other": "x"}),
+        envelope.Event(type="kota.x.v1", source="/kota/x", subject="S", data={"at": datetime(2026, 5, 1, 7, 30)}),
+    ],
+)
+def test_direct_encoding_is_the_cloudevents_library_encoding(event):
+    assert envelope.encode(event, "K") == envelope.encode_with_library(event, "K")
+
+
+def test_an_empty_subject_is_left_out():
+    _key, _value, headers = envelope.encode(envelope.Event(type="kota.x.v1", source="/kota/x", subject="", data={}))
+    assert "ce_subject" not in dict(headers)
+
+
+@pytest.mark.parametrize(
     "value, headers, why",
     [
         (b"{}", [], "missing CloudEvents headers"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kota_common.settings import CommonSettings
@@ -21,4 +21,14 @@ class ComplaintsSettings(BaseSettings):
     consume_alerts: bool = True
     consumer_group: str = "kota-complaints"
     grpc_workers: int = Field(32, ge=2, le=512)
+    grpc_max_concurrent_rpcs: int = Field(512, ge=2, description="calls in service or waiting; more are refused")
+    grpc_reuse_port: bool = Field(
+        False, description="several replicas on one host share the port (SO_REUSEPORT); PostgreSQL only"
+    )
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @model_validator(mode="after")
+    def _replicas_need_postgres(self) -> ComplaintsSettings:
+        if self.grpc_reuse_port and self.database_url.startswith("sqlite"):
+            raise ValueError("grpc_reuse_port needs a PostgreSQL database_url: SQLite has one writer process")
+        return self

@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, func, literal, update
 from sqlmodel import Session, select
 
+from kota_common.db import defer_insert, deferred_rows, flush_deferred
 from kota_complaints.adapters.orm import (
     AgencyRow,
     ComplaintRow,
@@ -53,11 +54,13 @@ class ComplaintFilter:
     ids: tuple[str, ...] = ()
 
 
-_C = ComplaintRow.__table__.c
+_TABLE = ComplaintRow.__table__
+_C = _TABLE.c
+_OPEN = (Status.RECEIVED.value, Status.ROUTED.value, Status.IN_PROGRESS.value)
 # Built once: the duplicate check runs on every submission.
 _OPEN_NEAR = select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_at, _C.status).where(
     _C.service_code == bindparam("code"),
-    _C.status.in_([Status.RECEIVED.value, Status.ROUTED.value, Status.IN_PROGRESS.value]),
+    _C.status.in_([literal(status) for status in _OPEN]),  # fixed parameters: no per-call IN expansion
     _C.lat.between(bindparam("min_lat"), bindparam("max_lat")),
     _C.lon.between(bindparam("min_lon"), bindparam("max_lon")),
     _C.duplicate_of.is_(None),
@@ -88,7 +91,8 @@ class ComplaintRepository:
         self._reporters.append(contact)
 
     def flush_changes(self) -> None:
-        """Writes new and changed aggregates with their new history entries (Core statements: the write path
+        """Queues new aggregates and new history entries as deferred inserts (written at commit, batched with
+        every other use case of a group commit) and writes changed aggregates (Core statements: the write path
         is hot, and ORM object construction would cost more than the database work)."""
         inserts, history = [], []
         for complaint in self.seen.values():
@@ -96,10 +100,9 @@ class ComplaintRepository:
             if complaint.id in self._new:
                 inserts.append({**self._columns(complaint), **self._new.pop(complaint.id)})
             elif len(complaint.history) > start:  # every change to an aggregate appends to its history
+                flush_deferred(self.session)  # the row may be one queued earlier in this transaction
                 self.session.connection().execute(
-                    update(ComplaintRow.__table__)
-                    .where(ComplaintRow.__table__.c.id == complaint.id)
-                    .values(**self._columns(complaint))
+                    update(_TABLE).where(_C.id == complaint.id).values(**self._columns(complaint))
                 )
             history += [
                 {"complaint_id": complaint.id, "seq": seq, "at": e.at, "kind": e.kind, "status": e.status.value,
@@ -107,13 +110,10 @@ class ComplaintRepository:
                 for seq, e in enumerate(complaint.history[start:], start=start)
             ]
             self._history_len[complaint.id] = len(complaint.history)
-        if inserts:
-            self.session.connection().execute(insert(ComplaintRow.__table__), inserts)
-        if self._reporters:
-            self.session.connection().execute(insert(ReporterRow.__table__), self._reporters)
-            self._reporters = []
-        if history:
-            self.session.connection().execute(insert(HistoryRow.__table__), history)
+        defer_insert(self.session, _TABLE, inserts)
+        defer_insert(self.session, ReporterRow.__table__, self._reporters)
+        self._reporters = []
+        defer_insert(self.session, HistoryRow.__table__, history)
 
     @staticmethod
     def _columns(c: Complaint) -> dict:
@@ -153,6 +153,7 @@ class ComplaintRepository:
     def get(self, complaint_id: str, *, for_update: bool = False) -> Complaint | None:
         if complaint_id in self.seen:
             return self.seen[complaint_id]
+        flush_deferred(self.session)
         stmt = select(ComplaintRow).where(ComplaintRow.id == complaint_id)
         if for_update:
             stmt = stmt.with_for_update()
@@ -162,6 +163,9 @@ class ComplaintRepository:
         return self._track(row)
 
     def by_idempotency_key(self, key: str) -> ComplaintRow | None:
+        for row in deferred_rows(self.session, _TABLE):  # submitted earlier in this group commit
+            if row["idempotency_key"] == key:
+                return ComplaintRow(id=row["id"])
         return self.session.exec(select(ComplaintRow).where(ComplaintRow.idempotency_key == key)).first()
 
     def _track(self, row: ComplaintRow) -> Complaint:
@@ -182,21 +186,31 @@ class ComplaintRepository:
             {"code": service_code, "since": since, "min_lat": min_lat, "max_lat": max_lat, "min_lon": min_lon,
              "max_lon": max_lon},
         ).all()
+        queued = [  # submitted earlier in this group commit, not written yet
+            r for r in deferred_rows(self.session, _TABLE)
+            if r["service_code"] == service_code and r["status"] in _OPEN and r["duplicate_of"] is None
+            and r["lat"] is not None and min_lat <= r["lat"] <= max_lat and min_lon <= r["lon"] <= max_lon
+            and r["requested_at"] >= since
+        ]
+        candidates = [(r.id, r.channel, r.lat, r.lon, _utc(r.requested_at), r.status) for r in rows]
+        candidates += [(r["id"], r["channel"], r["lat"], r["lon"], r["requested_at"], r["status"]) for r in queued]
         return [
-            self.seen.get(r.id)
+            self.seen.get(id_)
             or Complaint(
-                id=r.id, channel=Channel(r.channel), service_code=service_code, description="",
-                area=Area(lat=r.lat, lon=r.lon), reporter_ref="", anonymous=True,
-                requested_at=_utc(r.requested_at), status=Status(r.status),
+                id=id_, channel=Channel(channel), service_code=service_code, description="",
+                area=Area(lat=lat_, lon=lon_), reporter_ref="", anonymous=True,
+                requested_at=requested_at, status=Status(status),
             )
-            for r in rows
+            for id_, channel, lat_, lon_, requested_at, status in candidates
         ]
 
     def linked_to(self, master_id: str) -> list[Complaint]:
+        flush_deferred(self.session)
         rows = self.session.exec(select(ComplaintRow).where(ComplaintRow.duplicate_of == master_id)).all()
         return [self.seen.get(r.id) or self._track(r) for r in rows]
 
     def overdue_ids(self, now: datetime, limit: int = 500) -> list[str]:
+        flush_deferred(self.session)
         return list(
             self.session.exec(
                 select(ComplaintRow.id)
@@ -210,6 +224,7 @@ class ComplaintRepository:
         )
 
     def list(self, flt: ComplaintFilter, offset: int, limit: int) -> tuple[list[ComplaintRow], int]:
+        flush_deferred(self.session)
         stmt = select(ComplaintRow)
         if flt.statuses:
             stmt = stmt.where(ComplaintRow.status.in_([s.value for s in flt.statuses]))
@@ -236,6 +251,7 @@ class ComplaintRepository:
 
     # -- sensor incidents ---------------------------------------------------------------------------------
     def incident(self, station_id: str, kind: str) -> SensorIncidentRow | None:
+        flush_deferred(self.session)
         return self.session.get(SensorIncidentRow, (station_id, kind))
 
 

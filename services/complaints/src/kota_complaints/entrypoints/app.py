@@ -7,6 +7,8 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+from sqlmodel import Session
+
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.consumer import IdempotentConsumer
 from kota_common.db import make_engine, upgrade_to_head
@@ -31,6 +33,25 @@ SERVICE_NAME = "kota.complaints.v1.ComplaintsService"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "adapters" / "migrations"
 
 
+def load_context(engine, s: ComplaintsSettings) -> services.Context:
+    """The city's reference data (seeded on first start) and the policies the use cases apply."""
+    doc = read_reference(s.reference_file)
+    if seed_reference(engine, doc):
+        log.info("seeded reference data for %s", doc.get("city", "the city"))
+    with Session(engine) as session:
+        routing = load_routing_table(session, doc.get("default_agency", "other"))
+    return services.Context(
+        routing=routing,
+        areas=AreaDirectory.load_jakarta(),
+        policy=Policy(
+            duplicate_radius_m=s.duplicate_radius_m,
+            duplicate_window=timedelta(hours=s.duplicate_window_hours),
+            reopen_window=timedelta(days=s.reopen_window_days),
+        ),
+        secret=s.common.auth_secret,
+    )
+
+
 class ComplaintsApp:
     def __init__(self, settings: ComplaintsSettings):
         self.settings = settings
@@ -41,23 +62,7 @@ class ComplaintsApp:
         s = self.settings
         upgrade_to_head(s.database_url, MIGRATIONS)
         self.engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
-        doc = read_reference(s.reference_file)
-        if seed_reference(self.engine, doc):
-            log.info("seeded reference data for %s", doc.get("city", "the city"))
-        from sqlmodel import Session
-
-        with Session(self.engine) as session:
-            routing = load_routing_table(session, doc.get("default_agency", "other"))
-        self.ctx = services.Context(
-            routing=routing,
-            areas=AreaDirectory.load_jakarta(),
-            policy=Policy(
-                duplicate_radius_m=s.duplicate_radius_m,
-                duplicate_window=timedelta(hours=s.duplicate_window_hours),
-                reopen_window=timedelta(days=s.reopen_window_days),
-            ),
-            secret=s.common.auth_secret,
-        )
+        self.ctx = load_context(self.engine, s)
         self.hub = UpdateHub()
         self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap)
         self.relay.start()
@@ -69,7 +74,10 @@ class ComplaintsApp:
             pb_grpc.add_ComplaintsServiceServicer_to_server(servicer, server)
             return [SERVICE_NAME]
 
-        self.server, self.health, port = build_server(s.grpc_address, register, max_workers=s.grpc_workers)
+        self.server, self.health, port = build_server(
+            s.grpc_address, register, max_workers=s.grpc_workers, max_concurrent_rpcs=s.grpc_max_concurrent_rpcs,
+            reuse_port=s.grpc_reuse_port,
+        )
         self.server.start()
         set_serving(self.health, [SERVICE_NAME])
         threading.Thread(target=self._kafka_setup, name="kafka-setup", daemon=True).start()

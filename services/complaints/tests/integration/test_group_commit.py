@@ -1,0 +1,79 @@
+"""Use cases batched in one group commit see each other's writes, which reach the database only at commit."""
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from kota_common.db import make_engine, upgrade_to_head
+from kota_common.errors import InvalidArgument
+from kota_common.group_commit import GroupCommitWriter
+from kota_common.outbox import OutboxMessage
+from kota_complaints.config import ComplaintsSettings
+from kota_complaints.entrypoints.app import MIGRATIONS, load_context
+from kota_complaints.service_layer import services
+from kota_complaints.service_layer.unit_of_work import UnitOfWork
+
+pytestmark = pytest.mark.integration
+
+
+def submission(**overrides) -> services.SubmitComplaint:
+    fields = dict(
+        channel="web", service_code="waste", description="sampah menumpuk di pinggir kali",
+        lat=-6.1702, lon=106.8320, contact=services.Contact(email="warga@contoh.id"),
+    )
+    return services.SubmitComplaint(**{**fields, **overrides})
+
+
+def run_in_one_batch(writer: GroupCommitWriter, ctx, commands) -> list:
+    """Queues every command before the writer starts, so that its first batch holds them all, in order."""
+    outcomes: list = [None] * len(commands)
+
+    def call(i, cmd):
+        try:
+            outcomes[i] = writer.run(lambda uow: services.submit_complaint(cmd, uow, ctx))
+        except Exception as exc:  # the outcome under test
+            outcomes[i] = exc
+
+    threads = []
+    for i, cmd in enumerate(commands):
+        threads.append(threading.Thread(target=call, args=(i, cmd)))
+        threads[-1].start()
+        while writer._queue.qsize() < i + 1:  # keep the order of the batch
+            time.sleep(0.005)
+    writer.start()
+    for t in threads:
+        t.join(30)
+    writer.stop()
+    return outcomes
+
+
+def test_a_batch_sees_its_own_submissions_and_refuses_one_alone(database_url):
+    upgrade_to_head(database_url, MIGRATIONS)
+    engine = make_engine(database_url)
+    ctx = load_context(engine, ComplaintsSettings(database_url=database_url))
+    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(None, session=session), lambda changed: None)
+    first, duplicate, invalid, resent = run_in_one_batch(writer, ctx, [
+        submission(idempotency_key="gc-first"),
+        submission(description="sampah lagi, bau sekali"),  # same category and place: a duplicate
+        submission(service_code="no-such-category"),
+        submission(idempotency_key="gc-first"),  # the first one sent again
+    ])
+    assert writer.batches == 1 and writer.items == 4
+    master, _code = first
+    assert duplicate[0].duplicate_of == master.id
+    assert isinstance(invalid, InvalidArgument)
+    assert resent[0].id == master.id
+
+    with UnitOfWork(engine) as uow:
+        stored = uow.complaints.get(master.id)
+        assert stored.supporters_count == 1 and stored.duplicate_of is None  # one report supports it
+        assert uow.complaints.get(duplicate[0].id).duplicate_of == master.id
+    with engine.connect() as conn:
+        events = conn.execute(
+            select(OutboxMessage.key, func.count()).group_by(OutboxMessage.key)
+        ).all()
+    per_complaint = dict(events)
+    assert set(per_complaint) == {master.id, duplicate[0].id}  # nothing from the refused one
+    engine.dispose()
