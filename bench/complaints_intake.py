@@ -58,6 +58,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (Linux /proc/stat), to show what else ran during a run."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def request(i: int) -> pb.SubmitComplaintRequest:
     # Spread over Jakarta so that few submissions are duplicates of one another.
     return pb.SubmitComplaintRequest(
@@ -178,6 +185,8 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="run on a throwaway PostgreSQL cluster (needs initdb)")
     parser.add_argument("--replicas", type=int, default=1, help="service processes sharing the port (PostgreSQL)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the raw baseline (quick comparisons)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the scheduler move processes (default: the service on its own CPU, see KOTA_CPU_AFFINITY)")
     parser.add_argument("--workers", type=int, default=32, help="gRPC worker threads of each service process")
     args = parser.parse_args()
     if args.postgres and not args.database_url:
@@ -192,6 +201,10 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     global CONNECTIONS
+    cpus = os.cpu_count() or 1
+    pinned = not args.no_pin and cpus >= 2
+    if pinned:  # this process (submitters, baseline) and the broker it starts on the last CPU
+        os.sched_setaffinity(0, {cpus - 1})
     work = Path(tempfile.mkdtemp(prefix="kota-bench-"))
     bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
     broker = None
@@ -212,14 +225,17 @@ def run(args: argparse.Namespace) -> None:
             {"KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_COMPLAINTS_DATABASE_URL": service_db,
              "KOTA_COMPLAINTS_GRPC_ADDRESS": address, "KOTA_LOG_LEVEL": "WARNING",
              "KOTA_COMPLAINTS_GRPC_WORKERS": str(args.workers), "KOTA_COMPLAINTS_CONSUME_ALERTS": "false",
-             "KOTA_COMPLAINTS_GRPC_REUSE_PORT": str(args.replicas > 1).lower()},
+             "KOTA_COMPLAINTS_GRPC_REUSE_PORT": str(args.replicas > 1).lower(),
+             **({"KOTA_CPU_AFFINITY": f"[{n % (cpus - 1)}]"} if pinned else {})},
             address, work / f"complaints-{n}.log",
         )
         for n in range(args.replicas)
     ]
     try:
         print(f"database: {service_db.split('://')[0]}   broker: {bootstrap}   cpus: {os.cpu_count()}   "
-              f"python {sys.version.split()[0]}   service processes: {args.replicas}", flush=True)
+              f"python {sys.version.split()[0]}   service processes: {args.replicas}   "
+              f"{'pinned: service on CPU 0, submitters and broker on CPU ' + str(cpus - 1) if pinned else 'not pinned'}",
+              flush=True)
         if not args.no_baseline:
             n, secs, lat = baseline(baseline_db, bootstrap, args.seconds)
             print(row("baseline raw insert + raw produce", n, secs, lat), flush=True)
@@ -227,11 +243,18 @@ def run(args: argparse.Namespace) -> None:
             service.start()
         asyncio.run(closed_loop(address, 8, 2))  # warm-up
         cpu0 = sum(cpu_seconds(s.proc.pid) for s in services)
+        busy0, own0 = machine_busy_seconds(), time.process_time()
+        broker0 = cpu_seconds(broker.pid) if broker else 0.0
         ids, secs, lat, errors = asyncio.run(closed_loop(address, args.concurrency, args.seconds))
         cpu = sum(cpu_seconds(s.proc.pid) for s in services) - cpu0
+        busy, own = machine_busy_seconds() - busy0, time.process_time() - own0
+        broker_cpu = cpu_seconds(broker.pid) - broker0 if broker else 0.0
         print(row(f"closed loop, {args.concurrency} concurrent", len(ids), secs, lat, errors), flush=True)
         print(f"{'':<34} service CPU {cpu / max(len(ids), 1) * 1000:.2f} ms per submission "
               f"({cpu / secs * 100:.0f}% of one core)", flush=True)
+        print(f"{'':<34} machine busy {busy / secs * 100:.0f}% of {os.cpu_count()} cores: service "
+              f"{cpu / secs * 100:.0f}%, bench client {own / secs * 100:.0f}%, broker {broker_cpu / secs * 100:.0f}%, "
+              f"anything else {(busy - cpu - own - broker_cpu) / secs * 100:.0f}%", flush=True)
         ids2: list[str] = []
         if args.rate > 0:
             ids2, secs2, lat2, errors2 = asyncio.run(open_loop(address, args.rate, args.seconds))

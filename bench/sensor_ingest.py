@@ -3,12 +3,15 @@
 Prints, from one run against the same broker:
   1. raw librdkafka (confluent-kafka) producer rate for records of the same shape (key, ~110-byte JSON value,
      CloudEvents headers) and for bare records (key + value only), acked by the broker (flush);
-  2. end to end: concurrent gRPC IngestReadings streams of columnar batches into the sensors service (its own
-     process), counting what lands on sensors.readings.v1 (sum of partition high watermarks), and the
-     readings the service acknowledged;
-  3. with --evaluate: the readings consumer (observation store + alert evaluator) lag after the run.
+  2. end to end: concurrent gRPC IngestReadings streams (one connection each) of columnar batches into the
+     sensors service (its own processes: --ingest-processes share the port), counting what lands on
+     sensors.readings.v1 exactly, and the readings the service acknowledged. Work is handed out by device in
+     chunks of batches, so a stream on a busier process takes fewer and a device's batches stay in order;
+  3. with --evaluate: the alert evaluator's consumer-group lag sampled every 0.5 s during the run (max, at the
+     last ack, when caught up) and the observation store's lag and catch-up time.
 
     .venv/bin/python bench/sensor_ingest.py [--readings 2000000] [--batch 5000] [--streams 4] [--devices 40]
+        [--ingest-processes 2] [--evaluate]
 
 Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free port. Never run as a test.
 """
@@ -16,6 +19,7 @@ Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 import tempfile
@@ -109,7 +113,14 @@ def main() -> None:
     ap.add_argument("--compression", default="lz4")
     ap.add_argument("--delivery-reports", choices=["each", "last"], default="each",
                     help="each: a delivery report per reading; last: one per series")
-    ap.add_argument("--evaluate", action="store_true", help="also run the readings consumer and report its lag")
+    ap.add_argument("--evaluate", action="store_true",
+                    help="also run the alert evaluator and the observation store and report their lag")
+    ap.add_argument("--ingest-processes", type=int, default=2, help="gRPC ingest processes sharing the port")
+    ap.add_argument("--chunk", type=int, default=4, help="batches of one device handed to a stream at a time")
+    ap.add_argument("--ingest-nice", type=int, default=5,
+                    help="KOTA_SENSORS_INGEST_NICE (the service's default, 5, gives the alert evaluator CPU priority "
+                    "over ingest; 0: ingest first)")
+    ap.add_argument("--rate", type=float, default=0, help="offered readings/s (0: as fast as the service takes them)")
     args = ap.parse_args()
 
     proc_broker = None
@@ -135,11 +146,16 @@ def main() -> None:
         "KOTA_SENSORS_MQTT_ENABLED": "false", "KOTA_SENSORS_SEED": "false",
         "KOTA_SENSORS_EVALUATE": "true" if args.evaluate else "false", "KOTA_SENSORS_PRODUCE_COMPRESSION": args.compression,
         "KOTA_SENSORS_DELIVERY_REPORTS": args.delivery_reports,
+        "KOTA_SENSORS_INGEST_PROCESSES": str(args.ingest_processes), "KOTA_SENSORS_INGEST_NICE": str(args.ingest_nice),
         "KOTA_SENSORS_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:6]}", "KOTA_LOG_LEVEL": "WARNING",
     }
     service = ServiceProcess("kota_sensors", env, address, tmp / "sensors.log").start()
     try:
-        channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
+        def open_channel() -> grpc.Channel:  # its own connection (no shared subchannel), so SO_REUSEPORT spreads them
+            return grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 * 1024 * 1024),
+                                                           ("grpc.use_local_subchannel_pool", 1)])
+
+        channel = open_channel()
         stub = pb_grpc.SensorsServiceStub(channel)
         admin = [("authorization", "Bearer " + issue_token(CommonSettings().auth_secret, "bench", "DLH", ["admin"]))]
         tokens = {}
@@ -153,64 +169,120 @@ def main() -> None:
         n_batches = max(1, args.readings // per_batch)
         start_ms = int(time.time() * 1000) - 86_400_000
         devices = list(tokens)
-        batches: list[list[pb.IngestReadingsRequest]] = [[] for _ in range(args.streams)]
+        work: dict[str, collections.deque] = {d: collections.deque() for d in devices}
         cursor = dict.fromkeys(devices, start_ms)
         values = [float(10 + (i * 7) % 90) for i in range(per_batch)]
         for b in range(n_batches):
             dev = devices[b % len(devices)]
             t = cursor[dev]
             cursor[dev] = t + per_batch
-            batches[b % args.streams].append(pb.IngestReadingsRequest(
+            work[dev].append(pb.IngestReadingsRequest(
                 sequence=b, device_id=dev, device_token=tokens[dev],
                 series=[pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=range(t, t + per_batch), values=values)]))
         total = n_batches * per_batch
         before_offsets = end_offsets(bootstrap, TOPIC)
         acked = [0] * args.streams
         refused = [0] * args.streams
+        ready = collections.deque(d for d in devices if work[d])
+        left = [sum(len(q) for q in work.values())]  # batches not yet handed out
+        cond = threading.Condition()
+        inflight = [collections.deque() for _ in range(args.streams)]  # (device, sequence of its chunk's last batch)
+
+        def requests(i: int):
+            """Hands this stream a device's next chunk whenever it has fewer than two chunks in flight."""
+            while True:
+                with cond:
+                    while left[0] and (not ready or len(inflight[i]) >= 2):
+                        cond.wait(1)
+                    if not left[0]:
+                        return
+                    dev = ready.popleft()
+                    q = work[dev]
+                    chunk = [q.popleft() for _ in range(min(args.chunk, len(q)))]
+                    left[0] -= len(chunk)
+                    handed = n_batches - left[0]
+                if args.rate and (pause := t0 + handed * per_batch / args.rate - time.perf_counter()) > 0:
+                    time.sleep(pause)  # open loop at the offered rate (a chunk is sent when its time comes)
+                with cond:
+                    inflight[i].append((dev, chunk[-1].sequence))
+                yield from chunk
 
         def stream(i: int) -> None:
-            for ans in stub.IngestReadings(iter(batches[i])):
+            ch = open_channel()
+            for ans in pb_grpc.SensorsServiceStub(ch).IngestReadings(requests(i)):
                 acked[i] += ans.accepted
                 refused[i] += ans.rejected + (1 if ans.refused_reason else 0)
+                with cond:
+                    if inflight[i] and inflight[i][0][1] == ans.sequence:
+                        dev, _seq = inflight[i].popleft()
+                        if work[dev]:
+                            ready.append(dev)
+                    cond.notify_all()
+            ch.close()
 
+        lag_samples: list[tuple[float, int]] = []
+        sampling = threading.Event()
+        alerts = f"{env['KOTA_SENSORS_CONSUMER_GROUP']}-alerts"
+
+        def group_lag(c: Consumer, tps: list) -> int:
+            high = sum(c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps)
+            return high - sum(max(tp.offset, before_offsets.get(tp.partition, 0)) for tp in c.committed(tps, timeout=10))
+
+        def sample_lag() -> None:
+            c = Consumer({"bootstrap.servers": bootstrap, "group.id": alerts})
+            tps = [TopicPartition(TOPIC, p) for p in before_offsets]
+            while not sampling.is_set():
+                lag_samples.append((time.perf_counter() - t0, group_lag(c, tps)))
+                sampling.wait(0.5)
+            c.close()
+
+        if args.evaluate:  # the consumers start from the earliest offset: let them reach the end first
+            time.sleep(5)
         threads = [threading.Thread(target=stream, args=(i,)) for i in range(args.streams)]
         t0 = time.perf_counter()
+        sampler = threading.Thread(target=sample_lag)
+        if args.evaluate:
+            sampler.start()
         for th in threads:
             th.start()
-        ack_times = [0.0] * args.streams
-
-        def joined() -> None:
-            for i, th in enumerate(threads):
-                th.join()
-                ack_times[i] = time.perf_counter() - t0
-
-        joined()
-        t_acked = max(ack_times)
+        for th in threads:
+            th.join()
+        t_acked = time.perf_counter() - t0
+        lag_at_ack = lag_samples[-1][1] if lag_samples else 0
         # Every acknowledged reading is on the topic (the service acks after the broker did); count them exactly.
+        if args.evaluate:  # first watch the alert evaluator drain, then count (the count competes for CPU)
+            while time.perf_counter() - t0 < t_acked + 120 and (not lag_samples or lag_samples[-1][1] > 0
+                                                                 or lag_samples[-1][0] < t_acked):
+                time.sleep(0.2)
+            sampling.set()
+            sampler.join()
         landed = count_records(bootstrap, TOPIC, before_offsets)
         print(f"end to end gRPC -> validation -> topic (acked)    {sum(acked) / t_acked:>10,.0f} readings/s  "
               f"({sum(acked):,} of {total:,} acknowledged in {t_acked:.2f} s; batches of {per_batch}, {args.streams} "
-              f"streams, {args.devices} devices, delivery reports: {args.delivery_reports})")
+              f"streams, {args.devices} devices, {args.ingest_processes} ingest processes, delivery reports: "
+              f"{args.delivery_reports}{', evaluator and store running' if args.evaluate else ''}"
+              f", ingest nice {args.ingest_nice}{f', offered {args.rate:,.0f}/s' if args.rate else ''})")
         print(f"  records on {TOPIC} after the run          {landed:>10,}   ({sum(refused)} rejected/refused)")
         print(f"  end to end / raw CE-shaped producer              {sum(acked) / t_acked / raw_h:>10.0%}")
+        print(f"  end to end / raw bare producer                   {sum(acked) / t_acked / raw_b:>10.0%}")
         if args.evaluate:
+            during = [lag for t, lag in lag_samples if t <= t_acked]
+            caught = next((t for t, lag in lag_samples if t >= t_acked and lag <= 0), None)
+            print(f"  alert evaluator lag, sampled every 0.5 s          max {max(during or [0]):,} records, "
+                  f"{lag_at_ack:,} at the last ack, {max(lag_samples[-1][1], 0):,} at the end "
+                  f"({'caught up %.2f s after the last ack' % (caught - t_acked) if caught is not None else 'not caught up'})")
+            print("  alert evaluator lag over the run (s: records)     "
+                  + ", ".join(f"{t:.1f}: {lag:,}" for t, lag in lag_samples[:: max(1, len(lag_samples) // 12)]))
             c = Consumer({"bootstrap.servers": bootstrap, "group.id": env["KOTA_SENSORS_CONSUMER_GROUP"]})
-            parts = c.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
-            tps = [TopicPartition(TOPIC, p) for p in parts]
-            high = sum(c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
-            lag_at_end, lag = None, None
-            while time.perf_counter() - t0 < t_acked + 300:
-                done = sum(max(tp.offset, 0) for tp in c.committed(tps, timeout=10))
-                lag = high - done
-                if lag_at_end is None:
-                    lag_at_end = lag
-                if lag <= 0:
-                    break
+            tps = [TopicPartition(TOPIC, p) for p in before_offsets]
+            lag = group_lag(c, tps)
+            print(f"  observation store lag after the count             {lag:,} records at {time.perf_counter() - t0:.1f} s")
+            while lag > 0 and time.perf_counter() - t0 < t_acked + 300:
                 time.sleep(0.5)
-            t_caught_up = time.perf_counter() - t0
-            print(f"  readings consumer lag when the last ack came      {lag_at_end:>10,} records")
-            print(f"  readings consumer (store + alerts) caught up at   {t_caught_up:>10.2f} s: "
-                  f"{(high - sum(before_offsets.values())) / t_caught_up:,.0f} records/s on average (lag now {max(lag, 0):,})")
+                lag = group_lag(c, tps)
+            t_store = time.perf_counter() - t0
+            print(f"  observation store (SQLite) caught up at            {t_store:.1f} s: "
+                  f"{total / t_store:,.0f} records/s on average (lag now {max(lag, 0):,})")
             c.close()
         channel.close()
     finally:

@@ -37,7 +37,10 @@ def seed(addresses: dict[str, str]) -> None:
     with grpc.insecure_channel(address) as channel:
         stub = pb_grpc.ComplaintsServiceStub(channel)
         try:
-            if stub.ListComplaints(pb.ListComplaintsRequest(page_size=1), timeout=5).total_size > 0:
+            # A city that already has citizens' reports gets no demo ones (incident tickets opened from sensor
+            # alerts do not count: they arrive on their own as soon as the platform runs).
+            existing = stub.ListComplaints(pb.ListComplaintsRequest(page_size=100), timeout=5).complaints
+            if any(c.channel != pb.CHANNEL_SENSOR for c in existing):
                 return
             for i, (ch, code, text, lat, lon, kel) in enumerate(COMPLAINTS):
                 attrs = [pb.Attribute(code="severity", value="sedang")] if code == "road_damage" else []

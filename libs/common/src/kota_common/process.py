@@ -3,6 +3,7 @@ until SIGTERM/SIGINT, then a graceful stop. Each service's __main__ is one call 
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -19,6 +20,8 @@ def run_service(name: str, settings_class: type[BaseSettings], app_factory: Call
     """`app_factory(settings)` returns an object with start() and stop(); it is imported lazily by the caller
     so that logging and tracing are configured before the service's modules load."""
     settings = load_settings(settings_class)
+    if settings.common.cpu_affinity:  # before any thread starts: threads inherit it
+        os.sched_setaffinity(0, settings.common.cpu_affinity)
     configure_logging(name, settings.common.log_level, settings.common.log_json)
     configure_tracing(f"kota-{name}")
     app = app_factory(settings)

@@ -25,6 +25,11 @@ class ComplaintsSettings(BaseSettings):
     grpc_reuse_port: bool = Field(
         False, description="several replicas on one host share the port (SO_REUSEPORT); PostgreSQL only"
     )
+    outbox_linger_ms: float = Field(
+        25.0, ge=0, le=1000,
+        description="how long the relay gathers events after a commit before a pass; each pass costs a query "
+        "and an update whatever it carries, so a longer linger spends less CPU per event and adds latency",
+    )
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     @model_validator(mode="after")

@@ -27,9 +27,23 @@ class SensorsSettings(BaseSettings):
     silent_after_s: float = Field(900, gt=0, description="a device with no reading for this long raises an alert")
     silent_check_interval_s: float = Field(30, gt=0)
     ispu_margin: int = Field(5, ge=0, le=50, description="hysteresis of ISPU category changes, in index points")
-    evaluate: bool = Field(True, description="run the observation store and alert evaluator in this process")
-    consumer_group: str = "kota-sensors"
-    store_batch: int = Field(20000, ge=1, description="records per consumer batch (one DB transaction)")
+    role: str = Field("all", pattern=r"^(all|ingest|alerts|store)$", description="all: the service, which starts "
+                      "the other roles as child processes; ingest: one more gRPC ingest process on the same port; "
+                      "alerts: the alert evaluator (and the outbox relay); store: the observation store")
+    evaluate: bool = Field(True, description="start the alert evaluator and the observation store (each its own "
+                           "process, each its own consumer group)")
+    ingest_processes: int = Field(1, ge=1, le=16, description="gRPC ingest processes sharing the port (SO_REUSEPORT)")
+    parent_pid: int = Field(0, ge=0, description="set for child processes: they stop when this process is gone")
+    ready_fd: int = Field(-1, description="set for child ingest processes: written to once they listen")
+    consumer_group: str = Field("kota-sensors", description="the observation store's group; the alert "
+                                "evaluator's is this plus '-alerts'")
+    store_batch: int = Field(20000, ge=1, description="records per observation-store batch (one DB transaction)")
+    alert_batch: int = Field(50000, ge=1, description="records per alert-evaluator batch")
+    ingest_nice: int = Field(5, ge=0, le=19, description="CPU priority (nice) of the ingest processes (this one "
+                             "included): above 0 the alert evaluator comes first when CPU is short, so its lag stays "
+                             "bounded and ingest slows instead; 0: the most ingest throughput, the evaluator may lag")
+    store_nice: int = Field(10, ge=0, le=19, description="CPU priority of the observation store process (nice): "
+                            "it may lag and catch up; ingest and the alert evaluator come first")
     grpc_workers: int = Field(32, ge=2, le=512)
     produce_linger_ms: int = Field(20, ge=0, le=1000)
     delivery_reports: str = Field("each", pattern=r"^(each|last)$", description="each: a delivery report per "

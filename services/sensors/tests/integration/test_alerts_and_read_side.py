@@ -11,7 +11,7 @@ from kota_common import envelope
 from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC, SensorAlert
 from kota_common.kafka import make_producer
 
-from ..conftest import now_ms, wait_until
+from ..conftest import now_ms, wait_consumed, wait_until
 from .test_ingest import grpc_batches, level_series
 
 pytestmark = pytest.mark.integration
@@ -137,7 +137,7 @@ def test_observations_datastreams_and_vehicle_positions_are_queryable(start_sens
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_pm25_hourly_average_crossing_into_tidak_sehat_raises_one_air_quality_alert(start_sensors, topic_reader):
+def test_pm25_hourly_average_crossing_into_tidak_sehat_raises_one_air_quality_alert(start_sensors, topic_reader, kafka_bootstrap):
     s = start_sensors()
     station, token = s.provision("air_quality", owner_agency="DLH")
     reader = topic_reader(ALERTS_TOPIC)
@@ -149,6 +149,7 @@ def test_pm25_hourly_average_crossing_into_tidak_sehat_raises_one_air_quality_al
         assert ack[0].accepted == len(values)
 
     send([10.0], t)  # Baik: a baseline, no alert
+    wait_consumed(kafka_bootstrap, s.process.env["KOTA_SENSORS_CONSUMER_GROUP"] + "-alerts")  # the evaluator saw it
     wait_until(lambda: s.stub.GetDevice(pb.GetDeviceRequest(id=station)).device.datastreams)
     send([100.0, 100.0, 100.0, 100.0, 100.0], t + 60_000)  # hourly average 85 -> ISPU 131: Tidak Sehat
     reader.wait_for(lambda r: any(a.level == "Tidak Sehat" for a in alerts_for(reader, station)), match=lambda m: m.key() == station.encode())

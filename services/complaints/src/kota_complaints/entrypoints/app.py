@@ -64,7 +64,7 @@ class ComplaintsApp:
         self.engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
         self.ctx = load_context(self.engine, s)
         self.hub = UpdateHub()
-        self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap)
+        self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap, linger=s.outbox_linger_ms / 1000)
         self.relay.start()
         self.writer = GroupCommitWriter(self.engine, lambda session: UnitOfWork(None, session=session), self._after_commit)
         self.writer.start()

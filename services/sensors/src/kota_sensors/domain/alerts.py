@@ -34,19 +34,22 @@ class HourlyAverage:
     buckets: deque = field(default_factory=deque)  # [minute, sum, count], oldest first
 
     def add(self, ts: int, value: float) -> None:
-        minute = ts // MINUTE_MS
+        self.add_minute(ts // MINUTE_MS, value, 1)
+
+    def add_minute(self, minute: int, total: float, count: int) -> None:
+        """Adds `count` readings summing to `total` taken in one minute (the consumer pre-sums per batch)."""
         b = self.buckets
         if b and b[-1][0] == minute:
             last = b[-1]
-            last[1] += value
-            last[2] += 1
+            last[1] += total
+            last[2] += count
         elif not b or b[-1][0] < minute:
-            b.append([minute, value, 1])
-        else:  # late reading: into its bucket if still kept
+            b.append([minute, total, count])
+        else:  # late readings: into their bucket if still kept
             for bucket in b:
                 if bucket[0] == minute:
-                    bucket[1] += value
-                    bucket[2] += 1
+                    bucket[1] += total
+                    bucket[2] += count
                     break
 
     def mean(self, now_ms: int) -> float | None:
@@ -76,12 +79,22 @@ class AlertEvaluator:
 
     def pm25(self, station_id: str, readings: list[tuple[int, float]]) -> AlertChange | None:
         """Adds a batch of PM2.5 readings of one station (time order) and checks the hourly average once."""
+        minutes: dict[int, list] = {}
+        for ts, v in readings:
+            acc = minutes.setdefault(ts // MINUTE_MS, [0.0, 0])
+            acc[0] += v
+            acc[1] += 1
+        return self.pm25_minutes(station_id, minutes, readings[-1][0])
+
+    def pm25_minutes(self, station_id: str, minutes: dict[int, list], last: int) -> AlertChange | None:
+        """Adds a batch of PM2.5 readings of one station, pre-summed per minute ({minute: [sum, count]}),
+        and checks the hourly average ending at `last` (the batch's newest reading) once."""
         avg, tracker = self.air.get(station_id) or self.air.setdefault(
             station_id, (HourlyAverage(), ispu.CategoryTracker(self.margin))
         )
-        for ts, v in readings:
-            avg.add(ts, v)
-        last = readings[-1][0]
+        for minute in sorted(minutes):
+            total, count = minutes[minute]
+            avg.add_minute(minute, total, count)
         mean = avg.mean(last)
         if mean is None:
             return None

@@ -1,19 +1,27 @@
-"""Consumes sensors.readings.v1 and sensors.vehicle-positions.v1 in large batches: stores observations and
-latest values in the database, evaluates alerts, and stages alert events in the outbox, all in one
-transaction per batch; offsets are committed after it. Replays are harmless: observations are keyed by
-(device, quantity, time) and alert levels are kept in alert_state with the batch.
+"""The two consumers of sensors.readings.v1 and sensors.vehicle-positions.v1, each its own consumer group (and,
+in the service, its own process), so that neither slows the other or the ingest:
 
-A record that cannot be parsed goes to `<topic>.dlq` with the reason in headers; the batch goes on.
+- AlertConsumer (group `<consumer_group>-alerts`): the lean path that must keep up with ingest. Per batch of
+  up to 50,000 records it decodes the payloads into typed structs (msgspec), folds them into per-device
+  aggregates (PM2.5 sums per minute, water levels in time order, last-seen time), evaluates ISPU, Siaga and
+  silence once per device, and touches the database only when an alert changes (alert_state + outbox, one
+  transaction) and, at most once a second, for devices' last-seen times. Offsets are committed after that.
+- ObservationStore (group `<consumer_group>`): the SensorThings history (every observation, datastreams'
+  latest values, latest vehicle positions, last-seen times) in one transaction per batch. It is bounded by the
+  database's insert rate, so under a burst faster than that it lags and catches up afterwards; alerts do not
+  wait for it.
+
+Replays are harmless: observations are keyed by (device, quantity, time) and alert levels are kept in
+alert_state. A record that cannot be parsed goes to `<topic>.dlq` with the reason in headers (each group
+dead-letters it under its own name); the batch goes on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import uuid
-from collections import defaultdict
 from datetime import datetime, timezone
 
 from confluent_kafka import KafkaError
@@ -26,68 +34,55 @@ from kota_common.kafka import make_consumer, make_producer
 from kota_sensors.adapters import repository
 from kota_sensors.adapters.orm import AlertStateRow
 from kota_sensors.domain.alerts import AlertChange, AlertEvaluator
+from kota_sensors.domain.batch import BatchAggregate, decode_positions, decode_readings
 from kota_sensors.domain.devices import DeviceInfo
 
 log = logging.getLogger(__name__)
 
-
-class PoisonRecord(ValueError):
-    pass
-
-
-_decode = json.JSONDecoder().decode
-
-
-def _reading(value: bytes | None) -> tuple[str, str, float, int]:
-    try:
-        d = _decode(value.decode())
-        return d["device_id"], d["quantity"], float(d["value"]), int(d["observed_at_ms"])
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise PoisonRecord(f"not a kota.sensors.reading.v1 payload: {exc!r}"[:500]) from exc
+ALERTS_GROUP_SUFFIX = "-alerts"
+RELOAD_MIN_INTERVAL_S = 0.2  # a batch from an unknown device re-reads the registry at most this often
+# librdkafka prefetches up to queued.min.messages per partition and, once its queue is over that, waits
+# fetch.queue.backoff.ms (1 s by default) before fetching again: with batches of 50,000 the queue drains in a
+# fraction of that, so the default left the consumer idle for most of each second (measured: stalls of ~1 s).
+CONSUMER_TUNING = {
+    "fetch.max.bytes": 64 * 1024 * 1024,
+    "max.partition.fetch.bytes": 16 * 1024 * 1024,
+    "queued.min.messages": 200_000,
+    "fetch.queue.backoff.ms": 20,
+}
 
 
-def _position(value: bytes | None) -> dict:
-    try:
-        d = json.loads(value)
-        return dict(vehicle_id=str(d["vehicle_id"]), route_id=str(d.get("route_id", "")), lat=float(d["lat"]),
-                    lon=float(d["lon"]), bearing=float(d.get("bearing", 0)), speed_kmh=float(d.get("speed_kmh", 0)),
-                    ts_ms=int(d["observed_at_ms"]))
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise PoisonRecord(f"not a kota.sensors.vehicle-position.v1 payload: {exc!r}"[:500]) from exc
+def alerts_group(consumer_group: str) -> str:
+    return consumer_group + ALERTS_GROUP_SUFFIX
 
 
-class ReadingsConsumer:
-    def __init__(self, engine: Engine, bootstrap: str, group_id: str, devices: callable, *, ispu_margin: int = 5,
-                 batch_size: int = 20000, silent_after_s: float = 900, silent_check_interval_s: float = 30,
-                 on_alerts: callable = lambda: None):
+class BatchConsumer:
+    """Consumes both topics in large batches on a thread; process(batch) then a synchronous offset commit."""
+
+    name = "consumer"
+
+    def __init__(self, engine: Engine, bootstrap: str, group_id: str, devices: callable, *, batch_size: int = 20000):
         self.engine = engine
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.devices = devices  # () -> dict[str, DeviceInfo]
         self.batch_size = batch_size
-        self.silent_after_ms = int(silent_after_s * 1000)
-        self.silent_check_interval_s = silent_check_interval_s
-        self.on_alerts = on_alerts
-        self.evaluator = AlertEvaluator(ispu_margin)
-        self.last_seen: dict[str, int] = {}
-        self.silent: set[str] = set()
         self.consumed = 0
         self.dead_lettered = 0
-        self.alerts = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()  # one DB writer: batches and the silence check
+        self._lock = threading.Lock()  # one DB writer in this consumer: batches and its clock
 
     def start(self) -> None:
-        self.consumer = make_consumer(self.bootstrap, self.group_id, **{"fetch.max.bytes": 64 * 1024 * 1024})
+        self.consumer = make_consumer(self.bootstrap, self.group_id, **CONSUMER_TUNING)
         self.dlq = make_producer(self.bootstrap)
-        # On every (re)assignment the levels come again from alert_state: after a rebalance between replicas
-        # a station's next change is computed from what was last published, not from stale memory.
-        self.consumer.subscribe([READINGS_TOPIC, POSITIONS_TOPIC], on_assign=lambda _c, _p: self._restore())
-        for target, name in ((self._run, "readings-consumer"), (self._silence_clock, "silence-clock")):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+        self.consumer.subscribe([READINGS_TOPIC, POSITIONS_TOPIC], on_assign=lambda _c, _p: self.on_assign())
+        self._spawn(self._run, self.name)
+
+    def _spawn(self, target, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def stop(self) -> None:
         self._stop.set()
@@ -99,19 +94,8 @@ class ReadingsConsumer:
             pass
         self.dlq.flush(5)
 
-    def _restore(self) -> None:
-        devices = self.devices()
-        with self._lock, Session(self.engine) as s:
-            for row in s.exec(select(AlertStateRow)):
-                if row.kind == "device_silent":
-                    if row.level == "silent":
-                        self.silent.add(row.station_id)
-                    continue
-                d = devices.get(row.station_id)
-                self.evaluator.restore(row.station_id, row.kind, row.level, d.gauge_thresholds() if d else None)
-            for d_id, ms in s.exec(select(repository.DeviceRow.id, repository.DeviceRow.last_seen_ms)):
-                if ms is not None:
-                    self.last_seen[d_id] = ms
+    def on_assign(self) -> None:
+        pass
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -133,79 +117,187 @@ class ReadingsConsumer:
                         return
             else:  # the database stays away: do not commit; the records come again after a restart
                 continue
-            self.consumer.commit(asynchronous=False)
+            try:
+                self.consumer.commit(asynchronous=False)
+            except Exception as exc:  # e.g. a rebalance took the partitions: the next owner replays
+                log.warning("offset commit failed: %s", exc)
 
-    def process(self, msgs) -> None:
-        """Handles one batch of records (readings and positions) in one transaction."""
-        devices = self.devices()
-        obs: list[tuple] = []
-        streams: dict[tuple[str, str], list] = {}
-        per_station: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-        positions: dict[str, dict] = {}
-        seen: dict[str, int] = {}
-        for msg in msgs:
-            err = msg.error()
+    def split(self, msgs) -> tuple[list, list]:
+        """Decodes a batch into (readings, positions); records that do not parse go to the DLQ. The common
+        case, a batch of readings only, costs one value() call and one C-level decode per record: the topic
+        and error of a record are looked at only when it does not decode as a reading."""
+        readings, bad = decode_readings([m.value() for m in msgs])
+        if not bad:
+            return readings, []
+        p_msgs = []
+        for i, reason in bad:
+            m = msgs[i]
+            err = m.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", err)
-                continue
-            try:
-                if msg.topic() == READINGS_TOPIC:
-                    device_id, quantity, value, ts = _reading(msg.value())
-                    obs.append((device_id, quantity, ts, value))
-                    k = (device_id, quantity)
-                    st = streams.get(k)
-                    if st is None:
-                        streams[k] = [ts, ts, value]
-                    else:
-                        if ts < st[0]:
-                            st[0] = ts
-                        if ts >= st[1]:
-                            st[1], st[2] = ts, value
-                    if quantity == "pm25" or quantity == "water_level":
-                        per_station[k].append((ts, value))
-                else:
-                    p = _position(msg.value())
-                    device_id, ts = p["vehicle_id"], p["ts_ms"]
-                    old = positions.get(device_id)
-                    if old is None or ts > old["ts_ms"]:
-                        positions[device_id] = p
-            except PoisonRecord as exc:
-                self._dead_letter(msg, str(exc))
-                continue
-            if ts > seen.get(device_id, 0):
-                seen[device_id] = ts
+            elif m.topic() == READINGS_TOPIC:
+                self._dead_letter(m, reason)
+            else:
+                p_msgs.append(m)
+        positions, bad = decode_positions([m.value() for m in p_msgs])
+        for i, reason in bad:
+            self._dead_letter(p_msgs[i], reason)
+        return readings, positions
+
+    def process(self, msgs) -> None:
+        raise NotImplementedError
+
+    def _dead_letter(self, msg, reason: str) -> None:
+        log.warning("dead-lettering record from %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
+        headers = list(msg.headers() or []) + [
+            ("kota_dlq_reason", reason[:2000].encode()),
+            ("kota_dlq_topic", msg.topic().encode()),
+            ("kota_dlq_partition", str(msg.partition()).encode()),
+            ("kota_dlq_offset", str(msg.offset()).encode()),
+            ("kota_dlq_consumer", self.group_id.encode()),
+        ]
+        self.dlq.produce(f"{msg.topic()}.dlq", key=msg.key(), value=msg.value(), headers=headers)
+        self.dlq.flush(30)
+        self.dead_lettered += 1
+
+
+class ObservationStore(BatchConsumer):
+    """Every observation, datastreams' latest values, vehicles' latest positions and devices' last-seen times,
+    one transaction per batch."""
+
+    name = "observation-store"
+
+    def process(self, msgs) -> None:
+        readings, positions = self.split(msgs)
+        obs = [(r.device_id, r.quantity, r.observed_at_ms, r.value) for r in readings]
+        streams: dict[tuple[str, str], list] = {}
+        seen: dict[str, int] = {}
+        for r in readings:
+            k = (r.device_id, r.quantity)
+            ts = r.observed_at_ms
+            st = streams.get(k)
+            if st is None:
+                streams[k] = [ts, ts, r.value]
+            else:
+                if ts < st[0]:
+                    st[0] = ts
+                if ts >= st[1]:
+                    st[1], st[2] = ts, r.value
+        for (d, _q), st in streams.items():
+            if st[1] > seen.get(d, -1):
+                seen[d] = st[1]
+        latest: dict[str, dict] = {}
+        for p in positions:
+            old = latest.get(p.vehicle_id)
+            if old is None or p.observed_at_ms > old["ts_ms"]:
+                latest[p.vehicle_id] = dict(vehicle_id=p.vehicle_id, route_id=p.route_id, lat=p.lat, lon=p.lon,
+                                            bearing=p.bearing, speed_kmh=p.speed_kmh, ts_ms=p.observed_at_ms)
+            if p.observed_at_ms > seen.get(p.vehicle_id, -1):
+                seen[p.vehicle_id] = p.observed_at_ms
+        with self._lock, Session(self.engine) as s:
+            repository.store_observations(s, obs)
+            repository.upsert_datastreams(s, {k: tuple(v) for k, v in streams.items()})
+            repository.upsert_positions(s, latest)
+            repository.touch_devices(s, seen)
+            s.commit()
+        self.consumed += len(msgs)
+
+
+class AlertConsumer(BatchConsumer):
+    """ISPU, Siaga and silence alerts, staged in the outbox (published by the relay)."""
+
+    name = "alert-evaluator"
+
+    def __init__(self, engine: Engine, bootstrap: str, group_id: str, devices: callable, *, ispu_margin: int = 5,
+                 batch_size: int = 50000, silent_after_s: float = 900, silent_check_interval_s: float = 30,
+                 touch_interval_s: float = 1.0, on_alerts: callable = lambda: None, reload_devices: callable = None):
+        super().__init__(engine, bootstrap, group_id, devices, batch_size=batch_size)
+        self.reload_devices = reload_devices  # re-reads the registry (devices provisioned by another process)
+        self._last_reload = -RELOAD_MIN_INTERVAL_S
+        self.silent_after_ms = int(silent_after_s * 1000)
+        self.silent_check_interval_s = silent_check_interval_s
+        self.touch_interval_s = touch_interval_s
+        self.on_alerts = on_alerts
+        self.evaluator = AlertEvaluator(ispu_margin)
+        self.last_seen: dict[str, int] = {}
+        self.silent: set[str] = set()
+        self.alerts = 0
+        self._untouched: dict[str, int] = {}  # last-seen times not yet written to devices
+        self._last_touch = 0.0
+
+    def start(self) -> None:
+        super().start()
+        self._spawn(self._silence_clock, "silence-clock")
+
+    def on_assign(self) -> None:
+        """On every (re)assignment the levels come again from alert_state: after a rebalance between replicas
+        a station's next change is computed from what was last published, not from stale memory."""
+        devices = self.devices()
+        with self._lock, Session(self.engine) as s:
+            for row in s.exec(select(AlertStateRow)):
+                if row.kind == "device_silent":
+                    if row.level == "silent":
+                        self.silent.add(row.station_id)
+                    continue
+                d = devices.get(row.station_id)
+                self.evaluator.restore(row.station_id, row.kind, row.level, d.gauge_thresholds() if d else None)
+            for d_id, ms in s.exec(select(repository.DeviceRow.id, repository.DeviceRow.last_seen_ms)):
+                if ms is not None and ms > self.last_seen.get(d_id, 0):
+                    self.last_seen[d_id] = ms
+
+    def process(self, msgs) -> None:
+        readings, positions = self.split(msgs)
+        agg = BatchAggregate()
+        agg.add_readings(readings)
+        if positions:
+            agg.add_positions(positions)
+        self.apply(agg)
+        self.consumed += len(msgs)
+
+    def apply(self, agg: BatchAggregate) -> list[AlertChange]:
+        """Evaluates one batch's aggregates; stages the changes (if any) in one transaction."""
+        devices = self.devices()
+        if (self.reload_devices is not None and time.monotonic() - self._last_reload >= RELOAD_MIN_INTERVAL_S
+                and any(d not in devices for d in agg.seen)):  # registered since the last refresh
+            self._last_reload = time.monotonic()
+            self.reload_devices()
+            devices = self.devices()
         changes: list[AlertChange] = []
-        for (device_id, quantity), readings in per_station.items():
+        for device_id, minutes in agg.pm25.items():
             d = devices.get(device_id)
-            if d is None:
-                continue
-            readings.sort()
-            if quantity == "pm25" and d.kind == "air_quality":
-                c = self.evaluator.pm25(device_id, readings)
+            if d is not None and d.kind == "air_quality":
+                c = self.evaluator.pm25_minutes(device_id, minutes, agg.pm25_last[device_id])
                 if c:
                     changes.append(c)
-            elif quantity == "water_level" and (t := d.gauge_thresholds()) is not None:
-                changes.extend(self.evaluator.water_level(device_id, t, readings))
-        back = [d for d in seen if d in self.silent]
+        for device_id, levels in agg.levels.items():
+            d = devices.get(device_id)
+            if d is not None and (t := d.gauge_thresholds()) is not None:
+                changes.extend(self.evaluator.water_level(device_id, t, levels))
         with self._lock:
-            for d in back:
+            seen = agg.seen
+            for d in [d for d in seen if d in self.silent]:
                 self.silent.discard(d)
                 changes.append(AlertChange(d, "device_silent", "ok", "silent", "normal", None, "", seen[d]))
-            with Session(self.engine) as s:
-                repository.store_observations(s, obs)
-                repository.upsert_datastreams(s, {k: tuple(v) for k, v in streams.items()})
-                repository.upsert_positions(s, positions)
-                repository.touch_devices(s, seen)
-                self._stage_alerts(s, changes, devices)
-                s.commit()
+            last_seen, untouched = self.last_seen, self._untouched
             for d, ms in seen.items():
-                if ms > self.last_seen.get(d, 0):
-                    self.last_seen[d] = ms
-        self.consumed += len(msgs)
+                if ms > last_seen.get(d, 0):
+                    last_seen[d] = ms
+                    untouched[d] = ms
+            touch = untouched and (changes or time.monotonic() - self._last_touch >= self.touch_interval_s)
+            if changes or touch:
+                with Session(self.engine) as s:
+                    if touch:
+                        repository.touch_devices(s, untouched)
+                    self._stage_alerts(s, changes, devices)
+                    s.commit()
+                if touch:
+                    untouched.clear()
+                    self._last_touch = time.monotonic()
         if changes:
             self.alerts += len(changes)
             self.on_alerts()
+        return changes
 
     def _stage_alerts(self, s: Session, changes: list[AlertChange], devices: dict[str, DeviceInfo]) -> None:
         now = datetime.now(timezone.utc)
@@ -252,16 +344,3 @@ class ReadingsConsumer:
                 self.check_silence()
             except Exception:
                 log.exception("silence check failed")
-
-    def _dead_letter(self, msg, reason: str) -> None:
-        log.warning("dead-lettering record from %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
-        headers = list(msg.headers() or []) + [
-            ("kota_dlq_reason", reason[:2000].encode()),
-            ("kota_dlq_topic", msg.topic().encode()),
-            ("kota_dlq_partition", str(msg.partition()).encode()),
-            ("kota_dlq_offset", str(msg.offset()).encode()),
-            ("kota_dlq_consumer", self.group_id.encode()),
-        ]
-        self.dlq.produce(f"{msg.topic()}.dlq", key=msg.key(), value=msg.value(), headers=headers)
-        self.dlq.flush(30)
-        self.dead_lettered += 1

@@ -23,11 +23,12 @@ log = logging.getLogger(__name__)
 
 H_SPEC = ("ce_specversion", b"1.0")
 H_SOURCE = ("ce_source", SOURCE.encode())
-H_CONTENT_TYPE = ("content-type", b"application/json")
+H_CONTENT_TYPE = ("content-type", b"application/json")  # optional in the CE Kafka binding: positions only
 H_READING = ("ce_type", b"kota.sensors.reading.v1")
 H_POSITION = ("ce_type", b"kota.sensors.vehicle-position.v1")
 UNAUTHENTICATED = "unauthenticated"
 MAX_REJECTIONS_REPORTED = 1000
+RELOAD_MIN_INTERVAL_S = 1.0  # an unknown device or a wrong credential re-reads the registry at most this often
 
 DESCRIPTIONS = {
     "unknown_quantity": "this device's kind does not measure that quantity",
@@ -115,6 +116,9 @@ class IngestPipeline:
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self.refused_batches = 0
+        self.reload_devices = None  # () -> None: re-reads the registry (set by the app; other processes register)
+        self._last_reload = -RELOAD_MIN_INTERVAL_S
+        self._reload_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._stop = threading.Event()
@@ -139,9 +143,19 @@ class IngestPipeline:
 
     def authenticate(self, device_id: str, token: str) -> DeviceInfo | None:
         device = self.devices.get(device_id)
-        if device is None or not device.accepts(token):
+        if device is not None and device.accepts(token):
+            return device
+        if self.reload_devices is None:
             return None
-        return device
+        # Provisioned (or issued a new credential) in another process or replica since the last refresh? Re-read
+        # the registry, at most once a second; callers that arrive during a reload wait for it and look again.
+        with self._reload_lock:
+            device = self.devices.get(device_id)
+            if (device is None or not device.accepts(token)) and time.monotonic() - self._last_reload >= RELOAD_MIN_INTERVAL_S:
+                self._last_reload = time.monotonic()
+                self.reload_devices()
+                device = self.devices.get(device_id)
+        return device if device is not None and device.accepts(token) else None
 
     def submit_authenticated(self, device_id: str, series: list[SeriesIn], positions: PositionsIn | None = None) -> Ticket:
         """For a transport that authenticated the device itself (the MQTT broker at CONNECT): refused only if
@@ -194,8 +208,9 @@ class IngestPipeline:
                 ticket._arm(n)
             else:  # one delivery report per series: its last record (same key, same partition, in order)
                 ticket._arm(len(batches) + (1 if pos_rows else 0))
-            # Hot loop: per reading one string format, one small list and one produce call. Only the required
-            # CloudEvents attributes travel as headers (each header costs both here and in the broker).
+            # Hot loop: per reading one string format, one small list and one produce call. Only the four
+            # required CloudEvents attributes travel as headers (each header costs both here and in the broker;
+            # content-type is optional in the CE Kafka binding and the payload is always JSON).
             h_spec, h_src, h_ct = H_SPEC, H_SOURCE, H_CONTENT_TYPE
             for quantity, tss, vals in batches:
                 h_type = H_READING
@@ -207,16 +222,16 @@ class IngestPipeline:
                 try:
                     for ts, v in zip(tss[:last], vals[:last], strict=True):
                         produce(READINGS_TOPIC, f'{prefix}{v!r},"observed_at_ms":{ts}}}', key, on_delivery=each,
-                                headers=[h_spec, ("ce_id", f"{id_prefix}{ts}"), h_src, h_type, h_ct])
+                                headers=[h_spec, ("ce_id", f"{id_prefix}{ts}"), h_src, h_type])
                     done = last
                 except BufferError:  # local queue full (broker slow or away): finish this series slowly
                     done = ticket._produced_before_full(tss, ts)
                     for ts2, v2 in zip(tss[done:last], vals[done:last], strict=True):
                         self._produce_blocking(READINGS_TOPIC, f'{prefix}{v2!r},"observed_at_ms":{ts2}}}', key, each,
-                                               [h_spec, ("ce_id", f"{id_prefix}{ts2}"), h_src, h_type, h_ct])
+                                               [h_spec, ("ce_id", f"{id_prefix}{ts2}"), h_src, h_type])
                 ts, v = tss[last], vals[last]
                 self._produce_blocking(READINGS_TOPIC, f'{prefix}{v!r},"observed_at_ms":{ts}}}', key, cb,
-                                       [h_spec, ("ce_id", f"{id_prefix}{ts}"), h_src, h_type, h_ct])
+                                       [h_spec, ("ce_id", f"{id_prefix}{ts}"), h_src, h_type])
             for i, (ts, value) in enumerate(pos_rows):
                 self._produce_blocking(POSITIONS_TOPIC, value, key,
                                        cb if self.report_each or i == len(pos_rows) - 1 else None,
