@@ -21,7 +21,7 @@ class ComplaintsSettings(BaseSettings):
     consume_alerts: bool = True
     consumer_group: str = "kota-complaints"
     grpc_workers: int = Field(32, ge=2, le=512)
-    grpc_max_concurrent_rpcs: int = Field(512, ge=2, description="calls in service or waiting; more are refused")
+    grpc_max_concurrent_rpcs: int = Field(256, ge=2, description="calls in service or waiting; more are refused")
     grpc_reuse_port: bool = Field(
         False, description="several replicas on one host share the port (SO_REUSEPORT); PostgreSQL only"
     )
