@@ -169,14 +169,20 @@ class IdempotentConsumer:
             self.on_handled()
 
     def _dead_letter(self, msg: Message, reason: str) -> None:
-        log.warning("dead-lettering record from %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
-        headers = list(msg.headers() or []) + [
-            ("kota_dlq_reason", reason[:2000].encode()),
-            ("kota_dlq_topic", msg.topic().encode()),
-            ("kota_dlq_partition", str(msg.partition()).encode()),
-            ("kota_dlq_offset", str(msg.offset()).encode()),
-            ("kota_dlq_consumer", self.group_id.encode()),
-        ]
-        self.dlq_producer.produce(f"{msg.topic()}.dlq", key=msg.key(), value=msg.value(), headers=headers)
-        self.dlq_producer.flush(30)
+        dead_letter(self.dlq_producer, msg, reason, self.group_id)
         self.dead_lettered += 1
+
+
+def dead_letter(producer, msg: Message, reason: str, consumer: str) -> None:
+    """Sends a record its consumer cannot handle to `<topic>.dlq`, unchanged, with why and where it came from
+    (kota_dlq_* headers), and waits until the broker has it: only then may the consumer commit past it."""
+    log.warning("dead-lettering record from %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
+    headers = list(msg.headers() or []) + [
+        ("kota_dlq_reason", reason[:2000].encode()),
+        ("kota_dlq_topic", msg.topic().encode()),
+        ("kota_dlq_partition", str(msg.partition()).encode()),
+        ("kota_dlq_offset", str(msg.offset()).encode()),
+        ("kota_dlq_consumer", consumer.encode()),
+    ]
+    producer.produce(f"{msg.topic()}.dlq", key=msg.key(), value=msg.value(), headers=headers)
+    producer.flush(30)

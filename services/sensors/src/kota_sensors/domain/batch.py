@@ -50,23 +50,20 @@ def decode_readings(values: list) -> tuple[list[Reading], list[tuple[int, str]]]
     try:
         return list(map(_reading, values)), []
     except (msgspec.DecodeError, TypeError):
-        pass
-    out, bad = [], []
-    for i, v in enumerate(values):
-        try:
-            out.append(_reading(v))
-        except (msgspec.DecodeError, TypeError) as exc:
-            bad.append((i, f"not a kota.sensors.reading.v1 payload: {exc}"[:500]))
-    return out, bad
+        return _decode_each(values, _reading, "kota.sensors.reading.v1")
 
 
 def decode_positions(values: list) -> tuple[list[Position], list[tuple[int, str]]]:
+    return _decode_each(values, _position, "kota.sensors.vehicle-position.v1")
+
+
+def _decode_each(values: list, decode, payload_type: str) -> tuple[list, list[tuple[int, str]]]:
     out, bad = [], []
     for i, v in enumerate(values):
         try:
-            out.append(_position(v))
+            out.append(decode(v))
         except (msgspec.DecodeError, TypeError) as exc:
-            bad.append((i, f"not a kota.sensors.vehicle-position.v1 payload: {exc}"[:500]))
+            bad.append((i, f"not a {payload_type} payload: {exc}"[:500]))
     return out, bad
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from kota_common import envelope, outbox
+from kota_common.consumer import dead_letter
 from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SensorAlert
 from kota_common.kafka import make_consumer, make_producer
 from kota_sensors.adapters import repository
@@ -149,16 +150,7 @@ class BatchConsumer:
         raise NotImplementedError
 
     def _dead_letter(self, msg, reason: str) -> None:
-        log.warning("dead-lettering record from %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
-        headers = list(msg.headers() or []) + [
-            ("kota_dlq_reason", reason[:2000].encode()),
-            ("kota_dlq_topic", msg.topic().encode()),
-            ("kota_dlq_partition", str(msg.partition()).encode()),
-            ("kota_dlq_offset", str(msg.offset()).encode()),
-            ("kota_dlq_consumer", self.group_id.encode()),
-        ]
-        self.dlq.produce(f"{msg.topic()}.dlq", key=msg.key(), value=msg.value(), headers=headers)
-        self.dlq.flush(30)
+        dead_letter(self.dlq, msg, reason, self.group_id)
         self.dead_lettered += 1
 
 
