@@ -257,8 +257,13 @@ def run(args: argparse.Namespace) -> None:
               f"anything else {(busy - cpu - own - broker_cpu) / secs * 100:.0f}%", flush=True)
         ids2: list[str] = []
         if args.rate > 0:
+            time.sleep(5)  # the relay publishes the closed loop's backlog first, not during the open loop
+            cpu0 = sum(cpu_seconds(s.proc.pid) for s in services)
             ids2, secs2, lat2, errors2 = asyncio.run(open_loop(address, args.rate, args.seconds))
+            cpu = sum(cpu_seconds(s.proc.pid) for s in services) - cpu0
             print(row(f"open loop at {args.rate:.0f}/s", len(ids2), secs2, lat2, errors2), flush=True)
+            print(f"{'':<34} service CPU {cpu / max(len(ids2), 1) * 1000:.2f} ms per submission "
+                  f"({cpu / secs2 * 100:.0f}% of one core)", flush=True)
         wanted = {i.encode() for i in ids + ids2}
         landed = count_on_topic(bootstrap, wanted)
         print(f"on complaints.events.v1: {landed} of {len(wanted)} accepted submissions", flush=True)
