@@ -41,6 +41,23 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def run_threads(concurrency: int, worker) -> float:
+    """Runs worker(0..concurrency-1) on as many threads until they return; gives the elapsed seconds."""
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def report(name: str, concurrency: int, latencies: list[float], elapsed: float, errors: int) -> None:
+    n = len(latencies)
+    print(f"{name:<34} c={concurrency:<4} {n:>7} req {n / elapsed:>8.0f}/s   p50 {pct(latencies, 50):>7.2f} ms"
+          f"   p99 {pct(latencies, 99):>7.2f} ms   errors {errors}", flush=True)
+
+
 def run(name: str, concurrency: int, seconds: float, base_url: str, make_request) -> None:
     """`concurrency` threads, each with its own keep-alive HTTP/1.1 connection (http.client is far lighter than
     an async client with a shared pool, so the client is less of the bottleneck), closed loop for `seconds`."""
@@ -79,16 +96,7 @@ def run(name: str, concurrency: int, seconds: float, base_url: str, make_request
             latencies.extend(mine)
             errors += failed
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    n = len(latencies)
-    print(f"{name:<34} c={concurrency:<4} {n:>7} req {n / elapsed:>8.0f}/s   p50 {pct(latencies, 50):>7.2f} ms"
-          f"   p99 {pct(latencies, 99):>7.2f} ms   errors {errors}", flush=True)
+    report(name, concurrency, latencies, run_threads(concurrency, worker), errors)
 
 
 def run_grpc(name: str, concurrency: int, seconds: float, address: str, seeded: list[str]) -> None:
@@ -114,17 +122,9 @@ def run_grpc(name: str, concurrency: int, seconds: float, address: str, seeded: 
         with lock:
             latencies.extend(mine)
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_threads(concurrency, worker)
     channel.close()
-    n = len(latencies)
-    print(f"{name:<34} c={concurrency:<4} {n:>7} req {n / elapsed:>8.0f}/s   p50 {pct(latencies, 50):>7.2f} ms"
-          f"   p99 {pct(latencies, 99):>7.2f} ms   errors 0", flush=True)
+    report(name, concurrency, latencies, elapsed, 0)
 
 
 def main() -> None:
