@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Table, event, insert, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from sqlmodel import create_engine
@@ -20,6 +20,7 @@ from sqlmodel import create_engine
 log = logging.getLogger(__name__)
 _WRITE_LOCKS: dict[int, threading.Lock] = {}
 _DEFERRED = "kota_deferred_inserts"
+_NOTIFY = "kota_deferred_notifications"
 
 
 class WalCheckpointer:
@@ -147,11 +148,71 @@ def flush_deferred(session: Session) -> None:
             conn.execute(insert(table), rows)
 
 
+def defer_notify(session: Session, channel: str, payloads: list[str]) -> None:
+    """PostgreSQL: NOTIFY `channel` with each payload when the transaction commits (one statement for all), so
+    that every process LISTENing on the database hears of the change once it is durable, and never of a change
+    rolled back. Elsewhere (SQLite: one process) nothing happens."""
+    if payloads and session.get_bind().dialect.name == "postgresql":
+        session.info.setdefault(_NOTIFY, {}).setdefault(channel, []).extend(payloads)
+
+
 @event.listens_for(Session, "before_commit")
 def _write_deferred_before_commit(session: Session) -> None:
     flush_deferred(session)
+    notifications = session.info.pop(_NOTIFY, None)
+    if notifications:
+        conn = session.connection()
+        for channel, payloads in notifications.items():
+            conn.execute(text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
+                         {"channel": channel, "payloads": payloads})
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_deferred_on_rollback(session: Session, _previous_transaction) -> None:
     session.info.pop(_DEFERRED, None)
+    session.info.pop(_NOTIFY, None)
+
+
+class NotificationListener:
+    """LISTENs on a PostgreSQL channel from a thread of its own and calls `on_notify(payload)` for each
+    notification, in commit order. After losing the database it reconnects (backing off up to 10 s); what was
+    notified while it was away is not replayed, so a listener is for live updates, not for state."""
+
+    def __init__(self, url: str, channel: str, on_notify):
+        self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.channel = channel
+        self.on_notify = on_notify
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"listen-{channel}", daemon=True)
+
+    def start(self) -> NotificationListener:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    self.connected.set()
+                    backoff = 0.5
+                    while not self._stop.is_set():
+                        for notification in conn.notifies(timeout=1.0):
+                            try:
+                                self.on_notify(notification.payload)
+                            except Exception:
+                                log.exception("handling a notification on %s failed", self.channel)
+            except Exception as exc:
+                self.connected.clear()
+                log.warning("listening on %s: %s; reconnecting in %.1f s", self.channel, exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)

@@ -1,4 +1,5 @@
-"""Wires the complaints service: database, reference data, gRPC server, outbox relay, alert consumer, SLA clock."""
+"""Wires the complaints service: database, reference data, gRPC server, outbox relay, alert consumer, SLA clock,
+and (on PostgreSQL) the listener that passes other replicas' changes to this one's WatchComplaints streams."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlmodel import Session
 
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.consumer import IdempotentConsumer
-from kota_common.db import make_engine, upgrade_to_head
+from kota_common.db import NotificationListener, make_engine, upgrade_to_head
 from kota_common.events import complaints as complaint_events
 from kota_common.events.sensors import ALERTS_TOPIC
 from kota_common.group_commit import GroupCommitWriter
@@ -26,7 +27,7 @@ from kota_complaints.domain.model import Policy
 from kota_complaints.entrypoints.grpc_api import ComplaintsServicer, complaint_to_pb
 from kota_complaints.service_layer import services
 from kota_complaints.service_layer.unit_of_work import UnitOfWork
-from kota_complaints.service_layer.updates import Update, UpdateHub
+from kota_complaints.service_layer.updates import UPDATES_CHANNEL, ChangeNotice, Update, UpdateHub
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "kota.complaints.v1.ComplaintsService"
@@ -57,6 +58,8 @@ class ComplaintsApp:
         self.settings = settings
         self._stop = threading.Event()
         self.consumer: IdempotentConsumer | None = None
+        self.listener: NotificationListener | None = None
+        self._alert_changes: list = []  # what the alert being handled changed, announced once it is committed
 
     def start(self) -> int:
         s = self.settings
@@ -64,6 +67,8 @@ class ComplaintsApp:
         self.engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
         self.ctx = load_context(self.engine, s)
         self.hub = UpdateHub()
+        if self.engine.dialect.name == "postgresql":
+            self.listener = NotificationListener(s.database_url, UPDATES_CHANNEL, self._on_notice).start()
         self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap, linger=s.outbox_linger_ms / 1000)
         self.relay.start()
         self.writer = GroupCommitWriter(self.engine, lambda session: UnitOfWork(None, session=session), self._after_commit)
@@ -95,6 +100,14 @@ class ComplaintsApp:
                 view = complaint_to_pb(complaint, self.ctx)
                 self.hub.publish(Update(complaint.id, complaint.agency_code, ce_type, view))
 
+    def _on_notice(self, payload: str) -> None:
+        """A change committed by another replica: its watchers here get the complaint as it now stands."""
+        notice = ChangeNotice.decode(payload)
+        if notice.from_elsewhere and self.hub.watched(notice.complaint_id, notice.agency_code):
+            complaint = services.get_complaint(notice.complaint_id, self.uow())
+            view = complaint_to_pb(complaint, self.ctx)
+            self.hub.publish(Update(complaint.id, notice.agency_code, notice.event_type, view))
+
     def _kafka_setup(self) -> None:
         """Topics and the alert consumer come up when the broker does; intake never waits for it."""
         bootstrap = self.settings.common.kafka_bootstrap
@@ -112,12 +125,21 @@ class ComplaintsApp:
             bootstrap,
             self.settings.consumer_group,
             {ALERTS_TOPIC: self._on_alert},
-            on_handled=self.relay.notify,
+            on_handled=self._on_alert_committed,
         )
         self.consumer.start()
 
     def _on_alert(self, session, event, payload) -> None:
-        services.handle_sensor_alert(payload, UnitOfWork(None, session=session), self.ctx)
+        uow = UnitOfWork(None, session=session)
+        self._alert_changes = uow.changed
+        services.handle_sensor_alert(payload, uow, self.ctx)
+
+    def _on_alert_committed(self) -> None:
+        changed, self._alert_changes = self._alert_changes, []
+        if changed:
+            self._after_commit(changed)
+        else:
+            self.relay.notify()
 
     def _sla_clock(self) -> None:
         while not self._stop.wait(self.settings.sla_check_interval_s):
@@ -135,5 +157,7 @@ class ComplaintsApp:
         self.writer.stop()
         if self.consumer:
             self.consumer.stop()
+        if self.listener:
+            self.listener.stop()
         self.relay.stop()
         self.engine.dispose()

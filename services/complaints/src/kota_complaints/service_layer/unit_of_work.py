@@ -8,11 +8,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from kota_common import envelope, outbox
-from kota_common.db import write_lock
+from kota_common.db import defer_notify, write_lock
 from kota_common.events import complaints as ev
 from kota_common.telemetry import current_trace_headers
 from kota_complaints.adapters.repository import ComplaintRepository
 from kota_complaints.domain.model import Complaint
+from kota_complaints.service_layer.updates import UPDATES_CHANNEL, ChangeNotice
 
 
 class UnitOfWork:
@@ -70,4 +71,5 @@ class UnitOfWork:
                 changed.append((complaint, payload.ce_type))
             complaint.events.clear()
         outbox.add_events(self.session, rows)
+        defer_notify(self.session, UPDATES_CHANNEL, [ChangeNotice(c.id, c.agency_code, t).encode() for c, t in changed])
         return changed

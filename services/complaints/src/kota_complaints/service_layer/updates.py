@@ -1,11 +1,43 @@
-"""In-process fan-out of committed complaint changes to WatchComplaints streams (per complaint, per agency)."""
+"""Fan-out of committed complaint changes to WatchComplaints streams (per complaint, per agency).
+
+Changes made in this process reach its streams straight after commit. Replicas sharing a PostgreSQL database
+also hear of each other's changes: each transaction NOTIFYs `UPDATES_CHANNEL` with a `ChangeNotice` per change,
+and every replica LISTENs and passes on the notices another replica sent (SQLite has one process).
+"""
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any
+
+UPDATES_CHANNEL = "kota_complaints_updates"
+PROCESS_ID = uuid.uuid4().hex  # tells this process's own notices from other replicas'
+
+
+@dataclass(frozen=True)
+class ChangeNotice:
+    """What a replica tells the others about a committed change: ids only, never the complaint's content."""
+
+    complaint_id: str
+    agency_code: str
+    event_type: str
+    origin: str = PROCESS_ID
+
+    def encode(self) -> str:
+        return json.dumps({"id": self.complaint_id, "agency": self.agency_code, "type": self.event_type, "origin": self.origin})
+
+    @classmethod
+    def decode(cls, payload: str) -> ChangeNotice:
+        d = json.loads(payload)
+        return cls(d["id"], d.get("agency", ""), d["type"], d.get("origin", ""))
+
+    @property
+    def from_elsewhere(self) -> bool:
+        return self.origin != PROCESS_ID
 
 
 @dataclass(frozen=True)
@@ -51,3 +83,7 @@ class UpdateHub:
 
     def has_subscribers(self) -> bool:
         return bool(self._subscribers)
+
+    def watched(self, complaint_id: str, agency_code: str) -> bool:
+        subs = self._subscribers
+        return ("id", complaint_id) in subs or ("agency", agency_code) in subs
