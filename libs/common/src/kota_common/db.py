@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -148,11 +149,11 @@ def flush_deferred(session: Session) -> None:
             conn.execute(insert(table), rows)
 
 
-def defer_notify(session: Session, channel: str, payloads: list[str]) -> None:
+def defer_notify(session: Session, channel: str, payloads: Iterable[str]) -> None:
     """PostgreSQL: NOTIFY `channel` with each payload when the transaction commits (one statement for all), so
     that every process LISTENing on the database hears of the change once it is durable, and never of a change
-    rolled back. Elsewhere (SQLite: one process) nothing happens."""
-    if payloads and session.get_bind().dialect.name == "postgresql":
+    rolled back. Elsewhere (SQLite: one process) nothing happens and `payloads` is not even iterated."""
+    if session.get_bind().dialect.name == "postgresql":
         session.info.setdefault(_NOTIFY, {}).setdefault(channel, []).extend(payloads)
 
 
@@ -163,8 +164,9 @@ def _write_deferred_before_commit(session: Session) -> None:
     if notifications:
         conn = session.connection()
         for channel, payloads in notifications.items():
-            conn.execute(text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
-                         {"channel": channel, "payloads": payloads})
+            if payloads:
+                conn.execute(text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
+                             {"channel": channel, "payloads": payloads})
 
 
 @event.listens_for(Session, "after_soft_rollback")

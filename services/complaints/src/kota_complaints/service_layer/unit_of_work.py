@@ -71,5 +71,5 @@ class UnitOfWork:
                 changed.append((complaint, payload.ce_type))
             complaint.events.clear()
         outbox.add_events(self.session, rows)
-        defer_notify(self.session, UPDATES_CHANNEL, [ChangeNotice(c.id, c.agency_code, t).encode() for c, t in changed])
+        defer_notify(self.session, UPDATES_CHANNEL, (ChangeNotice(c.id, c.agency_code, t).encode() for c, t in changed))
         return changed
