@@ -225,8 +225,10 @@ def main() -> None:
         alerts = f"{env['KOTA_SENSORS_CONSUMER_GROUP']}-alerts"
 
         def group_lag(c: Consumer, tps: list) -> int:
-            high = sum(c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps)
-            return high - sum(max(tp.offset, before_offsets.get(tp.partition, 0)) for tp in c.committed(tps, timeout=10))
+            # Committed offsets first, then the end: read the other way round, a commit in between showed as
+            # negative lag.
+            done = sum(max(tp.offset, before_offsets.get(tp.partition, 0)) for tp in c.committed(tps, timeout=10))
+            return sum(c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps) - done
 
         def sample_lag() -> None:
             c = Consumer({"bootstrap.servers": bootstrap, "group.id": alerts})
