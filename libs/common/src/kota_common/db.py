@@ -86,6 +86,8 @@ def write_lock(engine: Engine) -> AbstractContextManager:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Statement parameters never appear in errors (hide_parameters): they can be a citizen's name or contact,
+    and errors get logged."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -93,7 +95,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         checkpointer = WalCheckpointer.for_database(parsed.database) if parsed.database not in (None, "", ":memory:") else None
         # SQLite connections are cheap; a pool smaller than the worker threads would only add waiting.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=64, max_overflow=64
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=64, max_overflow=64,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -111,7 +114,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     # Timestamps are stored as UTC without a zone: the session's zone must be UTC whatever the server's is.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"},
+        hide_parameters=True,
     )
 
 

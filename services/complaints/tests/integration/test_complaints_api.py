@@ -41,6 +41,9 @@ def test_submission_reaches_the_topic_once_with_cloudevents_headers_and_no_perso
     cid = resp.complaint.id
     assert resp.complaint.status == pb.STATUS_ROUTED and resp.complaint.agency_code == "DSDA"
     assert resp.tracking_code
+    # What the citizen typed is kept, but leaves the service scrubbed, as on the topic.
+    for view in (resp.complaint, stub.GetComplaint(pb.GetComplaintRequest(id=resp.complaint.id), timeout=10).complaint):
+        assert view.description == "Banjir, telepon saya [phone]"
 
     mine = lambda m: m.key() == cid.encode()  # noqa: E731
     records = reader.wait_for(lambda rs: len(rs) >= 2, timeout=30, match=mine)
@@ -84,6 +87,14 @@ def test_invalid_arguments_get_field_violations(start_complaints):
     with pytest.raises(grpc.RpcError) as err:
         stub.SubmitComplaint(pb.SubmitComplaintRequest(service_code="flooding", description="x"), timeout=10)
     assert dict(field_violations(err.value)).keys() == {"channel"}
+    with pytest.raises(grpc.RpcError) as err:  # longer than the columns: refused up front, not failed at commit
+        stub.SubmitComplaint(
+            pb.SubmitComplaintRequest(channel=pb.CHANNEL_WEB, service_code="flooding", description="banjir",
+                                      location=pb.Location(address="Jl. " + "x" * 600),
+                                      contact=pb.Contact(first_name="S" * 101, email="a" * 200 + "@contoh.id")),
+            timeout=10,
+        )
+    assert dict(field_violations(err.value)).keys() == {"location.address", "contact.first_name", "contact.email"}
     with pytest.raises(grpc.RpcError) as err:
         stub.SubmitComplaint(
             pb.SubmitComplaintRequest(channel=pb.CHANNEL_WEB, service_code="road_damage", description="lubang",
@@ -129,11 +140,14 @@ def test_lifecycle_with_staff_roles_rating_reopen_and_watch(start_complaints, st
     with pytest.raises(grpc.RpcError) as err:
         stub.UpdateComplaintStatus(pb.UpdateComplaintStatusRequest(id=cid, status=pb.STATUS_ROUTED), timeout=10, metadata=auth)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    stub.AddComplaintNote(pb.AddComplaintNoteRequest(id=cid, note="tim menuju lokasi"), timeout=10, metadata=auth)
+    stub.AddComplaintNote(pb.AddComplaintNoteRequest(id=cid, note="tim menuju lokasi, pelapor: 0812-3456-7890"),
+                          timeout=10, metadata=auth)
     done = stub.UpdateComplaintStatus(
         pb.UpdateComplaintStatusRequest(id=cid, status=pb.STATUS_RESOLVED, note="ditambal"), timeout=10, metadata=auth
     ).complaint
     assert done.status == pb.STATUS_RESOLVED
+    notes = [h.note for h in done.history if h.note]
+    assert "tim menuju lokasi, pelapor: [phone]" in notes and not any("3456" in n for n in notes)
 
     seen = [updates.get(timeout=10).complaint.status for _ in range(3)]
     assert seen[-1] == pb.STATUS_RESOLVED and pb.STATUS_IN_PROGRESS in seen

@@ -9,7 +9,7 @@ from kota_common import envelope
 from kota_common.events.sensors import SensorReading, VehiclePosition
 from kota_sensors.domain.devices import DeviceInfo, hash_token
 from kota_sensors.domain.validation import Validator
-from kota_sensors.service_layer.ingest import IngestPipeline, PositionsIn, SeriesIn
+from kota_sensors.service_layer.ingest import DESCRIPTIONS, IngestPipeline, PositionsIn, SeriesIn
 
 
 class FakeProducer:
@@ -99,3 +99,37 @@ def test_vehicle_positions(pipeline):
     # a station cannot send positions
     t = pipeline.submit("DKI1", "secret", [], PositionsIn("", [now], [-6.2], [106.8], [], []))
     assert t.rejections[0][3] == "unknown_quantity"
+
+
+@pytest.mark.parametrize("route", ['K1","vehicle_id":"TJ-999', 'K1"', "K1\\", "K1\n", "K 1", "x" * 65])
+def test_a_route_id_outside_the_provisioning_pattern_is_rejected_not_pasted(pipeline, route):
+    now = int(time.time() * 1000) - 5000
+    t = pipeline.submit("TJ-1", "bus", [], PositionsIn(route, [now, now + 1000], [-6.2, -6.21], [106.8, 106.8], [], []))
+    assert t.done and t.accepted == 0 and not t.refused
+    assert t.rejections == [("position", 0, now, "invalid_route_id"), ("position", 1, now + 1000, "invalid_route_id")]
+    assert pipeline.producer.records == [] and pipeline.rejected["invalid_route_id"] == 2
+    assert "route_id" in DESCRIPTIONS["invalid_route_id"]
+
+
+def test_a_valid_route_id_is_taken_and_the_record_stays_the_vehicle_s():
+    import msgspec
+
+    p = IngestPipeline(FakeProducer(), Validator(), dict(DEVICES))
+    try:
+        now = int(time.time() * 1000) - 5000
+        t = p.submit("TJ-1", "bus", [], PositionsIn("K1-express_2.b", [now], [-6.2], [106.8], [], []))
+        p.producer.deliver()
+        assert t.wait(1) and t.delivered == 1 and t.rejections == []
+        record = msgspec.json.decode(p.producer.records[0][2].encode())
+        assert (record["vehicle_id"], record["route_id"]) == ("TJ-1", "K1-express_2.b")
+    finally:
+        p.close(0)
+
+
+@pytest.mark.parametrize("route", ['K1"', "K1\n", "a/b"])
+def test_provisioning_refuses_the_same_route_ids(route):
+    from kota_sensors.domain.devices import validate_device
+
+    fields = {"id": "TJ-9", "name": "bus", "kind": "vehicle", "lat": -6.2, "lon": 106.8, "route_id": route}
+    assert [f for f, _ in validate_device(fields)] == ["device.route_id"]
+    assert [f for f, _ in validate_device({**fields, "route_id": "K1", "id": "TJ-9\n"})] == ["device.id"]

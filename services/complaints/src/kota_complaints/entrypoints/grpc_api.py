@@ -14,6 +14,7 @@ from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.auth import InvalidToken, Principal, bearer_from_metadata, verify_token
 from kota_common.errors import InvalidArgument, Unauthenticated
 from kota_common.grpc_server import translate_errors
+from kota_common.privacy import scrub
 from kota_complaints.adapters.channels import ChannelNormaliser, RawMessage, reply_text
 from kota_complaints.adapters.repository import ComplaintFilter
 from kota_complaints.domain.model import Channel, Complaint, Status
@@ -52,6 +53,8 @@ def status_from_pb(value: int, field: str = "status") -> Status:
 
 
 def complaint_to_pb(c: Complaint, ctx: services.Context) -> pb.Complaint:
+    """The complaint as it leaves this service: free text (description, notes) scrubbed of phone numbers, e-mail
+    addresses and NIK, as on the topic; the reporter only as the opaque reporter_ref."""
     category = ctx.routing.categories.get(c.service_code)
     agency = ctx.routing.agencies.get(c.agency_code)
     a = c.area
@@ -60,7 +63,7 @@ def complaint_to_pb(c: Complaint, ctx: services.Context) -> pb.Complaint:
         channel=channel_to_pb(c.channel),
         service_code=c.service_code,
         service_name=category.name if category else c.service_code,
-        description=c.description,
+        description=scrub(c.description),
         location=pb.Location(
             lat=a.lat, lon=a.lon, address=a.address, kelurahan_code=a.kelurahan_code, kelurahan=a.kelurahan,
             kecamatan=a.kecamatan, kota=a.kota, kota_code=a.kota_code,
@@ -79,9 +82,9 @@ def complaint_to_pb(c: Complaint, ctx: services.Context) -> pb.Complaint:
         duplicate_of=c.duplicate_of or "",
         supporters_count=c.supporters_count,
         rating=c.rating or 0,
-        status_notes=c.status_notes,
+        status_notes=scrub(c.status_notes),
         history=[
-            pb.HistoryEntry(at=_ts(h.at), status=status_to_pb(h.status), actor=h.actor, note=h.note, kind=h.kind)
+            pb.HistoryEntry(at=_ts(h.at), status=status_to_pb(h.status), actor=h.actor, note=scrub(h.note), kind=h.kind)
             for h in c.history
         ],
         reporter_ref=c.reporter_ref,

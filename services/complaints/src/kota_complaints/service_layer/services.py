@@ -131,8 +131,15 @@ def _validate_submission(cmd: SubmitComplaint, ctx: Context) -> tuple[Channel, l
         violations.append(("contact.email", "is not a valid e-mail address"))
     if cmd.contact.phone and not PHONE.match(cmd.contact.phone):
         violations.append(("contact.phone", "is not a valid phone number"))
-    if len(cmd.idempotency_key) > 128:
-        violations.append(("idempotency_key", "must be at most 128 characters"))
+    c = cmd.contact
+    for name, value, limit in (  # the columns' sizes: longer would fail at commit, on PostgreSQL
+        ("location.address", cmd.address, 500), ("external_ref", cmd.external_ref, 200),
+        ("idempotency_key", cmd.idempotency_key, 128), ("contact.first_name", c.first_name, 100),
+        ("contact.last_name", c.last_name, 100), ("contact.email", c.email, 200), ("contact.phone", c.phone, 40),
+        ("contact.device_id", c.device_id, 200),
+    ):
+        if len(value) > limit:
+            violations.append((name, f"must be at most {limit} characters"))
     return channel, violations
 
 

@@ -12,7 +12,18 @@ from dataclasses import dataclass, field
 from kota_common.standards.siaga import GaugeThresholds
 from kota_sensors.domain.validation import KINDS
 
-DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+# Matched with fullmatch (a "$" would let a trailing newline through). Both end up inside the JSON records the
+# ingest path formats by hand, so neither may hold a quote, a backslash or a control character.
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+ROUTE_ID = re.compile(r"[A-Za-z0-9_.\-]{0,64}")
+ROUTE_ID_RULE = "up to 64 letters, digits, '_', '.', '-'"
+
+
+def valid_route_id(route_id: str) -> bool:
+    """A route id as provisioned with a vehicle or sent with a batch of its positions (empty: the device's)."""
+    return ROUTE_ID.fullmatch(route_id) is not None
+
+
 TOKEN_PREFIX = "kdt_"
 
 
@@ -27,7 +38,7 @@ def hash_token(token: str) -> str:
 def validate_device(fields: dict) -> list[tuple[str, str]]:
     """Field violations of a device to provision (empty: valid)."""
     v: list[tuple[str, str]] = []
-    if not DEVICE_ID.match(fields.get("id") or ""):
+    if not DEVICE_ID.fullmatch(fields.get("id") or ""):
         v.append(("device.id", "1-64 letters, digits, '_', '.', '-', starting with a letter or digit"))
     if not (fields.get("name") or "").strip():
         v.append(("device.name", "required"))
@@ -36,8 +47,8 @@ def validate_device(fields: dict) -> list[tuple[str, str]]:
     lat, lon = fields.get("lat"), fields.get("lon")
     if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
         v.append(("device.location", "a WGS84 point is required"))
-    if not re.match(r"^[A-Za-z0-9_.\-]{0,64}$", fields.get("route_id") or ""):
-        v.append(("device.route_id", "up to 64 letters, digits, '_', '.', '-'"))
+    if not valid_route_id(fields.get("route_id") or ""):
+        v.append(("device.route_id", ROUTE_ID_RULE))
     if fields.get("kind") == "water_level":
         t = fields.get("thresholds") or {}
         try:

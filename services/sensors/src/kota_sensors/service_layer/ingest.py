@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from kota_common.events.sensors import POSITIONS_TOPIC, READINGS_TOPIC, SOURCE
-from kota_sensors.domain.devices import DeviceInfo
+from kota_sensors.domain.devices import ROUTE_ID_RULE, DeviceInfo, valid_route_id
 from kota_sensors.domain.validation import Validator
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ DESCRIPTIONS = {
     "out_of_order": "timestamp is older than the datastream's latest accepted reading",
     "duplicate": "a reading with this device, quantity and timestamp was already accepted",
     "length_mismatch": "timestamps and values differ in length",
+    "invalid_route_id": f"route_id must be {ROUTE_ID_RULE} (or empty: the vehicle's provisioned route)",
 }
 
 
@@ -268,7 +269,13 @@ class IngestPipeline:
         if device.kind != "vehicle":
             rejections.extend(("position", i, p.timestamps[i], "unknown_quantity") for i in range(n))
             return out
-        route = p.route_id or device.route_id
+        # The route id is pasted into the record below as is: anything outside the provisioning pattern (a quote,
+        # a backslash, a control character) could forge fields or break the JSON, so the batch's positions are
+        # rejected (the provisioned one is checked too: rows written before provisioning used fullmatch).
+        route = (p.route_id or device.route_id) if isinstance(p.route_id, str) else None
+        if route is None or not valid_route_id(route):
+            rejections.extend(("position", i, p.timestamps[i], "invalid_route_id") for i in range(n))
+            return out
         if not (len(p.lats) == len(p.lons) == n) or len(p.bearings) not in (0, n) or len(p.speeds) not in (0, n):
             rejections.extend(("position", i, p.timestamps[i], "length_mismatch") for i in range(n))
             return out
