@@ -192,6 +192,9 @@ def test_idempotency_key_returns_the_same_complaint(start_complaints):
     first = submit(stub, idempotency_key="wa-msg-778")
     again = submit(stub, idempotency_key="wa-msg-778")
     assert first.complaint.id == again.complaint.id and first.tracking_code == again.tracking_code
+    # The same key with other content (another client's key, or a guessed one) never reveals that complaint.
+    other = submit(stub, idempotency_key="wa-msg-778", description="Genangan 50 cm di jalan lain")
+    assert other.complaint.id != first.complaint.id and other.tracking_code != first.tracking_code
 
 
 def test_sla_breach_emits_an_event_and_escalates(start_complaints, topic_reader):

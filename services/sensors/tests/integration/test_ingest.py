@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota_common import envelope
-from kota_common.events.sensors import READINGS_TOPIC, SensorReading
+from kota_common.events.sensors import POSITIONS_TOPIC, READINGS_TOPIC, SensorReading, VehiclePosition
 from kota_common.grpc_server import field_violations
 
 from ..conftest import now_ms, wait_until
@@ -181,3 +181,75 @@ def test_after_a_restart_a_resent_reading_is_still_a_duplicate(start_sensors):
     s2 = start_sensors()  # same database
     ack = grpc_batches(s2.stub, [req])[0]
     assert ack.accepted == 0 and [r.reason for r in ack.rejections] == ["duplicate"]
+
+
+def test_a_route_id_that_would_forge_the_position_record_is_rejected(start_sensors, topic_reader):
+    s = start_sensors()
+    bus, token = s.provision("vehicle", owner_agency="DISHUB", route_id="1")
+    t = now_ms() - 10_000
+    forged = 'K1","vehicle_id":"TJ-999'
+    code, body = http_post(s.http, bus, {"positions": [{"time_ms": t, "lat": -6.2, "lon": 106.82, "route_id": forged}]}, token)
+    assert code == 422 and body["accepted"] == 0
+    assert [(r["index"], r["reason"]) for r in body["rejections"]] == [(0, "invalid_route_id")]
+    assert "route_id" in body["rejections"][0]["description"]
+    ack = grpc_batches(s.stub, [pb.IngestReadingsRequest(sequence=2, device_id=bus, device_token=token, positions=pb.PositionSeries(
+        route_id='K1"', timestamps_ms=[t + 1000, t + 2000], lats=[-6.2, -6.21], lons=[106.82, 106.82]))])[0]
+    assert (ack.accepted, ack.refused_reason) == (0, "") and [r.reason for r in ack.rejections] == ["invalid_route_id"] * 2
+    code, body = http_post(s.http, bus, {"positions": [{"time_ms": t + 3000, "lat": -6.2, "lon": 106.82, "route_id": "K1"}]}, token)
+    assert (code, body["accepted"]) == (200, 1)
+    stats = {r.reason: r.count for r in s.stub.GetIngestStats(pb.GetIngestStatsRequest()).rejected}
+    assert stats["invalid_route_id"] == 3
+
+    reader = topic_reader(POSITIONS_TOPIC)
+    records = reader.wait_for(lambda r: len(r) >= 1, match=lambda m: m.key() == bus.encode())
+    reader.wait_for(lambda r: False, timeout=2, match=lambda m: m.key() == bus.encode())  # anything extra?
+    positions = [VehiclePosition.model_validate(envelope.decode(m.value(), m.headers(), m.key()).data) for m in records]
+    assert [(p.vehicle_id, p.route_id, p.observed_at_ms) for p in positions] == [(bus, "K1", t + 3000)]
+
+
+def test_an_mqtt_session_is_refused_once_its_device_gets_a_new_credential(start_sensors, topic_reader):
+    from amqtt.client import MQTTClient
+    from amqtt.errors import ConnectError
+
+    s = start_sensors()
+    device, old = s.provision()
+    t = now_ms() - 10_000
+    readings, acks = f"kota/devices/{device}/readings", f"kota/devices/{device}/acks"
+
+    def doc(i: int) -> bytes:
+        return json.dumps({"readings": [{"quantity": "water_level", "unit": "cm", "value": 50.0 + i, "time_ms": t + i}]}).encode()
+
+    async def run() -> str:
+        client = MQTTClient(client_id=f"dev-{device}", config={"auto_reconnect": False})
+        await client.connect(f"mqtt://{device}:{old}@{s.mqtt}/")
+        await client.subscribe([(acks, 1)])
+        await client.publish(readings, doc(0), qos=1)
+        assert json.loads(bytes((await client.deliver_message(timeout_duration=30)).data))["accepted"] == 1
+        # staff replace the credential (the device was compromised); the old session stays connected until it acts
+        new = await asyncio.to_thread(lambda: s.stub.IssueDeviceCredential(
+            pb.IssueDeviceCredentialRequest(device_id=device), metadata=s.admin, timeout=10).device_token)
+        try:
+            await client.publish(readings, doc(1), qos=1)
+        except Exception:
+            pass  # the broker may already have closed the connection
+        try:  # refused: no answer, the broker drops the session
+            answer = await client.deliver_message(timeout_duration=30)
+        except asyncio.CancelledError:  # amqtt cancels a pending delivery when the connection closes
+            answer = None
+        assert answer is None and not client.session.transitions.is_connected()
+
+        with pytest.raises(ConnectError):  # and the old credential no longer connects
+            again = MQTTClient(client_id=f"dev-{device}", config={"auto_reconnect": False})
+            await again.connect(f"mqtt://{device}:{old}@{s.mqtt}/")
+        return new
+
+    new = asyncio.run(run())
+    assert mqtt_publish(s.mqtt, device, {"readings": [
+        {"quantity": "water_level", "unit": "cm", "value": 52.0, "time_ms": t + 2}]}, new)["accepted"] == 1
+    assert s.stub.GetIngestStats(pb.GetIngestStatsRequest()).refused_batches >= 1
+
+    reader = topic_reader(READINGS_TOPIC)
+    records = reader.wait_for(lambda r: len(r) >= 2, match=lambda m: m.key() == device.encode())
+    reader.wait_for(lambda r: False, timeout=2, match=lambda m: m.key() == device.encode())  # anything extra?
+    values = sorted(SensorReading.model_validate(envelope.decode(m.value(), m.headers(), m.key()).data).value for m in records)
+    assert values == [50.0, 52.0]  # the reading sent on the old session never reached the topic

@@ -8,7 +8,7 @@ import hmac
 import re
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
@@ -75,6 +75,15 @@ class SubmitComplaint:
     anonymous: bool = False
     idempotency_key: str = ""
     external_ref: str = ""
+
+    def stored_idempotency_key(self) -> str | None:
+        """The caller's key bound to what was sent with it (hashed): a retry of the same submission finds its
+        complaint and tracking code again, while the same key with other content (another client's key, a key
+        guessed) is a submission of its own and never reveals someone else's complaint."""
+        if not self.idempotency_key:
+            return None
+        content = repr(replace(self, attributes=dict(sorted(self.attributes.items()))))
+        return "k1:" + hashlib.sha256(content.encode()).hexdigest()
 
 
 @dataclass
@@ -164,8 +173,9 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
         raise InvalidArgument("the complaint is not valid", violations)
     now = now_utc()
     with uow:
-        if cmd.idempotency_key:
-            existing = uow.complaints.by_idempotency_key(cmd.idempotency_key)
+        key = cmd.stored_idempotency_key()
+        if key:
+            existing = uow.complaints.by_idempotency_key(key)
             if existing is not None:
                 return uow.complaints.get(existing.id), ctx.tracking_code(existing.id)
         category = ctx.routing.categories[cmd.service_code]
@@ -186,7 +196,7 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
             )
         except DomainError as err:
             raise InvalidArgument(str(err), [(err.field or "complaint", str(err))]) from err
-        uow.complaints.add(complaint, idempotency_key=cmd.idempotency_key or None)
+        uow.complaints.add(complaint, idempotency_key=key)
         if not complaint.anonymous:
             c = cmd.contact
             uow.complaints.add_reporter(

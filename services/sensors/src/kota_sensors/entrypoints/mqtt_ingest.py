@@ -20,6 +20,8 @@ from kota_sensors.entrypoints.mqtt_auth import SERVICE_USER
 from kota_sensors.service_layer.ingest import IngestPipeline
 
 log = logging.getLogger(__name__)
+RETRY_MIN_S = 1.0  # reconnecting to an external broker: first delay, doubled up to RETRY_MAX_S
+RETRY_MAX_S = 30.0
 
 
 class MqttIngest:
@@ -34,14 +36,22 @@ class MqttIngest:
         self._stopping: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="mqtt-ingest", daemon=True)
         self.error: BaseException | None = None
+        self._attempted = threading.Event()  # set after the first attempt to subscribe (or when the thread ends)
+        self._failures = 0
         self.service_secret = secrets.token_urlsafe(24)
 
     def start(self, timeout: float = 30.0) -> None:
+        """Returns once subscribed. An embedded broker that cannot start raises; an external broker that cannot
+        be reached is logged and retried in the background (gRPC and HTTP ingest serve meanwhile)."""
         logging.getLogger("amqtt").setLevel(logging.WARNING)
         logging.getLogger("transitions").setLevel(logging.WARNING)
         self._thread.start()
-        if not self.ready.wait(timeout):
+        self._attempted.wait(timeout)
+        if self.error is not None or (self.embedded and not self.ready.is_set()):
             raise RuntimeError(f"MQTT ingest not ready on {self.address}: {self.error!r}")
+        if not self.ready.is_set():
+            log.error("MQTT broker %s not reachable at start; device MQTT ingest is down until it is (retrying "
+                      "in the background; gRPC and HTTP ingest serve meanwhile)", self.address)
 
     def stop(self) -> None:
         if self._stopping is not None:
@@ -55,10 +65,10 @@ class MqttIngest:
         except BaseException as exc:
             self.error = exc
             log.exception("MQTT ingest stopped")
+        finally:
+            self._attempted.set()
 
     async def _main(self) -> None:
-        from amqtt.client import MQTTClient
-
         self._stopping = asyncio.Event()
         broker = None
         if self.embedded:
@@ -77,32 +87,78 @@ class MqttIngest:
                 }
             )
             await broker.start()
-        client = MQTTClient(client_id=f"kota-sensors-{id(self)}", config={"auto_reconnect": True})
-        user = f"{SERVICE_USER}:{self.service_secret}@" if self.embedded else ""
-        await client.connect(f"mqtt://{user}{self.address}/")
-        await client.subscribe([(f"{self.prefix}/+/readings", 1)])
-        log.info("MQTT ingest subscribed to %s/+/readings on %s%s", self.prefix, self.address,
-                 " (embedded amqtt broker)" if broker else "")
-        self.ready.set()
+            mqtt_auth.STATE["broker"] = broker
         try:
+            delay = RETRY_MIN_S
             while not self._stopping.is_set():
-                try:
-                    msg = await client.deliver_message(timeout_duration=0.5)
-                except TimeoutError:
+                client = await self._connect()
+                if client is None:  # logged; try again later
+                    try:
+                        await asyncio.wait_for(self._stopping.wait(), delay)
+                    except TimeoutError:
+                        pass
+                    delay = min(delay * 2, RETRY_MAX_S)
                     continue
-                if msg is None:
-                    continue
-                self.received += 1
+                delay = RETRY_MIN_S
                 try:
-                    await self._handle(client, msg.topic, bytes(msg.data or b""))
-                except Exception:
-                    log.exception("MQTT message on %s not handled", msg.topic)
+                    await self._consume(client)
+                finally:
+                    self.ready.clear()
+                    try:
+                        await client.disconnect()
+                    except Exception:  # already gone
+                        pass
         finally:
+            if broker is not None:
+                await broker.shutdown()
+
+    async def _connect(self):
+        """One attempt to connect and subscribe; None (logged) if the broker cannot be reached."""
+        from amqtt.client import MQTTClient
+
+        client = MQTTClient(client_id=f"kota-sensors-{id(self)}", config={"auto_reconnect": False})
+        user = f"{SERVICE_USER}:{self.service_secret}@" if self.embedded else ""
+        try:
+            await client.connect(f"mqtt://{user}{self.address}/")
+            await client.subscribe([(f"{self.prefix}/+/readings", 1)])
+        except Exception as exc:
+            self._failures += 1
+            if self._failures == 1 or self._failures % 10 == 0:
+                log.error("cannot subscribe to MQTT broker %s (%s; %d attempt(s)); retrying", self.address,
+                          exc or type(exc).__name__, self._failures)
+            self._attempted.set()
+            return None
+        log.info("MQTT ingest subscribed to %s/+/readings on %s%s", self.prefix, self.address,
+                 " (embedded amqtt broker)" if self.embedded else "")
+        self._failures = 0
+        self.ready.set()
+        self._attempted.set()
+        return client
+
+    async def _consume(self, client) -> None:
+        """Handles messages until stopped (returns) or the connection is lost (logged; returns)."""
+        while not self._stopping.is_set():
+            if not client.session.transitions.is_connected():
+                log.error("lost the connection to MQTT broker %s; reconnecting", self.address)
+                return
             try:
-                await client.disconnect()
-            finally:
-                if broker is not None:
-                    await broker.shutdown()
+                msg = await client.deliver_message(timeout_duration=0.5)
+            except TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():  # this task is being cancelled, not the client's delivery
+                    raise
+                continue  # the client cancelled its delivery: the connection closed (seen above)
+            except Exception as exc:
+                log.error("lost the connection to MQTT broker %s (%s); reconnecting", self.address, exc)
+                return
+            if msg is None:
+                continue
+            self.received += 1
+            try:
+                await self._handle(client, msg.topic, bytes(msg.data or b""))
+            except Exception:
+                log.exception("MQTT message on %s not handled", msg.topic)
 
     async def _handle(self, client, topic: str, payload: bytes) -> None:
         parts = topic.split("/")

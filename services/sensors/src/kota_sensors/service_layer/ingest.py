@@ -159,8 +159,9 @@ class IngestPipeline:
         return device if device is not None and device.accepts(token) else None
 
     def submit_authenticated(self, device_id: str, series: list[SeriesIn], positions: PositionsIn | None = None) -> Ticket:
-        """For a transport that authenticated the device itself (the MQTT broker at CONNECT): refused only if
-        the device is unknown or its credential was revoked since."""
+        """For a transport that authenticated the device itself (the embedded MQTT broker at CONNECT, which also
+        refuses and drops a session whose credential was revoked or replaced since: see mqtt_auth). Here, as a
+        second line, refused if the device is unknown or has no credential any more."""
         device = self.devices.get(device_id)
         if device is None or device.token_hash is None:
             return self.refuse(Ticket(device_id=device_id), UNAUTHENTICATED)

@@ -1,0 +1,21 @@
+"""The submission command: what an idempotency key is bound to."""
+
+from dataclasses import replace
+
+from kota_complaints.service_layer.services import Contact, SubmitComplaint
+
+
+def submission(**kw) -> SubmitComplaint:
+    return SubmitComplaint(**{"channel": "web", "service_code": "flooding", "description": "Banjir", "lat": -6.2,
+                              "lon": 106.8, "attributes": {"depth": "30", "area": "jalan"},
+                              "contact": Contact(email="a@b.id"), "idempotency_key": "k-1", **kw})
+
+
+def test_an_idempotency_key_is_bound_to_what_was_submitted_with_it():
+    base = submission()
+    assert submission(attributes={"area": "jalan", "depth": "30"}).stored_idempotency_key() == base.stored_idempotency_key()
+    for other in (replace(base, description="Sampah"), replace(base, contact=Contact(email="c@d.id")),
+                  replace(base, idempotency_key="k-2")):
+        assert other.stored_idempotency_key() != base.stored_idempotency_key()
+    assert replace(base, idempotency_key="").stored_idempotency_key() is None
+    assert len(base.stored_idempotency_key()) <= 128 and "k-1" not in base.stored_idempotency_key()
