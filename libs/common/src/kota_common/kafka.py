@@ -59,8 +59,10 @@ def assign_all(consumer: Consumer, topic: str, from_beginning: bool = True, time
     consumer.assign([TopicPartition(topic, p, start) for p in sorted(metadata.partitions)])
 
 
-def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout: float = 30.0) -> None:
-    """Creates the topics that do not exist yet (and each one's .dlq)."""
+def ensure_topics(
+    bootstrap: str, names: list[str], partitions: int = 3, timeout: float = 30.0, *, replication_factor: int = 1
+) -> None:
+    """Creates the topics that do not exist yet (and each one's .dlq); an existing topic is left as it is."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _rdkafka_log})
     wanted = set(names) | {f"{n}.dlq" for n in names if not n.endswith(".dlq")}
     deadline = time.monotonic() + timeout
@@ -75,7 +77,7 @@ def ensure_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout
     missing = sorted(wanted - existing)
     if not missing:
         return
-    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing])
+    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in missing])
     for _name, future in futures.items():
         try:
             future.result(timeout)

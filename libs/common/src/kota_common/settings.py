@@ -9,6 +9,15 @@ from typing import TypeVar
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PLACEHOLDER = "REPLACE-ME"  # what the deployment examples ship in place of secrets
+
+
+def refuse_placeholder(value: str) -> str:
+    """A secret still set to the deployment examples' placeholder is public knowledge: refuse to start with it."""
+    if PLACEHOLDER.lower() in value.lower():
+        raise ValueError(f"still the placeholder from the deployment example ({PLACEHOLDER}...): set a long random secret")
+    return value
+
 
 class CommonSettings(BaseSettings):
     """Settings every Kota process shares (prefix KOTA_)."""
@@ -16,6 +25,11 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOTA_", extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    kafka_replication_factor: int = Field(
+        1, ge=-1, le=16,
+        description="replicas of each topic a service creates (3 on a production cluster, so that losing a broker "
+        "loses no event and acks=all holds under min.insync.replicas=2); -1: the cluster's default",
+    )
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     log_json: bool = True
     auth_secret: str = Field(
@@ -29,6 +43,15 @@ class CommonSettings(BaseSettings):
         description="CPUs this process runs on, e.g. [0] (JSON list). A Python service is bound by one core "
         "(the GIL): pinned to one, its threads hand the interpreter over without moving between caches",
     )
+
+    _auth_secret_set = field_validator("auth_secret")(refuse_placeholder)
+
+    @field_validator("kafka_replication_factor")
+    @classmethod
+    def _replicas(cls, n: int) -> int:
+        if n == 0:
+            raise ValueError("a topic needs at least one replica (or -1 for the cluster's default)")
+        return n
 
     @field_validator("cpu_affinity")
     @classmethod
@@ -47,10 +70,13 @@ def load_settings(cls: type[S], **overrides) -> S:
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        prefix = cls.model_config.get("env_prefix", "")
+        # A shared setting (CommonSettings, built inside the service's settings) is named with its own prefix.
+        model = CommonSettings if exc.title == CommonSettings.__name__ else cls
+        prefix = model.model_config.get("env_prefix", "")
         lines = [f"invalid configuration for {cls.__name__}:"]
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {prefix}{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+            given = "(hidden)" if any(w in field for w in ("secret", "key", "password", "url")) else repr(err.get("input"))
+            lines.append(f"  {prefix}{field.upper()}: {err['msg']} (got {given})")
         print("\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None

@@ -33,6 +33,8 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=5,
         h11_max_incomplete_event_size=settings.max_body_bytes,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings
+from kota_common.settings import CommonSettings, refuse_placeholder
 
 _ADDRESS = r"^[\w.\-\[\]:]+:\d+$"
 
@@ -35,6 +35,11 @@ class GatewaySettings(BaseSettings):
     rate_limit_burst: int = Field(60, ge=1)
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     open311_api_keys: str = Field("kota-open311-demo", description="accepted Open311 api_key values, comma separated")
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="addresses or CIDRs of reverse proxies (the ingress) whose X-Forwarded-For names the client: "
+        "rate limits then apply per citizen, not to the proxy; comma separated, '*' trusts any",
+    )
     jurisdiction_id: str = Field("jakarta.go.id", description="the Open311 jurisdiction this gateway serves")
     sse_poll_s: float = Field(10.0, gt=0, le=300, description="SSE keep-alive and re-check interval")
     max_watch_streams: int = Field(
@@ -43,6 +48,8 @@ class GatewaySettings(BaseSettings):
         "service); SSE clients beyond this are served by polling every sse_poll_s",
     )
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+    _api_keys_set = field_validator("open311_api_keys")(refuse_placeholder)
 
     @property
     def api_keys(self) -> frozenset[str]:

@@ -36,3 +36,15 @@ def test_token_bucket_refills():
     assert wait == pytest.approx(1.0)
     assert bucket.take("ip", now=1.0) == 0
     assert bucket.take("other", now=1.0) == 0
+
+
+def test_gateway_settings_refuse_placeholder_keys_and_take_trusted_proxies(monkeypatch):
+    from pydantic import ValidationError
+
+    from kota_gateway.config import GatewaySettings
+
+    monkeypatch.setenv("KOTA_GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8")
+    assert GatewaySettings().trusted_proxies == "10.0.0.0/8"
+    monkeypatch.setenv("KOTA_GATEWAY_OPEN311_API_KEYS", "REPLACE-ME-with-the-open311-clients-keys")
+    with pytest.raises(ValidationError, match="placeholder"):
+        GatewaySettings()

@@ -17,8 +17,13 @@ class SensorsSettings(BaseSettings):
     http_address: str = Field("127.0.0.1:8052", pattern=ADDRESS, description="HTTP ingest for simple devices")
     http_enabled: bool = True
     mqtt_enabled: bool = Field(True, description="subscribe to an MQTT broker for device readings")
-    mqtt_address: str = Field("127.0.0.1:1883", pattern=ADDRESS, description="MQTT broker to subscribe to")
-    mqtt_embedded_broker: bool = Field(True, description="start an MQTT broker (amqtt) inside this process")
+    mqtt_address: str = Field("127.0.0.1:1883", pattern=ADDRESS, description="with the embedded broker: where it "
+                              "listens (0.0.0.0:1883 in a container, so that devices reach it); otherwise: the "
+                              "external MQTT broker to subscribe to")
+    mqtt_embedded_broker: bool = Field(True, description="start an MQTT broker (amqtt) inside this process; it "
+                                       "authenticates devices at CONNECT. false: subscribe to an external broker, "
+                                       "where each device document carries its credential in plain text (any "
+                                       "subscriber to the topics would collect them): development only")
     mqtt_topic_prefix: str = Field("kota/devices", pattern=r"^[\w\-/]+$")
     database_url: str = "sqlite:///var/sensors.db"
     seed: bool = Field(True, description="register Jakarta's stations, gauges and buses on first start")

@@ -253,3 +253,38 @@ def test_an_mqtt_session_is_refused_once_its_device_gets_a_new_credential(start_
     reader.wait_for(lambda r: False, timeout=2, match=lambda m: m.key() == device.encode())  # anything extra?
     values = sorted(SensorReading.model_validate(envelope.decode(m.value(), m.headers(), m.key()).data).value for m in records)
     assert values == [50.0, 52.0]  # the reading sent on the old session never reached the topic
+
+
+def test_an_unreachable_external_mqtt_broker_does_not_stop_the_service(start_sensors):
+    """Sensors starts and serves gRPC/HTTP ingest while the external MQTT broker is down, and subscribes once it is up."""
+    from amqtt.broker import Broker
+    from amqtt.client import MQTTClient
+
+    from kota_common.testing import free_port
+
+    mqtt = f"127.0.0.1:{free_port()}"
+    s = start_sensors(KOTA_SENSORS_MQTT_EMBEDDED_BROKER="false", KOTA_SENSORS_MQTT_ADDRESS=mqtt)
+    device, token = s.provision()
+    t = now_ms() - 10_000
+    assert grpc_batches(s.stub, [pb.IngestReadingsRequest(device_id=device, device_token=token, series=[level_series([50.0], t)])])[0].accepted == 1
+    assert "not reachable" in s.process.log()
+
+    async def run() -> dict:
+        broker = Broker({"listeners": {"default": {"type": "tcp", "bind": mqtt}},
+                         "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}})
+        await broker.start()
+        try:
+            await asyncio.to_thread(wait_until, lambda: "MQTT ingest subscribed" in s.process.log(), 90)
+            client = MQTTClient(client_id=f"dev-{device}", config={"auto_reconnect": False})
+            await client.connect(f"mqtt://{mqtt}/")
+            await client.subscribe([(f"kota/devices/{device}/acks", 1)])
+            doc = {"token": token, "readings": [{"quantity": "water_level", "unit": "cm", "value": 51.0, "time_ms": t + 1}]}
+            await client.publish(f"kota/devices/{device}/readings", json.dumps(doc).encode(), qos=1)
+            msg = await client.deliver_message(timeout_duration=30)
+            await client.disconnect()
+            return json.loads(bytes(msg.data))
+        finally:
+            await broker.shutdown()
+
+    assert asyncio.run(run())["accepted"] == 1
+    assert s.process.proc.poll() is None

@@ -113,7 +113,8 @@ class ComplaintsApp:
         bootstrap = self.settings.common.kafka_bootstrap
         while not self._stop.is_set():
             try:
-                ensure_topics(bootstrap, [complaint_events.TOPIC, ALERTS_TOPIC], timeout=10)
+                ensure_topics(bootstrap, [complaint_events.TOPIC, ALERTS_TOPIC], timeout=10,
+                              replication_factor=self.settings.common.kafka_replication_factor)
                 break
             except Exception as exc:
                 log.warning("broker not ready (%s); retrying", exc)

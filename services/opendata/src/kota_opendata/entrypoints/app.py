@@ -74,7 +74,8 @@ class OpenDataApp:
         handlers = self._handlers()
         while not self._stop.is_set():
             try:
-                ensure_topics(bootstrap, [od_events.TOPIC, *handlers], timeout=10)
+                ensure_topics(bootstrap, [od_events.TOPIC, *handlers], timeout=10,
+                              replication_factor=self.settings.common.kafka_replication_factor)
                 break
             except Exception as exc:
                 log.warning("broker not ready (%s); retrying", exc)

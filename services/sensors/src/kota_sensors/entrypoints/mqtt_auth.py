@@ -88,7 +88,7 @@ class DeviceTopicPlugin(BaseTopicPlugin):
     async def topic_filtering(self, *, session=None, topic=None, action=None) -> bool:
         if session is None or _is_service(session):
             return True
-        if False and not credential_current(session):
+        if not credential_current(session):
             log.warning("MQTT session of %s (client %s) used a credential that was revoked or replaced since it "
                         "connected: refused and dropped", session.username, session.client_id)
             pipeline = STATE["pipeline"]

@@ -24,6 +24,17 @@ RETRY_MIN_S = 1.0  # reconnecting to an external broker: first delay, doubled up
 RETRY_MAX_S = 30.0
 
 
+def connect_address(address: str) -> str:
+    """Where to connect to a broker listening on address: a wildcard bind (0.0.0.0, [::], as in a container)
+    is reached on the loopback interface."""
+    host, _, port = address.rpartition(":")
+    if host in ("", "0.0.0.0"):
+        return f"127.0.0.1:{port}"
+    if host in ("::", "[::]"):
+        return f"[::1]:{port}"
+    return address
+
+
 class MqttIngest:
     def __init__(self, address: str, pipeline: IngestPipeline, *, embedded_broker: bool, prefix: str = "kota/devices"):
         self.address = address
@@ -119,7 +130,7 @@ class MqttIngest:
         client = MQTTClient(client_id=f"kota-sensors-{id(self)}", config={"auto_reconnect": False})
         user = f"{SERVICE_USER}:{self.service_secret}@" if self.embedded else ""
         try:
-            await client.connect(f"mqtt://{user}{self.address}/")
+            await client.connect(f"mqtt://{user}{connect_address(self.address)}/")
             await client.subscribe([(f"{self.prefix}/+/readings", 1)])
         except Exception as exc:
             self._failures += 1
