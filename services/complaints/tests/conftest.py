@@ -1,4 +1,6 @@
 import json
+import queue
+import threading
 import uuid
 from pathlib import Path
 
@@ -56,3 +58,29 @@ def staff_token():
         return issue_token(CommonSettings().auth_secret, "petugas-uji", agency, list(roles))
 
     return make
+
+
+@pytest.fixture
+def watch():
+    """watch(stub, WatchComplaintsRequest) -> a queue of the stream's updates, pumped by a thread; every stream
+    is cancelled at the end of the test."""
+    streams = []
+
+    def start(stub, request) -> queue.Queue:
+        updates: queue.Queue = queue.Queue()
+        stream = stub.WatchComplaints(request)
+        streams.append(stream)
+
+        def pump():
+            try:
+                for update in stream:
+                    updates.put(update)
+            except grpc.RpcError:  # cancelled at the end of the test
+                pass
+
+        threading.Thread(target=pump, daemon=True).start()
+        return updates
+
+    yield start
+    for stream in streams:
+        stream.cancel()

@@ -1,8 +1,6 @@
 """The complaints service as a process: real gRPC socket, real broker, SQLite and PostgreSQL."""
 
 import json
-import queue
-import threading
 
 import grpc
 import pytest
@@ -110,23 +108,14 @@ def test_invalid_arguments_get_field_violations(start_complaints):
     assert set(dict(field_violations(err.value))) == {"page_size", "page_token"}
 
 
-def test_lifecycle_with_staff_roles_rating_reopen_and_watch(start_complaints, staff_token):
+def test_lifecycle_with_staff_roles_rating_reopen_and_watch(start_complaints, staff_token, watch):
     _, stub = start_complaints()
     resp = submit(stub, lat=-6.1751, lon=106.8650, code="road_damage",
                   attributes=[pb.Attribute(code="severity", value="berat")], description="Lubang besar")
     cid, code = resp.complaint.id, resp.tracking_code
     assert resp.complaint.agency_code == "DBM" and resp.complaint.due_at.seconds > 0
 
-    updates: queue.Queue = queue.Queue()
-    stream = stub.WatchComplaints(pb.WatchComplaintsRequest(id=cid))
-    def pump():
-        try:
-            for update in stream:
-                updates.put(update)
-        except grpc.RpcError:  # cancelled at the end of the test
-            pass
-
-    threading.Thread(target=pump, daemon=True).start()
+    updates = watch(stub, pb.WatchComplaintsRequest(id=cid))
 
     move = pb.UpdateComplaintStatusRequest(id=cid, status=pb.STATUS_IN_PROGRESS)
     with pytest.raises(grpc.RpcError) as err:
@@ -151,7 +140,6 @@ def test_lifecycle_with_staff_roles_rating_reopen_and_watch(start_complaints, st
 
     seen = [updates.get(timeout=10).complaint.status for _ in range(3)]
     assert seen[-1] == pb.STATUS_RESOLVED and pb.STATUS_IN_PROGRESS in seen
-    stream.cancel()
 
     with pytest.raises(grpc.RpcError) as err:
         stub.RateComplaint(pb.RateComplaintRequest(id=cid, tracking_code="WRONGCODE123", rating=5), timeout=10)

@@ -172,22 +172,6 @@ def test_two_replicas_on_one_database_publish_each_event_once(start_complaints, 
     assert sorted(m.key() for m in records) == sorted(wanted)
 
 
-def watch(stub, request: pb.WatchComplaintsRequest):
-    """Opens WatchComplaints on a thread; returns (updates queue, stream) once the stream is being served."""
-    updates: queue.Queue = queue.Queue()
-    stream = stub.WatchComplaints(request)
-
-    def pump():
-        try:
-            for update in stream:
-                updates.put(update)
-        except grpc.RpcError:  # cancelled at the end of the test
-            pass
-
-    threading.Thread(target=pump, daemon=True).start()
-    return updates, stream
-
-
 def next_update(updates: queue.Queue, match, timeout: float = 20.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -196,7 +180,7 @@ def next_update(updates: queue.Queue, match, timeout: float = 20.0):
             return update
 
 
-def test_a_watcher_on_one_replica_sees_changes_made_through_another(start_complaints, database_url, staff_token):
+def test_a_watcher_on_one_replica_sees_changes_made_through_another(start_complaints, database_url, staff_token, watch):
     if not database_url.startswith("postgresql"):
         pytest.skip("replicas share a PostgreSQL database; SQLite is one process by construction")
     _, first = start_complaints()
@@ -207,8 +191,8 @@ def test_a_watcher_on_one_replica_sees_changes_made_through_another(start_compla
                                   attributes=[pb.Attribute(code="severity", value="berat")]),
         timeout=10,
     ).complaint.id
-    by_id, id_stream = watch(first, pb.WatchComplaintsRequest(id=cid))
-    by_agency, agency_stream = watch(first, pb.WatchComplaintsRequest(agency_code="DBM"))
+    by_id = watch(first, pb.WatchComplaintsRequest(id=cid))
+    by_agency = watch(first, pb.WatchComplaintsRequest(agency_code="DBM"))
     auth = [("authorization", f"Bearer {staff_token('DBM')}")]
     # The streams are registered asynchronously: change the complaint until the first update arrives.
     deadline = time.monotonic() + 30
@@ -220,16 +204,13 @@ def test_a_watcher_on_one_replica_sees_changes_made_through_another(start_compla
     in_progress = lambda u: u.complaint.id == cid and u.complaint.status == pb.STATUS_IN_PROGRESS  # noqa: E731
     assert next_update(by_id, in_progress).event_type == "kota.complaints.status-changed.v1"
     assert next_update(by_agency, in_progress).complaint.agency_code == "DBM"
-    id_stream.cancel()
-    agency_stream.cancel()
 
 
-def test_an_agency_watcher_sees_the_incident_a_sensor_alert_opens(start_complaints, kafka_bootstrap):
+def test_an_agency_watcher_sees_the_incident_a_sensor_alert_opens(start_complaints, kafka_bootstrap, watch):
     _, stub = start_complaints()
     station = f"MANGGARAI-{uuid.uuid4().hex[:6]}"
-    updates, stream = watch(stub, pb.WatchComplaintsRequest(agency_code="BPBD"))
+    updates = watch(stub, pb.WatchComplaintsRequest(agency_code="BPBD"))
     time.sleep(1)  # the stream is registered asynchronously
     produce(kafka_bootstrap, [envelope.encode(alert(station, "siaga-1", "danger", 990), station)])
     update = next_update(updates, lambda u: station in u.complaint.description, timeout=60)
     assert update.complaint.channel == pb.CHANNEL_SENSOR and update.complaint.status == pb.STATUS_ROUTED
-    stream.cancel()
