@@ -211,7 +211,11 @@ def test_an_mqtt_session_is_refused_once_its_device_gets_a_new_credential(start_
     from amqtt.client import MQTTClient
     from amqtt.errors import ConnectError
 
-    s = start_sensors()
+    from kota_common.testing import free_port
+
+    port = free_port()  # the broker listens on every interface, as in a container (compose, Kubernetes)
+    s = start_sensors(KOTA_SENSORS_MQTT_ADDRESS=f"0.0.0.0:{port}")
+    s.mqtt = f"127.0.0.1:{port}"
     device, old = s.provision()
     t = now_ms() - 10_000
     readings, acks = f"kota/devices/{device}/readings", f"kota/devices/{device}/acks"

@@ -3,7 +3,8 @@ same IngestPipeline as the gRPC fast path.
 
     {"token": "kdt_...",                       (MQTT only; HTTP sends "Authorization: Device <token>")
      "readings": [{"quantity": "pm25", "unit": "ug/m3", "value": 41.2, "time": "2026-11-23T05:00:00Z"}, ...],
-     "positions": [{"time_ms": 1795410000000, "lat": -6.2, "lon": 106.82, "bearing": 10, "speed_kmh": 30}]}
+     "positions": [{"time_ms": 1795410000000, "lat": -6.2, "lon": 106.82, "bearing": 10, "speed_kmh": 30,
+                    "route_id": "1"}]}      (route_id optional, the first position's counts; default: provisioned)
 
 Each reading has "time" (RFC 3339) or "time_ms" (epoch milliseconds). Readings may come in any order; they are
 sorted by time per quantity. The answer: {"accepted": n, "rejected": m, "rejections": [{"index": i, ...}]}
@@ -86,7 +87,9 @@ def parse(doc: object) -> tuple[list[SeriesIn], PositionsIn | None, dict[tuple[s
         rows.sort(key=lambda x: x[0])
         for j, row in enumerate(rows):
             index_map[("position", j)] = row[5]
-        route = positions[0].get("route_id", "") if isinstance(positions[0].get("route_id", ""), str) else ""
+        route = positions[0].get("route_id", "")
+        if not isinstance(route, str):
+            raise DocumentError("positions[0].route_id must be a string")
         pos = PositionsIn(route, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
                           [r[3] for r in rows], [r[4] for r in rows])
     return series, pos, index_map

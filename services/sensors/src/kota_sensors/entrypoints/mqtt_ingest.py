@@ -2,9 +2,12 @@
 `<prefix>/<device_id>/readings` (QoS 1); the answer (counts, rejections, or {"refused": "unauthenticated"})
 is published to `<prefix>/<device_id>/acks` once the broker acknowledged the readings.
 
-The MQTT broker is either external (KOTA_SENSORS_MQTT_EMBEDDED_BROKER=false; the document must then carry the
-device's "token") or amqtt, started inside this process on KOTA_SENSORS_MQTT_ADDRESS, where devices connect
-with username = device id and password = credential (see mqtt_auth) and "token" may be left out.
+The MQTT broker is either amqtt, started inside this process on KOTA_SENSORS_MQTT_ADDRESS, where devices connect
+with username = device id and password = credential (see mqtt_auth: checked at CONNECT and against the device's
+current credential at every message) and "token" may be left out; or external
+(KOTA_SENSORS_MQTT_EMBEDDED_BROKER=false; the document must then carry the device's "token", which every
+subscriber to the topics can read: development only). An external broker that cannot be reached is retried in
+the background; the rest of the service serves meanwhile.
 """
 
 from __future__ import annotations
