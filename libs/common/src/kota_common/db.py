@@ -188,7 +188,6 @@ class NotificationListener:
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.channel = channel
         self.on_notify = on_notify
-        self.connected = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"listen-{channel}", daemon=True)
 
@@ -209,7 +208,6 @@ class NotificationListener:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-                    self.connected.set()
                     backoff = 0.5
                     while not self._stop.is_set():
                         for notification in conn.notifies(timeout=1.0):
@@ -218,7 +216,6 @@ class NotificationListener:
                             except Exception:
                                 log.exception("handling a notification on %s failed", self.channel)
             except Exception as exc:
-                self.connected.clear()
                 log.warning("listening on %s: %s; reconnecting in %.1f s", self.channel, exc, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)

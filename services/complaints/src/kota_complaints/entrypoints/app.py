@@ -97,16 +97,16 @@ class ComplaintsApp:
         self.relay.notify()
         if self.hub.has_subscribers():
             for complaint, ce_type in changed:
-                view = complaint_to_pb(complaint, self.ctx)
-                self.hub.publish(Update(complaint.id, complaint.agency_code, ce_type, view))
+                self._announce(complaint, complaint.agency_code, ce_type)
 
     def _on_notice(self, payload: str) -> None:
         """A change committed by another replica: its watchers here get the complaint as it now stands."""
         notice = ChangeNotice.decode(payload)
         if notice.from_elsewhere and self.hub.watched(notice.complaint_id, notice.agency_code):
-            complaint = services.get_complaint(notice.complaint_id, self.uow())
-            view = complaint_to_pb(complaint, self.ctx)
-            self.hub.publish(Update(complaint.id, notice.agency_code, notice.event_type, view))
+            self._announce(services.get_complaint(notice.complaint_id, self.uow()), notice.agency_code, notice.event_type)
+
+    def _announce(self, complaint, agency_code: str, ce_type: str) -> None:
+        self.hub.publish(Update(complaint.id, agency_code, ce_type, complaint_to_pb(complaint, self.ctx)))
 
     def _kafka_setup(self) -> None:
         """Topics and the alert consumer come up when the broker does; intake never waits for it."""

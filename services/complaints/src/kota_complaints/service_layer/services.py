@@ -16,7 +16,7 @@ from kota_common.auth import Principal
 from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from kota_common.events.sensors import SensorAlert
 from kota_common.reference import AreaDirectory, haversine_km
-from kota_complaints.adapters.orm import SensorIncidentRow
+from kota_complaints.adapters.orm import ComplaintRow, ReporterRow, SensorIncidentRow
 from kota_complaints.adapters.repository import ComplaintFilter
 from kota_complaints.domain.model import (
     Area,
@@ -141,13 +141,14 @@ def _validate_submission(cmd: SubmitComplaint, ctx: Context) -> tuple[Channel, l
     if cmd.contact.phone and not PHONE.match(cmd.contact.phone):
         violations.append(("contact.phone", "is not a valid phone number"))
     c = cmd.contact
-    for name, value, limit in (  # the columns' sizes: longer would fail at commit, on PostgreSQL
-        ("location.address", cmd.address, 500), ("external_ref", cmd.external_ref, 200),
-        ("idempotency_key", cmd.idempotency_key, 128), ("contact.first_name", c.first_name, 100),
-        ("contact.last_name", c.last_name, 100), ("contact.email", c.email, 200), ("contact.phone", c.phone, 40),
-        ("contact.device_id", c.device_id, 200),
+    for name, value, column in (  # longer than its column would fail at commit, on PostgreSQL
+        ("location.address", cmd.address, ComplaintRow.address), ("external_ref", cmd.external_ref, ComplaintRow.external_ref),
+        ("idempotency_key", cmd.idempotency_key, ComplaintRow.idempotency_key),
+        ("contact.first_name", c.first_name, ReporterRow.first_name), ("contact.last_name", c.last_name, ReporterRow.last_name),
+        ("contact.email", c.email, ReporterRow.email), ("contact.phone", c.phone, ReporterRow.phone),
+        ("contact.device_id", c.device_id, ReporterRow.device_id),
     ):
-        if len(value) > limit:
+        if len(value) > (limit := column.type.length):
             violations.append((name, f"must be at most {limit} characters"))
     return channel, violations
 
