@@ -8,10 +8,12 @@ Prints, from one run against the same broker:
      sensors.readings.v1 exactly, and the readings the service acknowledged. Work is handed out by device in
      chunks of batches, so a stream on a busier process takes fewer and a device's batches stay in order;
   3. with --evaluate: the alert evaluator's consumer-group lag sampled every 0.5 s during the run (max, at the
-     last ack, when caught up) and the observation store's lag and catch-up time.
+     last ack, when caught up) and the observation store's lag and catch-up time;
+  4. with --drain: the alert evaluator alone (its own process, after the run) draining what landed: the rate it
+     keeps up with when nothing else competes for the CPU.
 
     .venv/bin/python bench/sensor_ingest.py [--readings 2000000] [--batch 5000] [--streams 4] [--devices 40]
-        [--ingest-processes 2] [--evaluate]
+        [--ingest-processes 2] [--evaluate] [--drain]
 
 Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free port. Never run as a test.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -103,6 +106,41 @@ def raw_producer(bootstrap: str, n: int, with_headers: bool, compression: str) -
     return n / elapsed
 
 
+def drain(bootstrap: str, env: dict[str, str], tmp: Path, group_lag, tps: list, landed: int) -> None:
+    """The alert evaluator alone (role alerts, its own process, a new consumer group) on the records the run left
+    on the topic: its rate from its first offset commit until its lag is 0."""
+    group = env["KOTA_SENSORS_CONSUMER_GROUP"] + "-drain"
+    proc = subprocess.Popen([sys.executable, "-m", "kota_sensors"],
+                            env={**os.environ, **env, "KOTA_SENSORS_ROLE": "alerts", "KOTA_SENSORS_CONSUMER_GROUP": group},
+                            stdout=open(tmp / "drain.log", "ab"), stderr=subprocess.STDOUT)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group + "-alerts"})
+    try:
+        t0 = time.perf_counter()
+        first = None  # (time, lag) at the first commit: start-up and the first batch's fetch are not counted
+        lag = landed
+        while time.perf_counter() - t0 < 300 and proc.poll() is None:
+            lag = group_lag(c, tps)
+            now = time.perf_counter()
+            if first is None and lag < landed:
+                first = (now, lag)
+            if lag <= 0:
+                break
+            time.sleep(0.05)
+        if first is None or lag > 0:
+            print(f"  alert evaluator alone: did not drain (lag {lag:,}; see {tmp / 'drain.log'})")
+            return
+        seconds = now - first[0]
+        stat = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # user + system, start-up included
+        print(f"  alert evaluator alone, draining the topic           {first[1] / max(seconds, 1e-9):>10,.0f} readings/s  "
+              f"({first[1]:,} records after its first commit in {seconds:.2f} s; its own process, nothing else running; "
+              f"{cpu / landed * 1e6:.2f} µs of CPU per record over its whole life)")
+    finally:
+        c.close()
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--readings", type=int, default=2_000_000)
@@ -115,6 +153,9 @@ def main() -> None:
                     help="each: a delivery report per reading; last: one per series")
     ap.add_argument("--evaluate", action="store_true",
                     help="also run the alert evaluator and the observation store and report their lag")
+    ap.add_argument("--drain", action="store_true",
+                    help="after the run, start the alert evaluator alone on what landed and report how fast it drains "
+                    "the topic (its capacity: the rate it keeps up with when it has the CPU)")
     ap.add_argument("--ingest-processes", type=int, default=2, help="gRPC ingest processes sharing the port")
     ap.add_argument("--chunk", type=int, default=4, help="batches of one device handed to a stream at a time")
     ap.add_argument("--ingest-nice", type=int, default=5,
@@ -227,8 +268,11 @@ def main() -> None:
         def group_lag(c: Consumer, tps: list) -> int:
             # Committed offsets first, then the end: read the other way round, a commit in between showed as
             # negative lag.
-            done = sum(max(tp.offset, before_offsets.get(tp.partition, 0)) for tp in c.committed(tps, timeout=10))
-            return sum(c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps) - done
+            done = {tp.partition: max(tp.offset, before_offsets.get(tp.partition, 0))
+                    for tp in c.committed(tps, timeout=10)}
+            # Per partition and never below 0: a partition's end can be reported a moment behind its commit.
+            return sum(max(c.get_watermark_offsets(tp, timeout=10, cached=False)[1] - done[tp.partition], 0)
+                       for tp in tps)
 
         def sample_lag() -> None:
             c = Consumer({"bootstrap.servers": bootstrap, "group.id": alerts})
@@ -286,6 +330,8 @@ def main() -> None:
             print(f"  observation store (SQLite) caught up at            {t_store:.1f} s: "
                   f"{total / t_store:,.0f} records/s on average (lag now {max(lag, 0):,})")
             c.close()
+        if args.drain:
+            drain(bootstrap, env, tmp, group_lag, [TopicPartition(TOPIC, p) for p in before_offsets], landed)
         channel.close()
     finally:
         service.stop()

@@ -107,6 +107,19 @@ class Context:
             raise PermissionDenied("the tracking code does not match this complaint")
 
 
+# Field name and column length of each free-text field, in the order _validate_submission reads them (read from
+# the columns once: SQLAlchemy's attribute lookup costs more than the whole check).
+_TEXT_LIMITS = tuple(
+    (name, column.type.length)
+    for name, column in (
+        ("location.address", ComplaintRow.address), ("external_ref", ComplaintRow.external_ref),
+        ("idempotency_key", ComplaintRow.idempotency_key), ("contact.first_name", ReporterRow.first_name),
+        ("contact.last_name", ReporterRow.last_name), ("contact.email", ReporterRow.email),
+        ("contact.phone", ReporterRow.phone), ("contact.device_id", ReporterRow.device_id),
+    )
+)
+
+
 def _validate_submission(cmd: SubmitComplaint, ctx: Context) -> tuple[Channel, list[tuple[str, str]]]:
     violations: list[tuple[str, str]] = []
     channel = None
@@ -141,14 +154,10 @@ def _validate_submission(cmd: SubmitComplaint, ctx: Context) -> tuple[Channel, l
     if cmd.contact.phone and not PHONE.match(cmd.contact.phone):
         violations.append(("contact.phone", "is not a valid phone number"))
     c = cmd.contact
-    for name, value, column in (  # longer than its column would fail at commit, on PostgreSQL
-        ("location.address", cmd.address, ComplaintRow.address), ("external_ref", cmd.external_ref, ComplaintRow.external_ref),
-        ("idempotency_key", cmd.idempotency_key, ComplaintRow.idempotency_key),
-        ("contact.first_name", c.first_name, ReporterRow.first_name), ("contact.last_name", c.last_name, ReporterRow.last_name),
-        ("contact.email", c.email, ReporterRow.email), ("contact.phone", c.phone, ReporterRow.phone),
-        ("contact.device_id", c.device_id, ReporterRow.device_id),
-    ):
-        if len(value) > (limit := column.type.length):
+    for (name, limit), value in zip(_TEXT_LIMITS, (  # longer than its column would fail at commit, on PostgreSQL
+        cmd.address, cmd.external_ref, cmd.idempotency_key, c.first_name, c.last_name, c.email, c.phone, c.device_id,
+    ), strict=True):
+        if len(value) > limit:
             violations.append((name, f"must be at most {limit} characters"))
     return channel, violations
 

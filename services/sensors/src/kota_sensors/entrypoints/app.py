@@ -4,6 +4,7 @@ any further ingest processes. Each role can also run alone (KOTA_SENSORS_ROLE), 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -33,6 +34,7 @@ SERVICE_NAME = "kota.sensors.v1.SensorsService"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "adapters" / "migrations"
 REGISTRY_REFRESH_S = 10.0
 CHILD_RESTART_S = 2.0
+BATCH_GC_THRESHOLD = 100_000
 
 
 def ingest_producer(bootstrap: str, settings: SensorsSettings):
@@ -71,6 +73,10 @@ class SensorsApp:
             self._spawn("alerts", {"KOTA_SENSORS_ROLE": "alerts"})
             self._spawn("store", {"KOTA_SENSORS_ROLE": "store"})
         # Before this process starts threads: on Linux a thread inherits its priority from the one creating it.
+        # A batch is tens of thousands of GC-tracked objects (consumed records, readings) alive until it is
+        # handled: at the default threshold (700 allocations) the cyclic collector scans them again and again
+        # and finds no garbage (a third of the alert evaluator's CPU). Collect young objects per 100,000.
+        gc.set_threshold(BATCH_GC_THRESHOLD, *gc.get_threshold()[1:])
         target = {"alerts": 0, "store": s.store_nice}.get(s.role, s.ingest_nice)
         if target > (current := os.nice(0)):
             os.nice(target - current)
