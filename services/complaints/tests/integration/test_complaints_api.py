@@ -180,9 +180,13 @@ def test_idempotency_key_returns_the_same_complaint(start_complaints):
     first = submit(stub, idempotency_key="wa-msg-778")
     again = submit(stub, idempotency_key="wa-msg-778")
     assert first.complaint.id == again.complaint.id and first.tracking_code == again.tracking_code
-    # The same key with other content (another client's key, or a guessed one) never reveals that complaint.
-    other = submit(stub, idempotency_key="wa-msg-778", description="Genangan 50 cm di jalan lain")
-    assert other.complaint.id != first.complaint.id and other.tracking_code != first.tracking_code
+    # The same key with other content is refused with a field violation, and never reveals that complaint.
+    with pytest.raises(grpc.RpcError) as err:
+        submit(stub, idempotency_key="wa-msg-778", description="Genangan 50 cm di jalan lain")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert dict(field_violations(err.value)).keys() == {"idempotency_key"}
+    assert first.complaint.id not in err.value.details() and first.tracking_code not in err.value.details()
+    assert submit(stub, idempotency_key="wa-msg-779", description="Genangan 50 cm di jalan lain").complaint.id != first.complaint.id
 
 
 def test_sla_breach_emits_an_event_and_escalates(start_complaints, topic_reader):

@@ -19,3 +19,10 @@ def test_an_idempotency_key_is_bound_to_what_was_submitted_with_it():
         assert other.stored_idempotency_key() != base.stored_idempotency_key()
     assert replace(base, idempotency_key="").stored_idempotency_key() is None
     assert len(base.stored_idempotency_key()) <= 128 and "k-1" not in base.stored_idempotency_key()
+
+
+def test_a_key_reused_with_other_content_is_recognised_by_its_key_part():
+    base = submission().stored_idempotency_key()
+    other = submission(description="Sampah").stored_idempotency_key()
+    another_key = submission(idempotency_key="k-2").stored_idempotency_key()
+    assert base.rpartition(":")[0] == other.rpartition(":")[0] != another_key.rpartition(":")[0]

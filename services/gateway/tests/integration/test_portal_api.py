@@ -39,6 +39,9 @@ def test_idempotency_key_returns_the_same_complaint(client):
     first = client.post("/api/v1/complaints", json=body, headers={"Idempotency-Key": "same-key-1"}).json()
     again = client.post("/api/v1/complaints", json=body, headers={"Idempotency-Key": "same-key-1"}).json()
     assert first["id"] == again["id"]
+    reused = client.post("/api/v1/complaints", json={**body, "description": "Sampah menumpuk di jalan"},
+                         headers={"Idempotency-Key": "same-key-1"})
+    assert reused.status_code == 400 and "idempotency_key" in reused.text and first["id"] not in reused.text
 
 
 @pytest.mark.parametrize(

@@ -162,11 +162,18 @@ class ComplaintRepository:
             return None
         return self._track(row)
 
-    def by_idempotency_key(self, key: str) -> ComplaintRow | None:
+    def by_idempotency_key(self, key: str) -> tuple[str, str] | None:
+        """(complaint id, stored key) of the submission made with the same caller key as `key`, whatever its
+        content: stored keys are "<version>:<caller key>:<content>", so it is the one that starts alike."""
+        scope = key.rpartition(":")[0] + ":"
         for row in deferred_rows(self.session, _TABLE):  # submitted earlier in this group commit
-            if row["idempotency_key"] == key:
-                return ComplaintRow(id=row["id"])
-        return self.session.exec(select(ComplaintRow).where(ComplaintRow.idempotency_key == key)).first()
+            if (stored := row["idempotency_key"]) and stored.startswith(scope):
+                return row["id"], stored
+        # A range on the unique index (":" + 1 is ";"), the same on every database.
+        found = self.session.connection().execute(
+            select(_C.id, _C.idempotency_key).where(_C.idempotency_key >= scope, _C.idempotency_key < scope[:-1] + ";")
+        ).first()
+        return (found.id, found.idempotency_key) if found else None
 
     def _track(self, row: ComplaintRow) -> Complaint:
         history = self.session.exec(

@@ -77,13 +77,17 @@ class SubmitComplaint:
     external_ref: str = ""
 
     def stored_idempotency_key(self) -> str | None:
-        """The caller's key bound to what was sent with it (hashed): a retry of the same submission finds its
-        complaint and tracking code again, while the same key with other content (another client's key, a key
-        guessed) is a submission of its own and never reveals someone else's complaint."""
+        """The caller's key with what was sent with it, both hashed: "k2:<key>:<content>". A retry of the same
+        submission finds its complaint and tracking code again; the same key with other content is refused
+        (as Stripe and the IETF Idempotency-Key draft do) and never reveals the complaint made with it."""
         if not self.idempotency_key:
             return None
         content = repr(replace(self, attributes=dict(sorted(self.attributes.items()))))
-        return "k1:" + hashlib.sha256(content.encode()).hexdigest()
+        return f"k2:{_digest(self.idempotency_key)}:{_digest(content)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]  # 128 bits
 
 
 @dataclass
@@ -187,7 +191,12 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
         if key:
             existing = uow.complaints.by_idempotency_key(key)
             if existing is not None:
-                return uow.complaints.get(existing.id), ctx.tracking_code(existing.id)
+                complaint_id, stored_key = existing
+                if stored_key != key:
+                    raise InvalidArgument("the idempotency key was already used for another submission", [(
+                        "idempotency_key", "was sent before with other content: send a new key for a new submission",
+                    )])
+                return uow.complaints.get(complaint_id), ctx.tracking_code(complaint_id)
         category = ctx.routing.categories[cmd.service_code]
         reporter_ref = str(uuid.uuid4())
         try:
