@@ -35,7 +35,7 @@ from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.db import make_engine
 from kota_common.kafka import assign_all, ensure_topics, make_consumer, make_producer
-from kota_common.testing import ServiceProcess, free_port
+from kota_common.testing import ServiceProcess, cpu_seconds, free_port
 
 CODES = ["flooding", "waste", "street_light", "illegal_parking", "traffic", "public_order", "drainage"]
 
@@ -50,12 +50,6 @@ def pct(values: list[float], p: float) -> float:
 def row(name: str, count: int, seconds: float, lat_ms: list[float], errors: int = 0) -> str:
     return (f"{name:<34} {count:>8} {count / seconds:>10.0f}/s   p50 {pct(lat_ms, 50):>7.2f} ms"
             f"   p99 {pct(lat_ms, 99):>7.2f} ms   errors {errors}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), to report CPU per request beside wall-clock rates."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:

@@ -39,7 +39,7 @@ from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.auth import issue_token
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.settings import CommonSettings
-from kota_common.testing import ServiceProcess, free_port
+from kota_common.testing import ServiceProcess, cpu_seconds, free_port
 
 TOPIC = "sensors.readings.v1"
 
@@ -130,8 +130,7 @@ def drain(bootstrap: str, env: dict[str, str], tmp: Path, group_lag, tps: list, 
             print(f"  alert evaluator alone: did not drain (lag {lag:,}; see {tmp / 'drain.log'})")
             return
         seconds = now - first[0]
-        stat = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # user + system, start-up included
+        cpu = cpu_seconds(proc.pid)  # start-up included
         print(f"  alert evaluator alone, draining the topic           {first[1] / max(seconds, 1e-9):>10,.0f} readings/s  "
               f"({first[1]:,} records after its first commit in {seconds:.2f} s; its own process, nothing else running; "
               f"{cpu / landed * 1e6:.2f} µs of CPU per record over its whole life)")

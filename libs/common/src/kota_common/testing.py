@@ -216,6 +216,12 @@ def database_url(request, tmp_path) -> str:
 
 
 # -- service processes ----------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report CPU per request beside wall-clock rates."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ServiceProcess:
     """A Kota service started as its own OS process (`python -m <module>`), as it runs in production."""
 
