@@ -7,10 +7,11 @@ Prints, from one run against the same broker:
      sensors service (its own processes: --ingest-processes share the port), counting what lands on
      sensors.readings.v1 exactly, and the readings the service acknowledged. Work is handed out by device in
      chunks of batches, so a stream on a busier process takes fewer and a device's batches stay in order;
-  3. with --evaluate: the alert evaluator's consumer-group lag sampled every 0.5 s during the run (max, at the
-     last ack, when caught up) and the observation store's lag and catch-up time;
-  4. with --drain: the alert evaluator alone (its own process, after the run) draining what landed: the rate it
-     keeps up with when nothing else competes for the CPU.
+  3. with --evaluate: the alert evaluator's consumer-group lag on sensors.reading-summaries.v1 (one summary per
+     accepted batch, which is what it reads) sampled every 0.5 s during the run (max, at the last ack, when
+     caught up) and the observation store's lag on the readings and its catch-up time;
+  4. with --drain: the alert evaluator alone (its own process, after the run) draining the summaries that landed:
+     the rate it keeps up with when nothing else competes for the CPU.
 
     .venv/bin/python bench/sensor_ingest.py [--readings 2000000] [--batch 5000] [--streams 4] [--devices 40]
         [--ingest-processes 2] [--evaluate] [--drain]
@@ -42,6 +43,7 @@ from kota_common.settings import CommonSettings
 from kota_common.testing import ServiceProcess, cpu_seconds, free_port
 
 TOPIC = "sensors.readings.v1"
+SUMMARIES = "sensors.reading-summaries.v1"  # one per accepted batch: what the alert evaluator reads
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
@@ -106,9 +108,10 @@ def raw_producer(bootstrap: str, n: int, with_headers: bool, compression: str) -
     return n / elapsed
 
 
-def drain(bootstrap: str, env: dict[str, str], tmp: Path, group_lag, tps: list, landed: int) -> None:
-    """The alert evaluator alone (role alerts, its own process, a new consumer group) on the records the run left
-    on the topic: its rate from its first offset commit until its lag is 0."""
+def drain(bootstrap: str, env: dict[str, str], tmp: Path, group_lag, tps: list, landed: int, per_summary: int) -> None:
+    """The alert evaluator alone (role alerts, its own process, a new consumer group) on the summaries the run left
+    on their topic (`landed`, each of `per_summary` readings): its rate from its first offset commit until its lag
+    is 0."""
     group = env["KOTA_SENSORS_CONSUMER_GROUP"] + "-drain"
     proc = subprocess.Popen([sys.executable, "-m", "kota_sensors"],
                             env={**os.environ, **env, "KOTA_SENSORS_ROLE": "alerts", "KOTA_SENSORS_CONSUMER_GROUP": group},
@@ -131,9 +134,9 @@ def drain(bootstrap: str, env: dict[str, str], tmp: Path, group_lag, tps: list, 
             return
         seconds = now - first[0]
         cpu = cpu_seconds(proc.pid)  # start-up included
-        print(f"  alert evaluator alone, draining the topic           {first[1] / max(seconds, 1e-9):>10,.0f} readings/s  "
-              f"({first[1]:,} records after its first commit in {seconds:.2f} s; its own process, nothing else running; "
-              f"{cpu / landed * 1e6:.2f} µs of CPU per record over its whole life)")
+        print(f"  alert evaluator alone, draining the summaries     {first[1] * per_summary / max(seconds, 1e-9):>10,.0f} readings/s  "
+              f"({first[1]:,} summaries of {per_summary:,} readings after its first commit in {seconds:.2f} s; its own "
+              f"process, nothing else running; {cpu / landed * 1e6:,.0f} µs of CPU per summary over its whole life)")
     finally:
         c.close()
         proc.terminate()
@@ -172,7 +175,7 @@ def main() -> None:
         bootstrap = f"127.0.0.1:{free_port()}"
         proc_broker = start_embedded_broker(bootstrap, tmp / "broker.log")
     print(f"broker {bootstrap}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
-    ensure_topics(bootstrap, [TOPIC, "sensors.vehicle-positions.v1", "sensors.alerts.v1"])
+    ensure_topics(bootstrap, [TOPIC, SUMMARIES, "sensors.vehicle-positions.v1", "sensors.alerts.v1"])
 
     raw_h = raw_producer(bootstrap, args.raw, True, args.compression)
     raw_b = raw_producer(bootstrap, args.raw, False, args.compression)
@@ -221,6 +224,7 @@ def main() -> None:
                 series=[pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=range(t, t + per_batch), values=values)]))
         total = n_batches * per_batch
         before_offsets = end_offsets(bootstrap, TOPIC)
+        before_summaries = end_offsets(bootstrap, SUMMARIES)
         acked = [0] * args.streams
         refused = [0] * args.streams
         ready = collections.deque(d for d in devices if work[d])
@@ -267,7 +271,8 @@ def main() -> None:
         def group_lag(c: Consumer, tps: list) -> int:
             # Committed offsets first, then the end: read the other way round, a commit in between showed as
             # negative lag.
-            done = {tp.partition: max(tp.offset, before_offsets.get(tp.partition, 0))
+            start = before_summaries if tps[0].topic == SUMMARIES else before_offsets
+            done = {tp.partition: max(tp.offset, start.get(tp.partition, 0))
                     for tp in c.committed(tps, timeout=10)}
             # Per partition and never below 0: a partition's end can be reported a moment behind its commit.
             return sum(max(c.get_watermark_offsets(tp, timeout=10, cached=False)[1] - done[tp.partition], 0)
@@ -275,7 +280,7 @@ def main() -> None:
 
         def sample_lag() -> None:
             c = Consumer({"bootstrap.servers": bootstrap, "group.id": alerts})
-            tps = [TopicPartition(TOPIC, p) for p in before_offsets]
+            tps = [TopicPartition(SUMMARIES, p) for p in before_summaries]
             while not sampling.is_set():
                 lag_samples.append((time.perf_counter() - t0, group_lag(c, tps)))
                 sampling.wait(0.5)
@@ -313,10 +318,11 @@ def main() -> None:
         if args.evaluate:
             during = [lag for t, lag in lag_samples if t <= t_acked]
             caught = next((t for t, lag in lag_samples if t >= t_acked and lag <= 0), None)
-            print(f"  alert evaluator lag, sampled every 0.5 s          max {max(during or [0]):,} records, "
-                  f"{lag_at_ack:,} at the last ack, {max(lag_samples[-1][1], 0):,} at the end "
+            print(f"  alert evaluator lag, sampled every 0.5 s          max {max(during or [0]):,} summaries "
+                  f"({max(during or [0]) * per_batch:,} readings), {lag_at_ack:,} at the last ack, "
+                  f"{max(lag_samples[-1][1], 0):,} at the end "
                   f"({'caught up %.2f s after the last ack' % (caught - t_acked) if caught is not None else 'not caught up'})")
-            print("  alert evaluator lag over the run (s: records)     "
+            print("  alert evaluator lag over the run (s: summaries)   "
                   + ", ".join(f"{t:.1f}: {lag:,}" for t, lag in lag_samples[:: max(1, len(lag_samples) // 12)]))
             c = Consumer({"bootstrap.servers": bootstrap, "group.id": env["KOTA_SENSORS_CONSUMER_GROUP"]})
             tps = [TopicPartition(TOPIC, p) for p in before_offsets]
@@ -330,7 +336,9 @@ def main() -> None:
                   f"{total / t_store:,.0f} records/s on average (lag now {max(lag, 0):,})")
             c.close()
         if args.drain:
-            drain(bootstrap, env, tmp, group_lag, [TopicPartition(TOPIC, p) for p in before_offsets], landed)
+            summaries = count_records(bootstrap, SUMMARIES, before_summaries)
+            drain(bootstrap, env, tmp, group_lag, [TopicPartition(SUMMARIES, p) for p in before_summaries], summaries,
+                  per_batch)
         channel.close()
     finally:
         service.stop()

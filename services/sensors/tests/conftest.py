@@ -48,7 +48,7 @@ def wait_until(check, timeout: float = 60.0, interval: float = 0.2):
 
 def wait_consumed(bootstrap: str, group: str, topic: str = "sensors.readings.v1", timeout: float = 60.0) -> None:
     """Waits until a consumer group has committed every record now on the topic (e.g. the alert evaluator's
-    group, `<KOTA_SENSORS_CONSUMER_GROUP>-alerts`, has seen a baseline before the next reading is sent)."""
+    group, `<KOTA_SENSORS_CONSUMER_GROUP>-alerts`, has seen a baseline's summary before the next reading is sent)."""
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})

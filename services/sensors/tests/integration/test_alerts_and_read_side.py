@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kota.complaints.v1 import complaints_pb2 as cpb
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota_common import envelope
-from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC, SensorAlert
+from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC, SUMMARIES_TOPIC, SensorAlert
 from kota_common.kafka import make_producer
 
 from ..conftest import now_ms, wait_consumed, wait_until
@@ -149,7 +149,8 @@ def test_pm25_hourly_average_crossing_into_tidak_sehat_raises_one_air_quality_al
         assert ack[0].accepted == len(values)
 
     send([10.0], t)  # Baik: a baseline, no alert
-    wait_consumed(kafka_bootstrap, s.process.env["KOTA_SENSORS_CONSUMER_GROUP"] + "-alerts")  # the evaluator saw it
+    # the evaluator saw it (it reads the batches' summaries)
+    wait_consumed(kafka_bootstrap, s.process.env["KOTA_SENSORS_CONSUMER_GROUP"] + "-alerts", SUMMARIES_TOPIC)
     wait_until(lambda: s.stub.GetDevice(pb.GetDeviceRequest(id=station)).device.datastreams)
     send([100.0, 100.0, 100.0, 100.0, 100.0], t + 60_000)  # hourly average 85 -> ISPU 131: Tidak Sehat
     reader.wait_for(lambda r: any(a.level == "Tidak Sehat" for a in alerts_for(reader, station)), match=lambda m: m.key() == station.encode())

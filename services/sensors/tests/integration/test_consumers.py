@@ -1,5 +1,6 @@
-"""The two consumers of the readings topic, each its own consumer group, against the real broker and database;
-and several ingest processes sharing the gRPC port."""
+"""The two consumers of what ingest produces (the alert evaluator: batch summaries; the observation store:
+readings), each its own consumer group, against the real broker and database; and several ingest processes
+sharing the gRPC port."""
 
 import json
 import uuid
@@ -11,8 +12,9 @@ from sqlalchemy import text
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.db import make_engine, upgrade_to_head
-from kota_common.events.sensors import READINGS_TOPIC
+from kota_common.events.sensors import READINGS_TOPIC, SUMMARIES_TOPIC
 from kota_common.kafka import ensure_topics, make_producer
+from kota_sensors.domain.batch import encode_summary, summarise
 from kota_sensors.domain.devices import DeviceInfo
 from kota_sensors.entrypoints.app import MIGRATIONS
 from kota_sensors.service_layer.evaluator import AlertConsumer, ObservationStore
@@ -38,6 +40,26 @@ def produce_levels(bootstrap: str, gauge: str, levels: list[float], t0: int) -> 
     assert p.flush(30) == 0
 
 
+def produce_level_summaries(bootstrap: str, gauge: str, batches: list[list[float]], t0: int) -> None:
+    """Batch summaries shaped as the ingest pipeline writes them (a level a second), plus one poison record of the
+    same key after the first, and the first batch once more (a resend after a lost answer)."""
+    p = make_producer(bootstrap)
+    summaries, ts = [], t0
+    for levels in batches:
+        tss = [ts + i * 1000 for i in range(len(levels))]
+        summaries.append((f"{gauge}/summary/{tss[0]}/{tss[-1]}", summarise(gauge, [("water_level", tss, levels)])))
+        ts = tss[-1] + 1000
+    for item in [summaries[0], None, *summaries[1:], summaries[0]]:
+        if item is None:
+            p.produce(SUMMARIES_TOPIC, b"\x00not json", gauge.encode(), headers=[("ce_specversion", b"1.0")])
+            continue
+        ce_id, summary = item
+        p.produce(SUMMARIES_TOPIC, encode_summary(summary), gauge.encode(), headers=[
+            ("ce_specversion", b"1.0"), ("ce_id", ce_id), ("ce_source", b"/kota/sensors"),
+            ("ce_type", b"kota.sensors.reading-summary.v1"), ("content-type", b"application/json")])
+    assert p.flush(30) == 0
+
+
 @pytest.fixture
 def engine(database_url):
     upgrade_to_head(database_url, MIGRATIONS)
@@ -47,21 +69,22 @@ def engine(database_url):
 
 
 def test_the_alert_evaluator_alone_raises_siaga_alerts_and_dead_letters_a_poison_record(engine, kafka_bootstrap, topic_reader):
-    ensure_topics(kafka_bootstrap, [READINGS_TOPIC])
+    ensure_topics(kafka_bootstrap, [SUMMARIES_TOPIC])
     gauge = f"T-GAU-{uuid.uuid4().hex[:8]}"
     devices = {gauge: DeviceInfo(gauge, "test gauge", "water_level", -6.2, 106.8, "", "", None, THRESHOLDS)}
-    produce_levels(kafka_bootstrap, gauge, [60.0, 70.0, 120.0, 210.0, 205.0, 185.0], now_ms() - 60_000)
+    produce_level_summaries(kafka_bootstrap, gauge, [[60.0, 70.0], [120.0, 210.0], [205.0, 185.0]], now_ms() - 60_000)
     group = f"test-{uuid.uuid4().hex[:8]}-alerts"
-    dlq = topic_reader(READINGS_TOPIC + ".dlq")
+    dlq = topic_reader(SUMMARIES_TOPIC + ".dlq")
     alerts = AlertConsumer(engine, kafka_bootstrap, group, lambda: devices, batch_size=1000)
     alerts.start()
     try:
-        wait_consumed(kafka_bootstrap, group)
+        wait_consumed(kafka_bootstrap, group, SUMMARIES_TOPIC)
         with engine.connect() as c:
             staged = [json.loads(bytes(row[0]))["level"] for row in c.execute(
                 text("SELECT payload FROM outbox WHERE key = :k ORDER BY id"), {"k": gauge})]
             state = c.execute(text("SELECT level FROM alert_state WHERE station_id = :k"), {"k": gauge}).scalar()
-        # one change per level crossed, hysteresis keeps 205 at Siaga 1 and takes 185 down to Siaga 2
+        # one change per level crossed, hysteresis keeps 205 at Siaga 1 and takes 185 down to Siaga 2; the
+        # resent first batch changes nothing
         assert staged == ["siaga-3", "siaga-1", "siaga-2"] and state == "siaga-2"
         dead = dlq.wait_for(lambda r: len(r) >= 1, timeout=60, match=lambda m: m.key() == gauge.encode()
                             and dict(m.headers()).get("kota_dlq_consumer") == group.encode())

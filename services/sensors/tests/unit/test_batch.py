@@ -3,7 +3,15 @@
 import json
 
 from kota_sensors.domain.alerts import AlertEvaluator
-from kota_sensors.domain.batch import MINUTE_MS, BatchAggregate, decode_positions, decode_readings
+from kota_sensors.domain.batch import (
+    MINUTE_MS,
+    BatchAggregate,
+    decode_positions,
+    decode_readings,
+    decode_summaries,
+    encode_summary,
+    summarise,
+)
 
 T = 1_780_000_000_000 // MINUTE_MS * MINUTE_MS  # a minute boundary
 
@@ -33,31 +41,51 @@ def test_positions_decode_with_defaults():
     assert decode_positions([json.dumps({"vehicle_id": "TJ-1"}).encode()])[1][0][0] == 0
 
 
-def test_aggregate_sums_pm25_per_minute_keeps_levels_in_time_order_and_last_seen():
-    readings, _ = decode_readings([
-        reading("S1", "pm25", 10.0, T + 1000), reading("S1", "pm25", 20.0, T + 2000),
-        reading("S1", "pm25", 40.0, T + MINUTE_MS), reading("S1", "pm10", 99.0, T + 3 * MINUTE_MS),
-        reading("G1", "water_level", 90.0, T + 5000), reading("G1", "water_level", 80.0, T + 4000),
-        reading("S2", "pm25", 5.0, T), reading("S1", "pm25", 1.0, T + MINUTE_MS + 5), reading("S1", "pm25", 2.0, T + MINUTE_MS + 6),
-    ])
+def test_a_summary_sums_pm25_per_minute_and_keeps_every_water_level():
+    pm25 = [T + 1000, T + 2000, T + MINUTE_MS, T + MINUTE_MS + 5, T + 3 * MINUTE_MS]
+    s = summarise("S1", [("pm25", pm25, [10.0, 20.0, 40.0, 1.0, 2.0]), ("pm10", [T + 4 * MINUTE_MS], [99.0])])
+    m = T // MINUTE_MS
+    assert s.pm25 == [(m, 30.0, 2), (m + 1, 41.0, 2), (m + 3, 2.0, 1)] and s.water_level == []
+    assert (s.last_ms, s.pm25_first_ms, s.pm25_last_ms) == (T + 4 * MINUTE_MS, T + 1000, T + 3 * MINUTE_MS)
+    assert summarise("S2", [("pm25", [T, T + 1], [1.0, 2.0])]).pm25 == [(m, 3.0, 2)]  # one minute: one sum
+    g = summarise("G1", [("water_level", [T + 4000, T + 5000], [80.0, 90.0])])
+    assert g.water_level == [(T + 4000, 80.0), (T + 5000, 90.0)] and g.pm25 == [] and g.pm25_first_ms == 0
+    # what the ingest path writes is what the evaluator reads
+    (decoded,), bad = decode_summaries([encode_summary(s), encode_summary(g)[:-1]])
+    assert decoded == s and bad[0][0] == 1 and "not a kota.sensors.reading-summary.v1 payload" in bad[0][1]
+
+
+def test_summaries_fold_into_per_device_aggregates_once_each():
+    m = T // MINUTE_MS
+    s1 = summarise("S1", [("pm25", [T + 1000, T + MINUTE_MS + 1000], [10.0, 20.0])])
+    g1 = summarise("G1", [("water_level", [T + 5000, T + 6000], [90.0, 95.0])])
+    g0 = summarise("G1", [("water_level", [T + 4000], [80.0])])
+    folded: dict = {}
     agg = BatchAggregate()
-    agg.add_readings(readings)
-    assert agg.pm25 == {"S1": {T // MINUTE_MS: [30.0, 2], T // MINUTE_MS + 1: [43.0, 3]}, "S2": {T // MINUTE_MS: [5.0, 1]}}
-    assert agg.pm25_last == {"S1": T + MINUTE_MS + 6, "S2": T}
-    assert agg.levels == {"G1": [(T + 4000, 80.0), (T + 5000, 90.0)]}
-    assert agg.seen == {"S1": T + 3 * MINUTE_MS, "G1": T + 5000, "S2": T}
+    agg.add_summaries([s1, g1, s1, g0], folded)  # s1 again: a batch resent after a lost answer adds nothing
+    assert agg.pm25 == {"S1": {m: [10.0, 1], m + 1: [20.0, 1]}} and agg.pm25_last == {"S1": T + MINUTE_MS + 1000}
+    assert agg.levels == {"G1": [(T + 5000, 90.0), (T + 6000, 95.0)]}  # g0 is older than what was folded
+    assert agg.seen == {"S1": T + MINUTE_MS + 1000, "G1": T + 6000}
+    # next batch: a resend overlapping what was folded adds only what is newer (PM2.5: the later minutes)
+    overlap = summarise("S1", [("pm25", [T + MINUTE_MS + 1000, T + MINUTE_MS + 2000, T + 2 * MINUTE_MS], [20.0, 21.0, 30.0])])
+    levels = summarise("G1", [("water_level", [T + 6000, T + 7000], [95.0, 99.0])])
+    agg = BatchAggregate()
+    agg.add_summaries([overlap, levels], folded)
+    assert agg.pm25 == {"S1": {m + 2: [30.0, 1]}} and agg.levels == {"G1": [(T + 7000, 99.0)]}
+    assert folded == {("S1", "pm25"): T + 2 * MINUTE_MS, ("G1", "water_level"): T + 7000}
 
 
 def test_per_minute_sums_give_the_same_alerts_as_reading_by_reading():
-    """pm25_minutes (the consumer's batch path) and pm25 (reading by reading) agree on the hourly average."""
+    """pm25_minutes on batch summaries (the evaluator's path) and pm25 (reading by reading) agree."""
     series = [(T + i * 20_000, 10.0 + (i % 7) * 30) for i in range(400)]  # 2h13m of readings, rising and falling
     series += [(series[-1][0] + i * 500, 200.0 - i) for i in range(1, 200)]  # then many in each minute
     by_reading, by_minute = AlertEvaluator(), AlertEvaluator()
-    a, b = [], []
+    a, b, folded = [], [], {}
     for start in range(0, len(series), 37):  # uneven batches
         chunk = series[start:start + 37]
         a.append(by_reading.pm25("S", chunk))
         agg = BatchAggregate()
-        agg.add_readings(decode_readings([reading("S", "pm25", v, ts) for ts, v in chunk])[0])
+        summary = summarise("S", [("pm25", [ts for ts, _ in chunk], [v for _, v in chunk])])
+        agg.add_summaries(decode_summaries([encode_summary(summary)])[0], folded)
         b.append(by_minute.pm25_minutes("S", agg.pm25["S"], agg.pm25_last["S"]))
     assert a == b and any(a)

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from kota_common import envelope
-from kota_common.events.sensors import SensorReading, VehiclePosition
+from kota_common.events.sensors import READINGS_TOPIC, SUMMARIES_TOPIC, ReadingSummary, SensorReading, VehiclePosition
 from kota_sensors.domain.devices import DeviceInfo, hash_token
 from kota_sensors.domain.validation import Validator
 from kota_sensors.service_layer.ingest import DESCRIPTIONS, IngestPipeline, PositionsIn, SeriesIn
@@ -22,15 +22,16 @@ class FakeProducer:
         headers = [(n, v.encode() if isinstance(v, str) else v) for n, v in headers or []]
         self.records.append((topic, key, value, headers))
         if on_delivery is not None:
-            self.pending.append(on_delivery)
+            self.pending.append((topic, on_delivery))
 
     def poll(self, timeout):
         time.sleep(min(timeout, 0.01))
         return 0
 
-    def deliver(self, err=None):
-        for cb in self.pending:
-            cb(err, None)
+    def deliver(self, err=None, topic=None):
+        """Reports every pending delivery; `err` for all of them, or only for those of `topic`."""
+        for t, cb in self.pending:
+            cb(err if topic in (None, t) else None, None)
         self.pending.clear()
 
     def flush(self, timeout):
@@ -57,13 +58,32 @@ def test_accepted_readings_become_cloudevents_with_deterministic_ids(pipeline):
     assert not ticket.done  # not acknowledged before the broker acks
     pipeline.producer.deliver()
     assert ticket.wait(1) and ticket.delivered == 2 and ticket.rejections == [("pm10", 0, now, "out_of_range")]
-    events = [envelope.decode(v.encode(), h, k) for _t, k, v, h in pipeline.producer.records]
+    records = pipeline.producer.records
+    events = [envelope.decode(v.encode(), h, k) for t, k, v, h in records if t == READINGS_TOPIC]
     assert [e.id for e in events] == [f"DKI1/pm25/{now}", f"DKI1/pm25/{now + 1000}"]
     assert {e.type for e in events} == {"kota.sensors.reading.v1"} and {e.source for e in events} == {"/kota/sensors"}
     readings = [SensorReading.model_validate(e.data) for e in events]
     assert [(r.device_id, r.value, r.observed_at_ms) for r in readings] == [("DKI1", 12.5, now), ("DKI1", 13.0, now + 1000)]
     assert {k for _t, k, _v, _h in pipeline.producer.records} == {b"DKI1"}
     assert pipeline.accepted == 2 and pipeline.rejected["out_of_range"] == 1
+    # and the batch's one summary for the alert evaluator: the accepted PM2.5 readings summed per minute
+    (summary_event,) = [envelope.decode(v, h, k) for t, k, v, h in records if t == SUMMARIES_TOPIC]
+    assert summary_event.id == f"DKI1/summary/{now}/{now + 1000}" and summary_event.type == "kota.sensors.reading-summary.v1"
+    summary = ReadingSummary.model_validate(summary_event.data)
+    assert (summary.device_id, summary.last_ms, summary.pm25_first_ms, summary.pm25_last_ms) == ("DKI1", now + 1000, now, now + 1000)
+    assert sum(total for _m, total, _n in summary.pm25) == 25.5 and sum(n for *_, n in summary.pm25) == 2
+    assert summary.pm25[0][0] == now // 60_000 and summary.water_level == []
+
+
+def test_a_lost_summary_fails_the_whole_batch_so_the_device_resends_it(pipeline):
+    now = int(time.time() * 1000) - 5000
+    series = [SeriesIn("pm25", "ug/m3", [now, now + 1], [1.0, 2.0])]
+    t = pipeline.submit("DKI1", "secret", series)
+    pipeline.producer.deliver(err="summary lost", topic=SUMMARIES_TOPIC)  # the readings themselves landed
+    assert pipeline.settle(t, 1).failed == 2 and t.delivered == 0
+    t2 = pipeline.submit("DKI1", "secret", series)
+    pipeline.producer.deliver()
+    assert pipeline.settle(t2, 1).delivered == 2
 
 
 def test_wrong_token_unknown_device_and_revoked_credential_are_refused(pipeline):

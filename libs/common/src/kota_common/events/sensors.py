@@ -1,5 +1,6 @@
-"""Sensor topics: sensors.readings.v1 (key: device id), sensors.vehicle-positions.v1 (key: vehicle id) and
-sensors.alerts.v1 (key: station or gauge id, consumed by complaints to open incident tickets).
+"""Sensor topics: sensors.readings.v1 (key: device id), sensors.vehicle-positions.v1 (key: vehicle id),
+sensors.alerts.v1 (key: station or gauge id, consumed by complaints to open incident tickets), and the sensors
+service's own sensors.reading-summaries.v1 (key: device id): what its alert evaluator needs of each ingested batch.
 
 Readings and positions are published straight from the ingest path in batches (not through the outbox): the
 device is acknowledged only after the broker has acknowledged its batch. Their ce_id is deterministic
@@ -19,6 +20,7 @@ from kota_common.events import EventPayload, TopicSpec, register_topic
 ALERTS_TOPIC = "sensors.alerts.v1"
 READINGS_TOPIC = "sensors.readings.v1"
 POSITIONS_TOPIC = "sensors.vehicle-positions.v1"
+SUMMARIES_TOPIC = "sensors.reading-summaries.v1"
 SOURCE = "/kota/sensors"
 
 
@@ -92,5 +94,32 @@ POSITIONS_SPEC = register_topic(
         key="vehicle id",
         description="Accepted vehicle positions (TransJakarta buses), ordered per vehicle.",
         payloads=(VehiclePosition,),
+    )
+)
+
+
+class ReadingSummary(EventPayload):
+    """What the alert evaluator needs of one accepted batch of one device, written by the ingest path beside the
+    batch's readings: PM2.5 summed per minute, every water level, and the newest reading time."""
+
+    ce_type: Literal["kota.sensors.reading-summary.v1"] = "kota.sensors.reading-summary.v1"
+    device_id: str
+    last_ms: int = Field(description="the batch's newest reading time, any quantity (ms since the epoch, UTC)")
+    pm25: list[tuple[int, float, int]] = Field(
+        default_factory=list, description="[minute since the epoch, sum of ug/m3, count] of the batch's PM2.5 readings"
+    )
+    pm25_first_ms: int = Field(0, description="the batch's first and last PM2.5 reading times (0: none)")
+    pm25_last_ms: int = 0
+    water_level: list[tuple[int, float]] = Field(default_factory=list, description="[ms since the epoch, cm], in time order")
+
+
+SUMMARIES_SPEC = register_topic(
+    TopicSpec(
+        name=SUMMARIES_TOPIC,
+        key="device id",
+        description="Internal to the sensors service: one record per accepted ingest batch, summarising its readings "
+        "for the alert evaluator, so alerts keep up with ingest at a cost per batch, not per reading. "
+        "ce_id is <device>/summary/<first ms>/<last ms>. Integrators read sensors.readings.v1.",
+        payloads=(ReadingSummary,),
     )
 )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.db import make_engine, upgrade_to_head
-from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC
+from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SUMMARIES_TOPIC
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.outbox import OutboxRelay
@@ -205,7 +205,7 @@ class SensorsApp:
         s = self.settings
         while not self._stop.is_set():
             try:
-                ensure_topics(s.common.kafka_bootstrap, [READINGS_TOPIC, POSITIONS_TOPIC, ALERTS_TOPIC], timeout=10,
+                ensure_topics(s.common.kafka_bootstrap, [READINGS_TOPIC, SUMMARIES_TOPIC, POSITIONS_TOPIC, ALERTS_TOPIC], timeout=10,
                               replication_factor=s.common.kafka_replication_factor)
                 break
             except Exception as exc:

@@ -1,18 +1,20 @@
-"""The two consumers of sensors.readings.v1 and sensors.vehicle-positions.v1, each its own consumer group (and,
-in the service, its own process), so that neither slows the other or the ingest:
+"""The two consumers of what the ingest path produces, each its own consumer group (and, in the service, its own
+process), so that neither slows the other or the ingest:
 
-- AlertConsumer (group `<consumer_group>-alerts`): the lean path that must keep up with ingest. Per batch of
-  up to 50,000 records it decodes the payloads into typed structs (msgspec), folds them into per-device
-  aggregates (PM2.5 sums per minute, water levels in time order, last-seen time), evaluates ISPU, Siaga and
+- AlertConsumer (group `<consumer_group>-alerts`, on sensors.reading-summaries.v1 and
+  sensors.vehicle-positions.v1): the lean path that must keep up with ingest. It reads one summary per
+  ingested batch (PM2.5 sums per minute, water levels, newest time), not every reading, so its cost follows the
+  number of batches, not of readings. It folds them into per-device aggregates, evaluates ISPU, Siaga and
   silence once per device, and touches the database only when an alert changes (alert_state + outbox, one
   transaction) and, at most once a second, for devices' last-seen times. Offsets are committed after that.
-- ObservationStore (group `<consumer_group>`): the SensorThings history (every observation, datastreams'
+- ObservationStore (group `<consumer_group>`, on sensors.readings.v1 and sensors.vehicle-positions.v1): the
+  SensorThings history (every observation, datastreams'
   latest values, latest vehicle positions, last-seen times) in one transaction per batch. It is bounded by the
   database's insert rate, so under a burst faster than that it lags and catches up afterwards; alerts do not
   wait for it.
 
-Replays are harmless: observations are keyed by (device, quantity, time) and alert levels are kept in
-alert_state. A record that cannot be parsed goes to `<topic>.dlq` with the reason in headers (each group
+Replays are harmless: observations are keyed by (device, quantity, time), alert levels are kept in
+alert_state, and the evaluator folds a datastream's readings only once (by time). A record that cannot be parsed goes to `<topic>.dlq` with the reason in headers (each group
 dead-letters it under its own name); the batch goes on.
 """
 
@@ -30,12 +32,12 @@ from sqlmodel import Session, select
 
 from kota_common import envelope, outbox
 from kota_common.consumer import dead_letter
-from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SensorAlert
+from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SUMMARIES_TOPIC, SensorAlert
 from kota_common.kafka import make_consumer, make_producer
 from kota_sensors.adapters import repository
 from kota_sensors.adapters.orm import AlertStateRow
 from kota_sensors.domain.alerts import AlertChange, AlertEvaluator
-from kota_sensors.domain.batch import BatchAggregate, decode_positions, decode_readings
+from kota_sensors.domain.batch import BatchAggregate, decode_positions, decode_readings, decode_summaries
 from kota_sensors.domain.devices import DeviceInfo
 
 log = logging.getLogger(__name__)
@@ -58,9 +60,10 @@ def alerts_group(consumer_group: str) -> str:
 
 
 class BatchConsumer:
-    """Consumes both topics in large batches on a thread; process(batch) then a synchronous offset commit."""
+    """Consumes its topics in large batches on a thread; process(batch) then a synchronous offset commit."""
 
     name = "consumer"
+    topics = (READINGS_TOPIC, POSITIONS_TOPIC)
 
     def __init__(self, engine: Engine, bootstrap: str, group_id: str, devices: callable, *, batch_size: int = 20000):
         self.engine = engine
@@ -77,7 +80,7 @@ class BatchConsumer:
     def start(self) -> None:
         self.consumer = make_consumer(self.bootstrap, self.group_id, **CONSUMER_TUNING)
         self.dlq = make_producer(self.bootstrap)
-        self.consumer.subscribe([READINGS_TOPIC, POSITIONS_TOPIC], on_assign=lambda _c, _p: self.on_assign())
+        self.consumer.subscribe(list(self.topics), on_assign=lambda _c, _p: self.on_assign())
         self._spawn(self._run, self.name)
 
     def _spawn(self, target, name: str) -> None:
@@ -197,9 +200,11 @@ class ObservationStore(BatchConsumer):
 
 
 class AlertConsumer(BatchConsumer):
-    """ISPU, Siaga and silence alerts, staged in the outbox (published by the relay)."""
+    """ISPU, Siaga and silence alerts from batch summaries and positions, staged in the outbox (published by the
+    relay)."""
 
     name = "alert-evaluator"
+    topics = (SUMMARIES_TOPIC, POSITIONS_TOPIC)
 
     def __init__(self, engine: Engine, bootstrap: str, group_id: str, devices: callable, *, ispu_margin: int = 5,
                  batch_size: int = 50000, silent_after_s: float = 900, silent_check_interval_s: float = 30,
@@ -213,6 +218,7 @@ class AlertConsumer(BatchConsumer):
         self.on_alerts = on_alerts
         self.evaluator = AlertEvaluator(ispu_margin)
         self.last_seen: dict[str, int] = {}
+        self.folded: dict[tuple[str, str], int] = {}  # newest reading time folded per (device, quantity)
         self.silent: set[str] = set()
         self.alerts = 0
         self._untouched: dict[str, int] = {}  # last-seen times not yet written to devices
@@ -239,11 +245,23 @@ class AlertConsumer(BatchConsumer):
                     self.last_seen[d_id] = ms
 
     def process(self, msgs) -> None:
-        readings, positions = self.split(msgs)
+        by_topic: dict[str, list] = {SUMMARIES_TOPIC: [], POSITIONS_TOPIC: []}
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", err)
+            else:
+                by_topic[m.topic()].append(m)
         agg = BatchAggregate()
-        agg.add_readings(readings)
-        if positions:
-            agg.add_positions(positions)
+        for topic, decode, add in ((SUMMARIES_TOPIC, decode_summaries, lambda s: agg.add_summaries(s, self.folded)),
+                                   (POSITIONS_TOPIC, decode_positions, agg.add_positions)):
+            records = by_topic[topic]
+            if records:
+                decoded, bad = decode([m.value() for m in records])
+                for i, reason in bad:
+                    self._dead_letter(records[i], reason)
+                add(decoded)
         self.apply(agg)
         self.consumed += len(msgs)
 

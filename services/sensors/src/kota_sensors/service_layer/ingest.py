@@ -2,9 +2,11 @@
 
 gRPC, HTTP and MQTT all call `IngestPipeline.submit`. Readings do not go through the database: each accepted
 reading becomes one record on sensors.readings.v1 (key: device id), produced with librdkafka (idempotent,
-acks=all, batched by linger). The caller gets a Ticket that completes when the broker has acknowledged every
-record of the batch; only then is the device told its readings were accepted. A device that gets no answer
-resends; the records' ce_id is deterministic (<device>/<quantity>/<ms>), so consumers drop the resends.
+acks=all, batched by linger), and the batch one record on sensors.reading-summaries.v1 (what the alert
+evaluator needs of it). The caller gets a Ticket that completes when the broker has acknowledged every record
+of the batch, summary included; only then is the device told its readings were accepted. A device that gets
+no answer resends; the records' ce_id is deterministic (<device>/<quantity>/<ms>), so consumers drop the
+resends (the evaluator drops summaries of readings it has already folded).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kota_common.events.sensors import POSITIONS_TOPIC, READINGS_TOPIC, SOURCE
+from kota_common.events.sensors import POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SUMMARIES_TOPIC
+from kota_sensors.domain.batch import encode_summary, summarise
 from kota_sensors.domain.devices import ROUTE_ID_RULE, DeviceInfo, valid_route_id
 from kota_sensors.domain.validation import Validator
 
@@ -26,6 +29,7 @@ H_SOURCE = ("ce_source", SOURCE.encode())
 H_CONTENT_TYPE = ("content-type", b"application/json")  # optional in the CE Kafka binding: positions only
 H_READING = ("ce_type", b"kota.sensors.reading.v1")
 H_POSITION = ("ce_type", b"kota.sensors.vehicle-position.v1")
+H_SUMMARY = ("ce_type", b"kota.sensors.reading-summary.v1")
 UNAUTHENTICATED = "unauthenticated"
 MAX_REJECTIONS_REPORTED = 1000
 RELOAD_MIN_INTERVAL_S = 1.0  # an unknown device or a wrong credential re-reads the registry at most this often
@@ -72,6 +76,7 @@ class Ticket:
     rejections: list[tuple[str, int, int, str]] = field(default_factory=list)  # quantity, index, ts, reason
     refused: str = ""
     failed: int = 0
+    summary_failed: bool = False
     _outstanding: int = 0
     _event: threading.Event = field(default_factory=threading.Event)
 
@@ -81,6 +86,13 @@ class Ticket:
         self._outstanding -= 1
         if self._outstanding == 0:
             self._event.set()
+
+    def on_summary_delivery(self, err, _msg) -> None:
+        """The batch's summary: without it the alert evaluator would not see the batch, so its loss fails the
+        whole batch (settle), which the device then resends."""
+        if err is not None:
+            self.summary_failed = True
+        self.on_delivery(None, _msg)
 
     def _arm(self, n: int) -> None:
         self._outstanding = n
@@ -206,10 +218,11 @@ class IngestPipeline:
             pos_rows = self._validate_positions(device, positions, now_ms, rejections) if positions else []
             n = sum(len(b[1]) for b in batches) + len(pos_rows)
             ticket.accepted = n
+            summaries = 1 if batches else 0
             if self.report_each:
-                ticket._arm(n)
+                ticket._arm(n + summaries)
             else:  # one delivery report per series: its last record (same key, same partition, in order)
-                ticket._arm(len(batches) + (1 if pos_rows else 0))
+                ticket._arm(len(batches) + (1 if pos_rows else 0) + summaries)
             # Hot loop: per reading one string format, one small list and one produce call. Only the four
             # required CloudEvents attributes travel as headers (each header costs both here and in the broker;
             # content-type is optional in the CE Kafka binding and the payload is always JSON).
@@ -234,6 +247,11 @@ class IngestPipeline:
                 ts, v = tss[last], vals[last]
                 self._produce_blocking(READINGS_TOPIC, f'{prefix}{v!r},"observed_at_ms":{ts}}}', key, cb,
                                        [h_spec, ("ce_id", f"{id_prefix}{ts}"), h_src, h_type])
+            if batches:
+                summary = summarise(device_id, batches)
+                ce_id = f"{device_id}/summary/{min(b[1][0] for b in batches)}/{summary.last_ms}"
+                self._produce_blocking(SUMMARIES_TOPIC, encode_summary(summary), key, ticket.on_summary_delivery,
+                                       [h_spec, ("ce_id", ce_id), h_src, H_SUMMARY, h_ct])
             for i, (ts, value) in enumerate(pos_rows):
                 self._produce_blocking(POSITIONS_TOPIC, value, key,
                                        cb if self.report_each or i == len(pos_rows) - 1 else None,
@@ -256,8 +274,8 @@ class IngestPipeline:
         readings did not make it, the device's ordering state is dropped so that its resend is accepted."""
         if not ticket.wait(timeout):
             ticket.failed = ticket.accepted
-        if ticket.failed and not self.report_each:  # a failed series report stands for the whole batch
-            ticket.failed = ticket.accepted
+        if (ticket.failed and not self.report_each) or ticket.summary_failed:
+            ticket.failed = ticket.accepted  # a failed series report or summary stands for the whole batch
         if ticket.failed:
             log.warning("broker did not acknowledge %d reading(s) of %s", ticket.failed, ticket.device_id)
             self.validator.forget(ticket.device_id)
