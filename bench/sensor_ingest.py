@@ -10,6 +10,9 @@ Prints, from one run against the same broker:
   3. with --evaluate: the alert evaluator's consumer-group lag on sensors.reading-summaries.v1 (one summary per
      accepted batch, which is what it reads) sampled every 0.5 s during the run (max, at the last ack, when
      caught up) and the observation store's lag on the readings and its catch-up time;
+     With --evaluator-only instead: the alert evaluator in its own process (role alerts) and no observation store,
+     the deployment where the history is written elsewhere (and the setup of the issue's target: ingest and an
+     alert consumer keeping up with it);
   4. with --drain: the alert evaluator alone (its own process, after the run) draining the summaries that landed:
      the rate it keeps up with when nothing else competes for the CPU.
 
@@ -108,14 +111,57 @@ def raw_producer(bootstrap: str, n: int, with_headers: bool, compression: str) -
     return n / elapsed
 
 
+def role_cpu(service_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the service process (`all`) and each of its child processes, by role."""
+    out = {"all": cpu_seconds(service_pid)}
+    for task in Path(f"/proc/{service_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            role = next((e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"KOTA_SENSORS_ROLE=")), child)
+            out[role] = out.get(role, 0.0) + cpu_seconds(int(child))
+    return out
+
+
+def wait_evaluator_ready(bootstrap: str, stub, admin: list, group: str, timeout: float = 120.0) -> float:
+    """Sends one batch from a warm-up station and waits until the alert evaluator (group `group`) has committed
+    its summary, so that its start-up (imports, joining the group) is not counted as lag; returns the wait."""
+    t0 = time.perf_counter()
+    dev = pb.Device(id="BENCH-WARMUP", name="warm-up station", kind="air_quality", owner_agency="DLH",
+                    location=pb.Location(lat=-6.3, lon=106.7))
+    token = stub.ProvisionDevice(pb.ProvisionDeviceRequest(device=dev), metadata=admin).device_token
+    readings_before = sum(end_offsets(bootstrap, TOPIC).values())
+    start = int(time.time() * 1000) - 60_000
+    ack = list(stub.IngestReadings(iter([pb.IngestReadingsRequest(device_id=dev.id, device_token=token, series=[
+        pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=range(start, start + 10), values=[10.0] * 10)])])))
+    assert ack and ack[0].accepted == 10, ack
+    end = end_offsets(bootstrap, SUMMARIES)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(SUMMARIES, p) for p in end]
+        while time.perf_counter() - t0 < timeout:
+            # and the warm-up readings are all counted in the topic's end offsets, which the run starts from
+            if (all(tp.offset >= end[tp.partition] for tp in c.committed(tps, timeout=10) if end[tp.partition] > 0)
+                    and sum(end_offsets(bootstrap, TOPIC).values()) >= readings_before + 10):
+                return time.perf_counter() - t0
+            time.sleep(0.2)
+        raise TimeoutError(f"the alert evaluator did not commit its first summary within {timeout:.0f} s")
+    finally:
+        c.close()
+
+
+def start_evaluator(env: dict[str, str], tmp: Path, group: str) -> subprocess.Popen:
+    """The alert evaluator as its own process (role alerts), in consumer group `<group>-alerts`."""
+    return subprocess.Popen([sys.executable, "-m", "kota_sensors"],
+                            env={**os.environ, **env, "KOTA_SENSORS_ROLE": "alerts", "KOTA_SENSORS_CONSUMER_GROUP": group},
+                            stdout=open(tmp / f"{group}.log", "ab"), stderr=subprocess.STDOUT)
+
+
 def drain(bootstrap: str, env: dict[str, str], tmp: Path, group_lag, tps: list, landed: int, per_summary: int) -> None:
     """The alert evaluator alone (role alerts, its own process, a new consumer group) on the summaries the run left
-    on their topic (`landed`, each of `per_summary` readings): its rate from its first offset commit until its lag
-    is 0."""
+    on their topic (`landed`, each of `per_summary` readings): how long from its start until its lag is 0, and its
+    CPU (start-up included: the summaries of a whole run take it a batch or two)."""
     group = env["KOTA_SENSORS_CONSUMER_GROUP"] + "-drain"
-    proc = subprocess.Popen([sys.executable, "-m", "kota_sensors"],
-                            env={**os.environ, **env, "KOTA_SENSORS_ROLE": "alerts", "KOTA_SENSORS_CONSUMER_GROUP": group},
-                            stdout=open(tmp / "drain.log", "ab"), stderr=subprocess.STDOUT)
+    proc = start_evaluator(env, tmp, group)
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group + "-alerts"})
     try:
         t0 = time.perf_counter()
@@ -130,13 +176,12 @@ def drain(bootstrap: str, env: dict[str, str], tmp: Path, group_lag, tps: list, 
                 break
             time.sleep(0.05)
         if first is None or lag > 0:
-            print(f"  alert evaluator alone: did not drain (lag {lag:,}; see {tmp / 'drain.log'})")
+            print(f"  alert evaluator alone: did not drain (lag {lag:,}; see {tmp / (group + '.log')})")
             return
-        seconds = now - first[0]
-        cpu = cpu_seconds(proc.pid)  # start-up included
-        print(f"  alert evaluator alone, draining the summaries     {first[1] * per_summary / max(seconds, 1e-9):>10,.0f} readings/s  "
-              f"({first[1]:,} summaries of {per_summary:,} readings after its first commit in {seconds:.2f} s; its own "
-              f"process, nothing else running; {cpu / landed * 1e6:,.0f} µs of CPU per summary over its whole life)")
+        cpu = cpu_seconds(proc.pid)
+        print(f"  alert evaluator alone, draining the summaries     {landed:,} summaries ({landed * per_summary:,} readings) "
+              f"drained {now - t0:.2f} s after its start; {cpu:.2f} s of CPU over its whole life, start-up included "
+              f"(≤{cpu / (landed * per_summary) * 1e6:.2f} µs per reading)")
     finally:
         c.close()
         proc.terminate()
@@ -155,6 +200,8 @@ def main() -> None:
                     help="each: a delivery report per reading; last: one per series")
     ap.add_argument("--evaluate", action="store_true",
                     help="also run the alert evaluator and the observation store and report their lag")
+    ap.add_argument("--evaluator-only", action="store_true",
+                    help="like --evaluate, but the alert evaluator alone (its own process) and no observation store")
     ap.add_argument("--drain", action="store_true",
                     help="after the run, start the alert evaluator alone on what landed and report how fast it drains "
                     "the topic (its capacity: the rate it keeps up with when it has the CPU)")
@@ -165,6 +212,7 @@ def main() -> None:
                     "over ingest; 0: ingest first)")
     ap.add_argument("--rate", type=float, default=0, help="offered readings/s (0: as fast as the service takes them)")
     args = ap.parse_args()
+    consumers = args.evaluate or args.evaluator_only
 
     proc_broker = None
     bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
@@ -193,6 +241,7 @@ def main() -> None:
         "KOTA_SENSORS_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:6]}", "KOTA_LOG_LEVEL": "WARNING",
     }
     service = ServiceProcess("kota_sensors", env, address, tmp / "sensors.log").start()
+    evaluator = None
     try:
         def open_channel() -> grpc.Channel:  # its own connection (no shared subchannel), so SO_REUSEPORT spreads them
             return grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -223,6 +272,11 @@ def main() -> None:
                 sequence=b, device_id=dev, device_token=tokens[dev],
                 series=[pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=range(t, t + per_batch), values=values)]))
         total = n_batches * per_batch
+        if args.evaluator_only:
+            evaluator = start_evaluator(env, tmp, env["KOTA_SENSORS_CONSUMER_GROUP"])
+        if consumers:
+            ready = wait_evaluator_ready(bootstrap, stub, admin, f"{env['KOTA_SENSORS_CONSUMER_GROUP']}-alerts")
+            print(f"alert evaluator ready (committed a warm-up batch's summary) after {ready:.1f} s")
         before_offsets = end_offsets(bootstrap, TOPIC)
         before_summaries = end_offsets(bootstrap, SUMMARIES)
         acked = [0] * args.streams
@@ -286,21 +340,26 @@ def main() -> None:
                 sampling.wait(0.5)
             c.close()
 
-        if args.evaluate:  # the consumers start from the earliest offset: let them reach the end first
-            time.sleep(5)
+        if consumers:  # the store starts from the earliest offset: let it reach the end first
+            time.sleep(2)
         threads = [threading.Thread(target=stream, args=(i,)) for i in range(args.streams)]
+        cpu_before = role_cpu(service.proc.pid)
+        if evaluator is not None:
+            cpu_before["alerts"] = cpu_seconds(evaluator.pid)
         t0 = time.perf_counter()
         sampler = threading.Thread(target=sample_lag)
-        if args.evaluate:
+        if consumers:
             sampler.start()
         for th in threads:
             th.start()
         for th in threads:
             th.join()
         t_acked = time.perf_counter() - t0
+        cpu_now = role_cpu(service.proc.pid) | ({"alerts": cpu_seconds(evaluator.pid)} if evaluator is not None else {})
+        cpu_run = {role: cpu - cpu_before.get(role, 0.0) for role, cpu in cpu_now.items()}
         lag_at_ack = lag_samples[-1][1] if lag_samples else 0
         # Every acknowledged reading is on the topic (the service acks after the broker did); count them exactly.
-        if args.evaluate:  # first watch the alert evaluator drain, then count (the count competes for CPU)
+        if consumers:  # first watch the alert evaluator drain, then count (the count competes for CPU)
             while time.perf_counter() - t0 < t_acked + 120 and (not lag_samples or lag_samples[-1][1] > 0
                                                                  or lag_samples[-1][0] < t_acked):
                 time.sleep(0.2)
@@ -311,11 +370,15 @@ def main() -> None:
               f"({sum(acked):,} of {total:,} acknowledged in {t_acked:.2f} s; batches of {per_batch}, {args.streams} "
               f"streams, {args.devices} devices, {args.ingest_processes} ingest processes, delivery reports: "
               f"{args.delivery_reports}{', evaluator and store running' if args.evaluate else ''}"
+              f"{', evaluator (its own process) running, no store' if args.evaluator_only else ''}"
               f", ingest nice {args.ingest_nice}{f', offered {args.rate:,.0f}/s' if args.rate else ''})")
         print(f"  records on {TOPIC} after the run          {landed:>10,}   ({sum(refused)} rejected/refused)")
         print(f"  end to end / raw CE-shaped producer              {sum(acked) / t_acked / raw_h:>10.0%}")
         print(f"  end to end / raw bare producer                   {sum(acked) / t_acked / raw_b:>10.0%}")
-        if args.evaluate:
+        print("  service CPU during the run, by process role      "
+              + ", ".join(f"{role} {cpu:.1f} s ({cpu / t_acked:.0%} of a core, {cpu / max(sum(acked), 1) * 1e6:.2f} µs/reading)"
+                          for role, cpu in sorted(cpu_run.items())))
+        if consumers:
             during = [lag for t, lag in lag_samples if t <= t_acked]
             caught = next((t for t, lag in lag_samples if t >= t_acked and lag <= 0), None)
             print(f"  alert evaluator lag, sampled every 0.5 s          max {max(during or [0]):,} summaries "
@@ -324,6 +387,7 @@ def main() -> None:
                   f"({'caught up %.2f s after the last ack' % (caught - t_acked) if caught is not None else 'not caught up'})")
             print("  alert evaluator lag over the run (s: summaries)   "
                   + ", ".join(f"{t:.1f}: {lag:,}" for t, lag in lag_samples[:: max(1, len(lag_samples) // 12)]))
+        if args.evaluate:
             c = Consumer({"bootstrap.servers": bootstrap, "group.id": env["KOTA_SENSORS_CONSUMER_GROUP"]})
             tps = [TopicPartition(TOPIC, p) for p in before_offsets]
             lag = group_lag(c, tps)
@@ -341,6 +405,9 @@ def main() -> None:
                   per_batch)
         channel.close()
     finally:
+        if evaluator is not None:
+            evaluator.terminate()
+            evaluator.wait(10)
         service.stop()
         if proc_broker is not None:
             proc_broker.terminate()
