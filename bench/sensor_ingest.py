@@ -131,9 +131,11 @@ def wait_evaluator_ready(bootstrap: str, stub, admin: list, group: str, timeout:
     token = stub.ProvisionDevice(pb.ProvisionDeviceRequest(device=dev), metadata=admin).device_token
     readings_before = sum(end_offsets(bootstrap, TOPIC).values())
     start = int(time.time() * 1000) - 60_000
+    # One reading: Tansu reports a partition's end offset as the last record batch's first offset + 1, so only a
+    # batch of one record is counted exactly in the end offsets the run starts from.
     ack = list(stub.IngestReadings(iter([pb.IngestReadingsRequest(device_id=dev.id, device_token=token, series=[
-        pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=range(start, start + 10), values=[10.0] * 10)])])))
-    assert ack and ack[0].accepted == 10, ack
+        pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=[start], values=[10.0])])])))
+    assert ack and ack[0].accepted == 1, ack
     end = end_offsets(bootstrap, SUMMARIES)
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
@@ -141,7 +143,7 @@ def wait_evaluator_ready(bootstrap: str, stub, admin: list, group: str, timeout:
         while time.perf_counter() - t0 < timeout:
             # and the warm-up readings are all counted in the topic's end offsets, which the run starts from
             if (all(tp.offset >= end[tp.partition] for tp in c.committed(tps, timeout=10) if end[tp.partition] > 0)
-                    and sum(end_offsets(bootstrap, TOPIC).values()) >= readings_before + 10):
+                    and sum(end_offsets(bootstrap, TOPIC).values()) > readings_before):
                 return time.perf_counter() - t0
             time.sleep(0.2)
         raise TimeoutError(f"the alert evaluator did not commit its first summary within {timeout:.0f} s")
