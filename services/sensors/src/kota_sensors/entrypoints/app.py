@@ -205,8 +205,8 @@ class SensorsApp:
         s = self.settings
         while not self._stop.is_set():
             try:
-                ensure_topics(s.common.kafka_bootstrap, [READINGS_TOPIC, SUMMARIES_TOPIC, POSITIONS_TOPIC, ALERTS_TOPIC], timeout=10,
-                              replication_factor=s.common.kafka_replication_factor)
+                ensure_topics(s.common.kafka_bootstrap, [READINGS_TOPIC, SUMMARIES_TOPIC, POSITIONS_TOPIC, ALERTS_TOPIC],
+                              timeout=10, replication_factor=s.common.kafka_replication_factor)
                 break
             except Exception as exc:
                 log.warning("broker not ready (%s); retrying", exc)

@@ -8,14 +8,14 @@ process), so that neither slows the other or the ingest:
   silence once per device, and touches the database only when an alert changes (alert_state + outbox, one
   transaction) and, at most once a second, for devices' last-seen times. Offsets are committed after that.
 - ObservationStore (group `<consumer_group>`, on sensors.readings.v1 and sensors.vehicle-positions.v1): the
-  SensorThings history (every observation, datastreams'
-  latest values, latest vehicle positions, last-seen times) in one transaction per batch. It is bounded by the
-  database's insert rate, so under a burst faster than that it lags and catches up afterwards; alerts do not
-  wait for it.
+  SensorThings history (every observation, datastreams' latest values, latest vehicle positions, last-seen
+  times) in one transaction per batch. It is bounded by the database's insert rate, so under a burst faster
+  than that it lags and catches up afterwards; alerts do not wait for it.
 
 Replays are harmless: observations are keyed by (device, quantity, time), alert levels are kept in
-alert_state, and the evaluator folds a datastream's readings only once (by time). A record that cannot be parsed goes to `<topic>.dlq` with the reason in headers (each group
-dead-letters it under its own name); the batch goes on.
+alert_state, and the evaluator folds a datastream's readings only once (by time). A record that cannot be
+parsed goes to `<topic>.dlq` with the reason in headers (each group dead-letters it under its own name); the
+batch goes on.
 """
 
 from __future__ import annotations

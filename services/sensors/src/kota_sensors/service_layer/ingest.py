@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 H_SPEC = ("ce_specversion", b"1.0")
 H_SOURCE = ("ce_source", SOURCE.encode())
-H_CONTENT_TYPE = ("content-type", b"application/json")  # optional in the CE Kafka binding: positions only
+H_CONTENT_TYPE = ("content-type", b"application/json")  # optional in the CE Kafka binding: not on readings
 H_READING = ("ce_type", b"kota.sensors.reading.v1")
 H_POSITION = ("ce_type", b"kota.sensors.vehicle-position.v1")
 H_SUMMARY = ("ce_type", b"kota.sensors.reading-summary.v1")
