@@ -9,15 +9,14 @@ Prints, from one run against the same broker:
      chunks of batches, so a stream on a busier process takes fewer and a device's batches stay in order;
   3. with --evaluate: the alert evaluator's consumer-group lag on sensors.reading-summaries.v1 (one summary per
      accepted batch, which is what it reads) sampled every 0.5 s during the run (max, at the last ack, when
-     caught up) and the observation store's lag on the readings and its catch-up time;
-     With --evaluator-only instead: the alert evaluator in its own process (role alerts) and no observation store,
-     the deployment where the history is written elsewhere (and the setup of the issue's target: ingest and an
-     alert consumer keeping up with it);
+     caught up) and the observation store's lag on the readings and its catch-up time; with --evaluator-only
+     instead, the alert evaluator in its own process (role alerts) and no observation store: ingest with an alert
+     consumer keeping up, as when the history is written on another machine;
   4. with --drain: the alert evaluator alone (its own process, after the run) draining the summaries that landed:
      the rate it keeps up with when nothing else competes for the CPU.
 
     .venv/bin/python bench/sensor_ingest.py [--readings 2000000] [--batch 5000] [--streams 4] [--devices 40]
-        [--ingest-processes 2] [--evaluate] [--drain]
+        [--ingest-processes 2] [--evaluate | --evaluator-only] [--drain]
 
 Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free port. Never run as a test.
 """
@@ -205,8 +204,8 @@ def main() -> None:
     ap.add_argument("--evaluator-only", action="store_true",
                     help="like --evaluate, but the alert evaluator alone (its own process) and no observation store")
     ap.add_argument("--drain", action="store_true",
-                    help="after the run, start the alert evaluator alone on what landed and report how fast it drains "
-                    "the topic (its capacity: the rate it keeps up with when it has the CPU)")
+                    help="after the run, start the alert evaluator alone on the summaries that landed and report how long "
+                    "it takes to drain them and its CPU")
     ap.add_argument("--ingest-processes", type=int, default=2, help="gRPC ingest processes sharing the port")
     ap.add_argument("--chunk", type=int, default=4, help="batches of one device handed to a stream at a time")
     ap.add_argument("--ingest-nice", type=int, default=5,
@@ -277,8 +276,8 @@ def main() -> None:
         if args.evaluator_only:
             evaluator = start_evaluator(env, tmp, env["KOTA_SENSORS_CONSUMER_GROUP"])
         if consumers:
-            ready = wait_evaluator_ready(bootstrap, stub, admin, f"{env['KOTA_SENSORS_CONSUMER_GROUP']}-alerts")
-            print(f"alert evaluator ready (committed a warm-up batch's summary) after {ready:.1f} s")
+            warmup_s = wait_evaluator_ready(bootstrap, stub, admin, f"{env['KOTA_SENSORS_CONSUMER_GROUP']}-alerts")
+            print(f"alert evaluator ready (committed a warm-up batch's summary) after {warmup_s:.1f} s")
         before_offsets = end_offsets(bootstrap, TOPIC)
         before_summaries = end_offsets(bootstrap, SUMMARIES)
         acked = [0] * args.streams
