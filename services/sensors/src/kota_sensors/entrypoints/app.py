@@ -72,9 +72,10 @@ class SensorsApp:
         if s.role == "all" and s.evaluate:  # first, so that they do not inherit the ingest's priority below
             self._spawn("alerts", {"KOTA_SENSORS_ROLE": "alerts"})
             self._spawn("store", {"KOTA_SENSORS_ROLE": "store"})
-        # A batch is tens of thousands of GC-tracked objects (consumed records, readings) alive until it is
-        # handled: at the default threshold (700 allocations) the cyclic collector scans them again and again
-        # and finds no garbage (about a quarter of the alert evaluator's CPU). Collect young objects per 100,000.
+        # A consumed batch (the observation store's) is tens of thousands of GC-tracked objects (records, readings)
+        # alive until it is handled: at the default threshold (700 allocations) the cyclic collector scans them
+        # again and again and finds no garbage (about a quarter of the alert evaluator's CPU when it still read
+        # every reading). Collect young objects per 100,000.
         gc.set_threshold(BATCH_GC_THRESHOLD, *gc.get_threshold()[1:])
         # Before this process starts threads: on Linux a thread inherits its priority from the one creating it.
         target = {"alerts": 0, "store": s.store_nice}.get(s.role, s.ingest_nice)

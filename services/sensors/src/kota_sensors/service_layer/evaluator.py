@@ -63,7 +63,7 @@ class BatchConsumer:
     """Consumes its topics in large batches on a thread; process(batch) then a synchronous offset commit."""
 
     name = "consumer"
-    topics = (READINGS_TOPIC, POSITIONS_TOPIC)
+    topics: tuple[str, ...] = ()
 
     def __init__(self, engine: Engine, bootstrap: str, group_id: str, devices: callable, *, batch_size: int = 20000):
         self.engine = engine
@@ -126,6 +126,21 @@ class BatchConsumer:
             except Exception as exc:  # e.g. a rebalance took the partitions: the next owner replays
                 log.warning("offset commit failed: %s", exc)
 
+    def process(self, msgs) -> None:
+        raise NotImplementedError
+
+    def _dead_letter(self, msg, reason: str) -> None:
+        dead_letter(self.dlq, msg, reason, self.group_id)
+        self.dead_lettered += 1
+
+
+class ObservationStore(BatchConsumer):
+    """Every observation, datastreams' latest values, vehicles' latest positions and devices' last-seen times,
+    one transaction per batch."""
+
+    name = "observation-store"
+    topics = (READINGS_TOPIC, POSITIONS_TOPIC)
+
     def split(self, msgs) -> tuple[list, list]:
         """Decodes a batch into (readings, positions); records that do not parse go to the DLQ. The common
         case, a batch of readings only, costs one value() call and one C-level decode per record: the topic
@@ -148,20 +163,6 @@ class BatchConsumer:
         for i, reason in bad:
             self._dead_letter(p_msgs[i], reason)
         return readings, positions
-
-    def process(self, msgs) -> None:
-        raise NotImplementedError
-
-    def _dead_letter(self, msg, reason: str) -> None:
-        dead_letter(self.dlq, msg, reason, self.group_id)
-        self.dead_lettered += 1
-
-
-class ObservationStore(BatchConsumer):
-    """Every observation, datastreams' latest values, vehicles' latest positions and devices' last-seen times,
-    one transaction per batch."""
-
-    name = "observation-store"
 
     def process(self, msgs) -> None:
         readings, positions = self.split(msgs)
