@@ -1,6 +1,6 @@
-import time
 import random
 import string
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
