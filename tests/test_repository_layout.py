@@ -32,3 +32,41 @@ def test_every_topic_is_documented_in_asyncapi():
     addresses = {c["address"] for c in doc["channels"].values()}
     for name, spec in topics().items():
         assert name in addresses and spec.dlq in addresses
+
+
+def _known_settings() -> set[str]:
+    """Every environment variable a Kota process reads: each settings class's prefix + field name or alias."""
+    from pydantic import AliasChoices
+
+    from kota_common.settings import CommonSettings
+    from kota_complaints.config import ComplaintsSettings
+    from kota_gateway.config import GatewaySettings
+    from kota_opendata.config import OpenDataSettings
+    from kota_sensors.config import SensorsSettings
+
+    names = set()
+    for model in (CommonSettings, ComplaintsSettings, GatewaySettings, OpenDataSettings, SensorsSettings):
+        prefix = model.model_config.get("env_prefix", "")
+        for name, field in model.model_fields.items():
+            names.add((prefix + name).upper())
+            alias = field.validation_alias
+            for choice in alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []:
+                if isinstance(choice, str):
+                    names.add((prefix + choice).upper())
+    return names
+
+
+def test_deployments_set_only_settings_that_exist():
+    """A misspelt variable in compose or Kubernetes would be ignored silently (extra="ignore"), leaving a
+    default in production: e.g. a TLS listener that never starts."""
+    import re
+
+    files = [ROOT / "docker-compose.yml", *sorted((ROOT / "deploy/k8s").rglob("*.yaml"))]
+    known = _known_settings()
+    unknown = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in files
+        for name in re.findall(r"\bKOTA_[A-Z0-9_]*[A-Z0-9]\b", path.read_text())
+        if name not in known
+    }
+    assert not unknown

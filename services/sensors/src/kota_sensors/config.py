@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kota_common.settings import CommonSettings
@@ -25,6 +27,12 @@ class SensorsSettings(BaseSettings):
                                        "where each device document carries its credential in plain text (any "
                                        "subscriber to the topics would collect them): development only")
     mqtt_topic_prefix: str = Field("kota/devices", pattern=r"^[\w\-/]+$")
+    mqtt_tls_address: str = Field("", pattern="^$|" + ADDRESS, description="the embedded broker's MQTT over "
+                                  "TLS listener (0.0.0.0:8883 in a container): devices on public networks send their "
+                                  "credential at CONNECT, so they should reach the broker only here; then bind "
+                                  "MQTT_ADDRESS to the loopback (this service subscribes there)")
+    mqtt_tls_certfile: str = Field("", description="PEM server certificate (chain) of the TLS listener")
+    mqtt_tls_keyfile: str = Field("", description="PEM private key of the TLS listener")
     database_url: str = "sqlite:///var/sensors.db"
     seed: bool = Field(True, description="register Jakarta's stations, gauges and buses on first start")
     max_future_s: float = Field(120, ge=0, description="clock skew tolerated on reading timestamps")
@@ -55,3 +63,19 @@ class SensorsSettings(BaseSettings):
                                   "reading; last: one per series (its last record; same partition, in order)")
     produce_compression: str = Field("lz4", pattern=r"^(none|gzip|snappy|lz4|zstd)$")
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @model_validator(mode="after")
+    def _mqtt_tls_complete(self) -> SensorsSettings:
+        """Fails at start, not at a device's first connection: a TLS listener needs its certificate and key."""
+        if self.mqtt_tls_address:
+            if not self.mqtt_embedded_broker:
+                raise ValueError("mqtt_tls_address is the embedded broker's listener; an external broker has its own")
+            for name in ("mqtt_tls_certfile", "mqtt_tls_keyfile"):
+                path = getattr(self, name)
+                if not path:
+                    raise ValueError(f"mqtt_tls_address is set: {name} is required")
+                if not Path(path).is_file():
+                    raise ValueError(f"{name}: no such file {path!r}")
+        elif self.mqtt_tls_certfile or self.mqtt_tls_keyfile:
+            raise ValueError("mqtt_tls_certfile/keyfile are set but mqtt_tls_address is not: no TLS listener would start")
+        return self

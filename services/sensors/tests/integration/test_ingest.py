@@ -13,6 +13,7 @@ from kota.sensors.v1 import sensors_pb2 as pb
 from kota_common import envelope
 from kota_common.events.sensors import POSITIONS_TOPIC, READINGS_TOPIC, SensorReading, VehiclePosition
 from kota_common.grpc_server import field_violations
+from kota_common.testing import free_port
 
 from ..conftest import now_ms, wait_until
 
@@ -36,14 +37,15 @@ def http_post(address: str, device_id: str, doc, token: str | None) -> tuple[int
         return err.code, json.loads(err.read())
 
 
-def mqtt_publish(address: str, device_id: str, doc: dict, token: str) -> dict:
-    """Connects as the device (username = device id, password = credential), publishes a document and
-    returns the service's answer from the acks topic."""
+def mqtt_publish(address: str, device_id: str, doc: dict, token: str, *, cafile: str | None = None) -> dict:
+    """Connects as the device (username = device id, password = credential; over TLS trusting `cafile` when
+    given), publishes a document and returns the service's answer from the acks topic."""
     from amqtt.client import MQTTClient
 
     async def run():
         client = MQTTClient(client_id=f"dev-{device_id}", config={"auto_reconnect": False})
-        await client.connect(f"mqtt://{device_id}:{token}@{address}/")
+        scheme = "mqtts" if cafile else "mqtt"
+        await client.connect(f"{scheme}://{device_id}:{token}@{address}/", cafile=cafile)
         await client.subscribe([(f"kota/devices/{device_id}/acks", 1)])
         await client.publish(f"kota/devices/{device_id}/readings", json.dumps(doc).encode(), qos=1)
         msg = await client.deliver_message(timeout_duration=30)
@@ -97,6 +99,43 @@ def test_readings_from_grpc_http_and_mqtt_reach_the_topic_once(start_sensors, to
         [("pm25", 12.0), ("pm25", 13.5), ("pm25", 14.0), ("pm10", 40.5), ("pm25", 15.0), ("pm25", 16.0), ("no2", 30.0)])
     assert {e.type for e in events} == {"kota.sensors.reading.v1"}
     assert all(r.device_id == device for r in readings)
+
+
+def test_devices_on_public_networks_publish_over_tls_with_their_credential_checked(start_sensors, topic_reader, tmp_path):
+    """The embedded broker's MQTT-over-TLS listener: a device that trusts the city's CA publishes and is
+    answered; its credential is checked as on the plain listener; a client speaking plain MQTT to it gets nowhere."""
+    import trustme
+    from amqtt.client import MQTTClient
+
+    ca = trustme.CA()
+    cert, key, ca_pem = tmp_path / "broker.pem", tmp_path / "broker.key", tmp_path / "ca.pem"
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    for extra in issued.cert_chain_pems[1:]:
+        extra.write_to_path(str(cert), append=True)
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_pem))
+    tls = f"127.0.0.1:{free_port()}"
+    s = start_sensors(KOTA_SENSORS_MQTT_TLS_ADDRESS=tls, KOTA_SENSORS_MQTT_TLS_CERTFILE=str(cert),
+                      KOTA_SENSORS_MQTT_TLS_KEYFILE=str(key))
+    device, token = s.provision()
+    t = now_ms() - 10_000
+    answer = mqtt_publish(tls, device, {"readings": [
+        {"quantity": "water_level", "unit": "cm", "value": 61.5, "time_ms": t}]}, token, cafile=str(ca_pem))
+    assert (answer["accepted"], answer["rejected"]) == (1, 0)
+    record = topic_reader(READINGS_TOPIC).wait_for(lambda r: len(r) >= 1, match=lambda m: m.key() == device.encode())[0]
+    assert SensorReading.model_validate(envelope.decode(record.value(), record.headers(), record.key()).data).value == 61.5
+
+    with pytest.raises(Exception, match="(?i)connect|refused|auth"):  # the credential is checked here too
+        mqtt_publish(tls, device, {"readings": []}, "kdt_wrong", cafile=str(ca_pem))
+
+    async def plain_to_tls_port():
+        client = MQTTClient(client_id=f"dev-{device}", config={"auto_reconnect": False})
+        await asyncio.wait_for(client.connect(f"mqtt://{device}:{token}@{tls}/"), 20)
+
+    with pytest.raises(Exception):  # noqa: B017 - amqtt reports a failed handshake in several ways
+        asyncio.run(plain_to_tls_port())
+    assert "devices over TLS on " + tls in s.process.log()
 
 
 def test_unauthenticated_and_revoked_devices_are_refused(start_sensors, topic_reader):
@@ -211,7 +250,6 @@ def test_an_mqtt_session_is_refused_once_its_device_gets_a_new_credential(start_
     from amqtt.client import MQTTClient
     from amqtt.errors import ConnectError
 
-    from kota_common.testing import free_port
 
     port = free_port()  # the broker listens on every interface, as in a container (compose, Kubernetes)
     s = start_sensors(KOTA_SENSORS_MQTT_ADDRESS=f"0.0.0.0:{port}")
@@ -264,7 +302,6 @@ def test_an_unreachable_external_mqtt_broker_does_not_stop_the_service(start_sen
     from amqtt.broker import Broker
     from amqtt.client import MQTTClient
 
-    from kota_common.testing import free_port
 
     mqtt = f"127.0.0.1:{free_port()}"
     s = start_sensors(KOTA_SENSORS_MQTT_EMBEDDED_BROKER="false", KOTA_SENSORS_MQTT_ADDRESS=mqtt)

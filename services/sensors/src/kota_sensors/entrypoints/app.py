@@ -140,10 +140,11 @@ class SensorsApp:
             self.http.start()
             log.info("HTTP ingest on %s", s.http_address)
         if s.mqtt_enabled:
-            from kota_sensors.entrypoints.mqtt_ingest import MqttIngest
+            from kota_sensors.entrypoints.mqtt_ingest import MqttIngest, TlsListener
 
+            tls = TlsListener(s.mqtt_tls_address, s.mqtt_tls_certfile, s.mqtt_tls_keyfile) if s.mqtt_tls_address else None
             self.mqtt = MqttIngest(s.mqtt_address, self.pipeline, embedded_broker=s.mqtt_embedded_broker,
-                                   prefix=s.mqtt_topic_prefix)
+                                   prefix=s.mqtt_topic_prefix, tls_listener=tls)
             self.mqtt.start()
         return port
 

@@ -4,7 +4,8 @@ is published to `<prefix>/<device_id>/acks` once the broker acknowledged the rea
 
 The MQTT broker is either amqtt, started inside this process on KOTA_SENSORS_MQTT_ADDRESS, where devices connect
 with username = device id and password = credential (see mqtt_auth: checked at CONNECT and against the device's
-current credential at every message) and "token" may be left out; or external
+current credential at every message) and "token" may be left out, on its plain listener and, when a certificate
+is configured, on a TLS listener (MQTT over TLS, 8883 by convention) for devices on public networks; or external
 (KOTA_SENSORS_MQTT_EMBEDDED_BROKER=false; the document must then carry the device's "token", which every
 subscriber to the topics can read: development only). An external broker that cannot be reached is retried in
 the background; the rest of the service serves meanwhile.
@@ -17,6 +18,7 @@ import json
 import logging
 import secrets
 import threading
+from dataclasses import dataclass
 
 from kota_sensors.entrypoints import device_json
 from kota_sensors.entrypoints.mqtt_auth import SERVICE_USER
@@ -38,9 +40,30 @@ def connect_address(address: str) -> str:
     return address
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """The embedded broker's MQTT-over-TLS listener: where it binds, its certificate chain and key (PEM)."""
+
+    address: str
+    certfile: str
+    keyfile: str
+
+    def config(self) -> dict:
+        return {"type": "tcp", "bind": self.address, "ssl": True, "certfile": self.certfile, "keyfile": self.keyfile}
+
+
 class MqttIngest:
-    def __init__(self, address: str, pipeline: IngestPipeline, *, embedded_broker: bool, prefix: str = "kota/devices"):
+    def __init__(
+        self,
+        address: str,
+        pipeline: IngestPipeline,
+        *,
+        embedded_broker: bool,
+        prefix: str = "kota/devices",
+        tls_listener: TlsListener | None = None,
+    ):
         self.address = address
+        self.tls_listener = tls_listener
         self.pipeline = pipeline
         self.embedded = embedded_broker
         self.prefix = prefix.rstrip("/")
@@ -91,9 +114,12 @@ class MqttIngest:
             from kota_sensors.entrypoints import mqtt_auth
 
             mqtt_auth.STATE.update(pipeline=self.pipeline, service_secret=self.service_secret, prefix=self.prefix)
+            listeners = {"default": {"type": "tcp", "bind": self.address}}
+            if self.tls_listener is not None:
+                listeners["tls"] = self.tls_listener.config()
             broker = Broker(
                 {
-                    "listeners": {"default": {"type": "tcp", "bind": self.address}},
+                    "listeners": listeners,
                     "plugins": {
                         "kota_sensors.entrypoints.mqtt_auth.DeviceAuthPlugin": {},
                         "kota_sensors.entrypoints.mqtt_auth.DeviceTopicPlugin": {},
@@ -142,8 +168,9 @@ class MqttIngest:
                           exc or type(exc).__name__, self._failures)
             self._attempted.set()
             return None
+        where = " (embedded amqtt broker" + (f"; devices over TLS on {self.tls_listener.address})" if self.tls_listener else ")")
         log.info("MQTT ingest subscribed to %s/+/readings on %s%s", self.prefix, self.address,
-                 " (embedded amqtt broker)" if self.embedded else "")
+                 where if self.embedded else "")
         self._failures = 0
         self.ready.set()
         self._attempted.set()
