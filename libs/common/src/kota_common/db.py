@@ -7,8 +7,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime, timezone
 from pathlib import Path
 
 from alembic import command
@@ -182,12 +183,15 @@ def _drop_deferred_on_rollback(session: Session, _previous_transaction) -> None:
 class NotificationListener:
     """LISTENs on a PostgreSQL channel from a thread of its own and calls `on_notify(payload)` for each
     notification, in commit order. After losing the database it reconnects (backing off up to 10 s); what was
-    notified while it was away is not replayed, so a listener is for live updates, not for state."""
+    notified while it was away is not replayed by PostgreSQL: `on_reconnect(since)`, once listening again, is
+    told when the lost connection was last known to be alive, so that the caller can catch up from its own
+    records (e.g. the outbox)."""
 
-    def __init__(self, url: str, channel: str, on_notify):
+    def __init__(self, url: str, channel: str, on_notify, on_reconnect: Callable[[datetime], None] | None = None):
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.channel = channel
         self.on_notify = on_notify
+        self.on_reconnect = on_reconnect
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"listen-{channel}", daemon=True)
 
@@ -204,12 +208,19 @@ class NotificationListener:
         from psycopg import sql
 
         backoff = 0.5
+        alive_at: datetime | None = None  # when the current (or lost) connection was last known to listen
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                     backoff = 0.5
+                    if alive_at is not None and self.on_reconnect is not None:
+                        try:
+                            self.on_reconnect(alive_at)
+                        except Exception:
+                            log.exception("catching up after reconnecting to %s failed", self.channel)
                     while not self._stop.is_set():
+                        alive_at = datetime.now(timezone.utc)
                         for notification in conn.notifies(timeout=1.0):
                             try:
                                 self.on_notify(notification.payload)

@@ -86,6 +86,15 @@ def add_event(session: Session, topic: str, key: str, event: envelope.Event) -> 
     add_events(session, [outbox_row(topic, key, event)])
 
 
+def events_since(engine: Engine, topic: str, since: datetime) -> list[tuple[str | None, str]]:
+    """(key, ce_type) of the events staged for `topic` from `since` on, published or not (as far back as the
+    relay's retention), in commit order: what a process that stopped hearing of changes meanwhile missed."""
+    table = OutboxMessage.__table__
+    stmt = select(table.c.key, table.c.ce_type).where(table.c.topic == topic, table.c.created_at >= since)
+    with engine.connect() as conn:
+        return [(key, ce_type) for key, ce_type in conn.execute(stmt.order_by(table.c.id))]
+
+
 class OutboxRelay:
     """Publishes outbox rows in id order with librdkafka's idempotent producer; marks them when acknowledged."""
 

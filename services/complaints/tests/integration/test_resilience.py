@@ -206,6 +206,46 @@ def test_a_watcher_on_one_replica_sees_changes_made_through_another(start_compla
     assert next_update(by_agency, in_progress).complaint.agency_code == "DBM"
 
 
+def test_a_watcher_gets_the_changes_made_while_its_replica_was_not_listening(
+    start_complaints, database_url, staff_token, watch
+):
+    """PostgreSQL does not replay NOTIFYs sent while a listener was disconnected: the replica catches up from the
+    outbox once it listens again."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas share a PostgreSQL database; SQLite is one process by construction")
+    import psycopg
+    from sqlalchemy import make_url
+
+    first_process, first = start_complaints()
+    _, second = start_complaints()
+    cid = first.SubmitComplaint(
+        pb.SubmitComplaintRequest(channel=pb.CHANNEL_WEB, service_code="waste", description="Sampah menumpuk",
+                                  location=pb.Location(lat=-6.2001, lon=106.8166)),
+        timeout=10,
+    ).complaint.id
+    agency = first.GetComplaint(pb.GetComplaintRequest(id=cid), timeout=10).complaint.agency_code
+    updates = watch(first, pb.WatchComplaintsRequest(id=cid))
+    auth = [("authorization", f"Bearer {staff_token(agency)}")]
+    deadline = time.monotonic() + 30  # the stream is registered asynchronously: note until an update arrives
+    while updates.empty() and time.monotonic() < deadline:
+        second.AddComplaintNote(pb.AddComplaintNoteRequest(id=cid, note="dicek"), timeout=10, metadata=auth)
+        time.sleep(0.5)
+    assert not updates.empty()
+
+    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        cut = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert cut >= 2  # both replicas' listeners: each reconnects after 0.5 s
+    second.UpdateComplaintStatus(pb.UpdateComplaintStatusRequest(id=cid, status=pb.STATUS_IN_PROGRESS),
+                                 timeout=10, metadata=auth)  # committed while no replica listens
+    in_progress = lambda u: u.complaint.status == pb.STATUS_IN_PROGRESS  # noqa: E731
+    assert next_update(updates, in_progress).event_type == "kota.complaints.status-changed.v1"
+    assert "while not listening" in first_process.log()
+
+
 def test_an_agency_watcher_sees_the_incident_a_sensor_alert_opens(start_complaints, kafka_bootstrap, watch):
     _, stub = start_complaints()
     station = f"MANGGARAI-{uuid.uuid4().hex[:6]}"

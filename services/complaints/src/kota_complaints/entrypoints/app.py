@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import Session
@@ -13,12 +13,13 @@ from sqlmodel import Session
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.consumer import IdempotentConsumer
 from kota_common.db import NotificationListener, make_engine, upgrade_to_head
+from kota_common.errors import NotFound
 from kota_common.events import complaints as complaint_events
 from kota_common.events.sensors import ALERTS_TOPIC
 from kota_common.group_commit import GroupCommitWriter
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics
-from kota_common.outbox import OutboxRelay
+from kota_common.outbox import OutboxRelay, events_since
 from kota_common.reference import AreaDirectory
 from kota_complaints.adapters.reference_data import read_reference, seed_reference
 from kota_complaints.adapters.repository import load_routing_table
@@ -32,6 +33,9 @@ from kota_complaints.service_layer.updates import UPDATES_CHANNEL, ChangeNotice,
 log = logging.getLogger(__name__)
 SERVICE_NAME = "kota.complaints.v1.ComplaintsService"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "adapters" / "migrations"
+# Catching up after the update listener reconnects reaches back this far before the connection was last seen
+# alive: replicas' clocks differ a little, and an event is stamped when staged, before its transaction commits.
+CATCH_UP_MARGIN = timedelta(seconds=10)
 
 
 def load_context(engine, s: ComplaintsSettings) -> services.Context:
@@ -68,7 +72,9 @@ class ComplaintsApp:
         self.ctx = load_context(self.engine, s)
         self.hub = UpdateHub()
         if self.engine.dialect.name == "postgresql":
-            self.listener = NotificationListener(s.database_url, UPDATES_CHANNEL, self._on_notice).start()
+            self.listener = NotificationListener(
+                s.database_url, UPDATES_CHANNEL, self._on_notice, on_reconnect=self._catch_up_watchers
+            ).start()
         self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap, linger=s.outbox_linger_ms / 1000)
         self.relay.start()
         self.writer = GroupCommitWriter(self.engine, lambda session: UnitOfWork(None, session=session), self._after_commit)
@@ -104,6 +110,25 @@ class ComplaintsApp:
         notice = ChangeNotice.decode(payload)
         if notice.from_elsewhere and self.hub.watched(notice.complaint_id, notice.agency_code):
             self._announce(services.get_complaint(notice.complaint_id, self.uow()), notice.agency_code, notice.event_type)
+
+    def _catch_up_watchers(self, since: datetime) -> None:
+        """After the listener lost the database: each complaint changed meanwhile (by any replica; a watcher here
+        may get one of its own again) goes to this replica's watchers once, as it now stands, with its latest
+        change's type. The outbox keeps every event, so it knows what changed."""
+        if not self.hub.has_subscribers():
+            return
+        latest: dict[str, str] = {}
+        for complaint_id, ce_type in events_since(self.engine, complaint_events.TOPIC, since - CATCH_UP_MARGIN):
+            latest.pop(complaint_id, None)  # re-inserted: the order is that of each complaint's last change
+            latest[complaint_id] = ce_type
+        log.info("caught up %d complaint(s) changed while not listening", len(latest))
+        for complaint_id, ce_type in latest.items():
+            try:
+                complaint = services.get_complaint(complaint_id, self.uow())
+            except NotFound:
+                continue
+            if self.hub.watched(complaint.id, complaint.agency_code):
+                self._announce(complaint, complaint.agency_code, ce_type)
 
     def _announce(self, complaint, agency_code: str, ce_type: str) -> None:
         self.hub.publish(Update(complaint.id, agency_code, ce_type, complaint_to_pb(complaint, self.ctx)))
