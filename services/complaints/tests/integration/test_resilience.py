@@ -6,15 +6,18 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import grpc
 import pytest
 
 from kota.complaints.v1 import complaints_pb2 as pb
+from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common import envelope
 from kota_common.events.sensors import ALERTS_TOPIC, SOURCE, SensorAlert
 from kota_common.kafka import make_producer
+from kota_common.testing import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -180,10 +183,20 @@ def next_update(updates: queue.Queue, match, timeout: float = 20.0):
             return update
 
 
-def test_a_watcher_on_one_replica_sees_changes_made_through_another(start_complaints, database_url, staff_token, watch):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share a PostgreSQL database; SQLite is one process by construction")
-    _, first = start_complaints()
+@dataclass
+class WatchedAcrossReplicas:
+    first: ServiceProcess  # where the watchers are
+    second: pb_grpc.ComplaintsServiceStub  # where the changes are made
+    complaint_id: str
+    staff: list  # call metadata of the complaint's agency staff
+    by_id: queue.Queue
+    by_agency: queue.Queue
+
+
+def watched_across_replicas(start_complaints, staff_token, watch) -> WatchedAcrossReplicas:
+    """Two replicas on one database; a complaint submitted through the first and watched there (by id and by
+    agency), noted through the second until the first's stream (registered asynchronously) passes an update on."""
+    first_process, first = start_complaints()
     _, second = start_complaints()
     cid = first.SubmitComplaint(
         pb.SubmitComplaintRequest(channel=pb.CHANNEL_WEB, service_code="road_damage", description="Jalan berlubang",
@@ -193,17 +206,28 @@ def test_a_watcher_on_one_replica_sees_changes_made_through_another(start_compla
     ).complaint.id
     by_id = watch(first, pb.WatchComplaintsRequest(id=cid))
     by_agency = watch(first, pb.WatchComplaintsRequest(agency_code="DBM"))
-    auth = [("authorization", f"Bearer {staff_token('DBM')}")]
-    # The streams are registered asynchronously: change the complaint until the first update arrives.
+    staff = [("authorization", f"Bearer {staff_token('DBM')}")]
     deadline = time.monotonic() + 30
     while by_id.empty() and time.monotonic() < deadline:
-        second.AddComplaintNote(pb.AddComplaintNoteRequest(id=cid, note="dicek"), timeout=10, metadata=auth)
+        second.AddComplaintNote(pb.AddComplaintNoteRequest(id=cid, note="dicek"), timeout=10, metadata=staff)
         time.sleep(0.5)
-    second.UpdateComplaintStatus(pb.UpdateComplaintStatusRequest(id=cid, status=pb.STATUS_IN_PROGRESS),
-                                 timeout=10, metadata=auth)
-    in_progress = lambda u: u.complaint.id == cid and u.complaint.status == pb.STATUS_IN_PROGRESS  # noqa: E731
-    assert next_update(by_id, in_progress).event_type == "kota.complaints.status-changed.v1"
-    assert next_update(by_agency, in_progress).complaint.agency_code == "DBM"
+    assert not by_id.empty()
+    return WatchedAcrossReplicas(first_process, second, cid, staff, by_id, by_agency)
+
+
+def in_progress(update) -> bool:
+    return update.complaint.status == pb.STATUS_IN_PROGRESS
+
+
+def test_a_watcher_on_one_replica_sees_changes_made_through_another(start_complaints, database_url, staff_token, watch):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas share a PostgreSQL database; SQLite is one process by construction")
+    w = watched_across_replicas(start_complaints, staff_token, watch)
+    w.second.UpdateComplaintStatus(pb.UpdateComplaintStatusRequest(id=w.complaint_id, status=pb.STATUS_IN_PROGRESS),
+                                   timeout=10, metadata=w.staff)
+    assert next_update(w.by_id, in_progress).event_type == "kota.complaints.status-changed.v1"
+    update = next_update(w.by_agency, in_progress)
+    assert (update.complaint.id, update.complaint.agency_code) == (w.complaint_id, "DBM")
 
 
 def test_a_watcher_gets_the_changes_made_while_its_replica_was_not_listening(
@@ -216,22 +240,7 @@ def test_a_watcher_gets_the_changes_made_while_its_replica_was_not_listening(
     import psycopg
     from sqlalchemy import make_url
 
-    first_process, first = start_complaints()
-    _, second = start_complaints()
-    cid = first.SubmitComplaint(
-        pb.SubmitComplaintRequest(channel=pb.CHANNEL_WEB, service_code="waste", description="Sampah menumpuk",
-                                  location=pb.Location(lat=-6.2001, lon=106.8166)),
-        timeout=10,
-    ).complaint.id
-    agency = first.GetComplaint(pb.GetComplaintRequest(id=cid), timeout=10).complaint.agency_code
-    updates = watch(first, pb.WatchComplaintsRequest(id=cid))
-    auth = [("authorization", f"Bearer {staff_token(agency)}")]
-    deadline = time.monotonic() + 30  # the stream is registered asynchronously: note until an update arrives
-    while updates.empty() and time.monotonic() < deadline:
-        second.AddComplaintNote(pb.AddComplaintNoteRequest(id=cid, note="dicek"), timeout=10, metadata=auth)
-        time.sleep(0.5)
-    assert not updates.empty()
-
+    w = watched_across_replicas(start_complaints, staff_token, watch)
     conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as admin:
         cut = admin.execute(
@@ -239,11 +248,11 @@ def test_a_watcher_gets_the_changes_made_while_its_replica_was_not_listening(
             "AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()"
         ).fetchone()[0]
     assert cut >= 2  # both replicas' listeners: each reconnects after 0.5 s
-    second.UpdateComplaintStatus(pb.UpdateComplaintStatusRequest(id=cid, status=pb.STATUS_IN_PROGRESS),
-                                 timeout=10, metadata=auth)  # committed while no replica listens
-    in_progress = lambda u: u.complaint.status == pb.STATUS_IN_PROGRESS  # noqa: E731
-    assert next_update(updates, in_progress).event_type == "kota.complaints.status-changed.v1"
-    assert "while not listening" in first_process.log()
+    w.second.UpdateComplaintStatus(pb.UpdateComplaintStatusRequest(id=w.complaint_id, status=pb.STATUS_IN_PROGRESS),
+                                   timeout=10, metadata=w.staff)  # committed while no replica listens
+    assert next_update(w.by_id, in_progress).event_type == "kota.complaints.status-changed.v1"
+    assert next_update(w.by_agency, in_progress).complaint.id == w.complaint_id
+    assert "while not listening" in w.first.log()
 
 
 def test_an_agency_watcher_sees_the_incident_a_sensor_alert_opens(start_complaints, kafka_bootstrap, watch):
