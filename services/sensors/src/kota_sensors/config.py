@@ -28,9 +28,9 @@ class SensorsSettings(BaseSettings):
                                        "subscriber to the topics would collect them): development only")
     mqtt_topic_prefix: str = Field("kota/devices", pattern=r"^[\w\-/]+$")
     mqtt_tls_address: str = Field("", pattern="^$|" + ADDRESS, description="the embedded broker's MQTT over "
-                                  "TLS listener (0.0.0.0:8883 in a container): devices on public networks send their "
-                                  "credential at CONNECT, so they should reach the broker only here; then bind "
-                                  "MQTT_ADDRESS to the loopback (this service subscribes there)")
+                                  "TLS listener (0.0.0.0:8883 in a container): devices send their credential at "
+                                  "CONNECT, so those on public networks should reach the broker only here (expose "
+                                  "this port to them, not MQTT_ADDRESS's)")
     mqtt_tls_certfile: str = Field("", description="PEM server certificate (chain) of the TLS listener")
     mqtt_tls_keyfile: str = Field("", description="PEM private key of the TLS listener")
     database_url: str = "sqlite:///var/sensors.db"
