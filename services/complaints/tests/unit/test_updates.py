@@ -15,8 +15,11 @@ def test_a_watcher_gets_changes_to_its_complaint_or_its_agency_only():
     assert [u.complaint_id for u in by_id.queue] == ["C-1"]
     assert [u.complaint_id for u in by_agency.queue] == ["C-2"]
     assert hub.watched("C-1", "X") and hub.watched("C-9", "DBM") and not hub.watched("C-9", "DSDA")
+    assert hub.watches_agencies()
     hub.unsubscribe(by_id)
     assert not hub.watched("C-1", "X")
+    hub.unsubscribe(by_agency)
+    assert not hub.watches_agencies()
 
 
 def test_a_change_notice_round_trips_and_tells_its_origin():

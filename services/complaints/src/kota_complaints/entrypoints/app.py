@@ -122,6 +122,8 @@ class ComplaintsApp:
             latest.pop(complaint_id, None)  # re-inserted: the order is that of each complaint's last change
             latest[complaint_id] = ce_type
         log.info("caught up %d complaint(s) changed while not listening", len(latest))
+        if not self.hub.watches_agencies():  # then only complaints watched by id need loading
+            latest = {cid: ce_type for cid, ce_type in latest.items() if self.hub.watched(cid, "")}
         for complaint_id, ce_type in latest.items():
             try:
                 complaint = services.get_complaint(complaint_id, self.uow())

@@ -84,6 +84,9 @@ class UpdateHub:
     def has_subscribers(self) -> bool:
         return bool(self._subscribers)
 
+    def watches_agencies(self) -> bool:
+        return any(kind == "agency" for kind, _ in list(self._subscribers))
+
     def watched(self, complaint_id: str, agency_code: str) -> bool:
         subs = self._subscribers
         return ("id", complaint_id) in subs or ("agency", agency_code) in subs
