@@ -180,6 +180,11 @@ def _drop_deferred_on_rollback(session: Session, _previous_transaction) -> None:
     session.info.pop(_NOTIFY, None)
 
 
+def libpq_conninfo(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL (any driver suffix) as the conninfo psycopg.connect takes."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class NotificationListener:
     """LISTENs on a PostgreSQL channel from a thread of its own and calls `on_notify(payload)` for each
     notification, in commit order. After losing the database it reconnects (backing off up to 10 s); what was
@@ -188,7 +193,7 @@ class NotificationListener:
     records (e.g. the outbox)."""
 
     def __init__(self, url: str, channel: str, on_notify, on_reconnect: Callable[[datetime], None] | None = None):
-        self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conninfo = libpq_conninfo(url)
         self.channel = channel
         self.on_notify = on_notify
         self.on_reconnect = on_reconnect

@@ -196,12 +196,12 @@ def _fresh_postgres_database(server_url: str) -> str:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    base = make_url(server_url)
+    from kota_common.db import libpq_conninfo
+
     name = f"kota_test_{uuid.uuid4().hex[:12]}"
-    conninfo = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with psycopg.connect(libpq_conninfo(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    return base.set(database=name).render_as_string(hide_password=False)
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

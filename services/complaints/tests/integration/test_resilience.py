@@ -238,11 +238,11 @@ def test_a_watcher_gets_the_changes_made_while_its_replica_was_not_listening(
     if not database_url.startswith("postgresql"):
         pytest.skip("replicas share a PostgreSQL database; SQLite is one process by construction")
     import psycopg
-    from sqlalchemy import make_url
+
+    from kota_common.db import libpq_conninfo
 
     w = watched_across_replicas(start_complaints, staff_token, watch)
-    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as admin:
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as admin:
         cut = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
             "AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()"

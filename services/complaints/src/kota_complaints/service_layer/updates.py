@@ -85,7 +85,8 @@ class UpdateHub:
         return bool(self._subscribers)
 
     def watches_agencies(self) -> bool:
-        return any(kind == "agency" for kind, _ in list(self._subscribers))
+        with self._lock:
+            return any(kind == "agency" for kind, _ in self._subscribers)
 
     def watched(self, complaint_id: str, agency_code: str) -> bool:
         subs = self._subscribers
