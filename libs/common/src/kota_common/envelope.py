@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -37,9 +38,9 @@ class Event:
 
 def encode(event: Event, key: str | None = None) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
     """Returns (key, value, headers) for a Kafka producer: the record the cloudevents library's `to_binary`
-    makes (`encode_with_library`; a unit test holds the two equal), built directly because the library
-    validates every attribute again and intake encodes three events per request; Kota's `Event` is valid
-    by construction."""
+    makes (`encode_with_library`; a unit test holds the two equal, the value as JSON), built directly because
+    the library validates every attribute again and intake encodes three events per request; Kota's `Event`
+    is valid by construction. The value is compact UTF-8 JSON (orjson: several times faster than `json`)."""
     time = event.time.isoformat()
     if time.endswith("+00:00"):
         time = time[:-6] + "Z"
@@ -52,7 +53,7 @@ def encode(event: Event, key: str | None = None) -> tuple[bytes | None, bytes, l
         headers.append(("ce_subject", event.subject.encode()))
     headers += [("ce_time", time.encode()), ("content-type", JSON_BYTES), ("ce_specversion", b"1.0")]
     headers += [(name, value.encode()) for name, value in event.trace.items() if name in TRACE_HEADERS]
-    value = json.dumps(event.data, default=_json_default).encode()
+    value = orjson.dumps(event.data, option=orjson.OPT_UTC_Z)  # UTC as "Z", as the library writes it
     return (key.encode() if key is not None else None), value, headers
 
 
@@ -74,12 +75,6 @@ def encode_with_library(event: Event, key: str | None = None) -> tuple[bytes | N
     headers = list(msg.headers.items())
     headers += [(name, value.encode()) for name, value in event.trace.items() if name in TRACE_HEADERS]
     return (key.encode() if key is not None else None), msg.value, headers
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):  # as the library's encoder writes them
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def decode(value: bytes | None, headers: list[tuple[str, bytes]] | None, key: bytes | None = None) -> Event:

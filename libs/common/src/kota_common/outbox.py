@@ -7,13 +7,13 @@ consumers are idempotent by ce_id.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+import orjson
 from opentelemetry import trace
 from sqlalchemy import Column, Index, LargeBinary, delete, update
 from sqlalchemy.engine import Engine
@@ -25,6 +25,7 @@ from kota_common.kafka import make_producer
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("kota.outbox")
+MAX_LINKS = 128  # the OpenTelemetry SDK's default span link limit
 OUTBOX_LOCK_KEY = 0x6B6F7461  # "kota": the advisory lock whose holder relays a database's outbox
 
 
@@ -70,7 +71,7 @@ def outbox_row(topic: str, key: str, event: envelope.Event) -> dict:
         "topic": topic,
         "key": key,
         "ce_type": event.type,
-        "headers": json.dumps([[n, v.decode()] for n, v in headers]),
+        "headers": orjson.dumps([[n, v.decode()] for n, v in headers]).decode(),
         "payload": value,
         "created_at": datetime.now(timezone.utc),
     }
@@ -215,15 +216,16 @@ class OutboxRelay:
             rows = conn.execute(stmt.limit(self.batch_size)).all()
         if not rows:
             return 0
-        decoded = [(row_id, topic, key, json.loads(headers_json), payload) for row_id, topic, key, headers_json, payload in rows]
+        decoded = [(row_id, topic, key, orjson.loads(headers_json), payload) for row_id, topic, key, headers_json, payload in rows]
         # One "send" span per pass, linked to the context of each event it carries (OpenTelemetry's convention
-        # for batch publishing); each record keeps the traceparent of the request that caused it.
+        # for batch publishing; the SDK keeps 128 links a span); each record keeps the traceparent of the
+        # request that caused it.
         links = [
             trace.Link(span_context)
-            for *_, headers, _ in decoded
+            for *_, headers, _ in decoded[:MAX_LINKS]
             if (span_context := _span_context(headers)) is not None
         ]
-        with _tracer.start_as_current_span("outbox send", kind=trace.SpanKind.PRODUCER, links=links[:128]) as span:
+        with _tracer.start_as_current_span("outbox send", kind=trace.SpanKind.PRODUCER, links=links) as span:
             span.set_attribute("messaging.system", "kafka")
             span.set_attribute("messaging.batch.message_count", len(decoded))
             with self._lock:

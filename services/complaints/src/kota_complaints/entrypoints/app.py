@@ -20,6 +20,7 @@ from kota_common.group_commit import GroupCommitWriter
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics
 from kota_common.outbox import OutboxRelay, events_since
+from kota_common.process import collect_garbage_less_often
 from kota_common.reference import AreaDirectory
 from kota_complaints.adapters.reference_data import read_reference, seed_reference
 from kota_complaints.adapters.repository import load_routing_table
@@ -33,6 +34,7 @@ from kota_complaints.service_layer.updates import UPDATES_CHANNEL, ChangeNotice,
 log = logging.getLogger(__name__)
 SERVICE_NAME = "kota.complaints.v1.ComplaintsService"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "adapters" / "migrations"
+GC_YOUNG_THRESHOLD = 100_000
 # Catching up after the update listener reconnects reaches back this far before the connection was last seen
 # alive: replicas' clocks differ a little, and an event is stamped when staged, before its transaction commits.
 CATCH_UP_MARGIN = timedelta(seconds=10)
@@ -70,6 +72,9 @@ class ComplaintsApp:
         upgrade_to_head(s.database_url, MIGRATIONS)
         self.engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
         self.ctx = load_context(self.engine, s)
+        # A group commit keeps its requests' objects alive until it commits; the default threshold spent about
+        # 4% of intake's CPU in the collector (perf), and p99 at 500/s halved without it.
+        collect_garbage_less_often(GC_YOUNG_THRESHOLD)
         self.hub = UpdateHub()
         if self.engine.dialect.name == "postgresql":
             self.listener = NotificationListener(

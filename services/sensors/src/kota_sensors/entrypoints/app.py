@@ -4,7 +4,6 @@ any further ingest processes. Each role can also run alone (KOTA_SENSORS_ROLE), 
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_T
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.outbox import OutboxRelay
+from kota_common.process import collect_garbage_less_often
 from kota_sensors.adapters.repository import latest_timestamps, load_devices
 from kota_sensors.adapters.seed import jakarta_devices
 from kota_sensors.config import SensorsSettings
@@ -73,10 +73,9 @@ class SensorsApp:
             self._spawn("alerts", {"KOTA_SENSORS_ROLE": "alerts"})
             self._spawn("store", {"KOTA_SENSORS_ROLE": "store"})
         # A consumed batch (the observation store's) is tens of thousands of GC-tracked objects (records, readings)
-        # alive until it is handled: at the default threshold (700 allocations) the cyclic collector scans them
-        # again and again and finds no garbage (about a quarter of the alert evaluator's CPU when it still read
-        # every reading). Collect young objects per 100,000.
-        gc.set_threshold(BATCH_GC_THRESHOLD, *gc.get_threshold()[1:])
+        # alive until it is handled: the default threshold cost about a quarter of the alert evaluator's CPU
+        # when it still read every reading.
+        collect_garbage_less_often(BATCH_GC_THRESHOLD)
         # Before this process starts threads: on Linux a thread inherits its priority from the one creating it.
         target = {"alerts": 0, "store": s.store_nice}.get(s.role, s.ingest_nice)
         if target > (current := os.nice(0)):
