@@ -12,6 +12,10 @@ and checks that every accepted submission reached complaints.events.v1.
 --replicas N runs N service processes sharing the port (SO_REUSEPORT, PostgreSQL only); the submitters then
 spread over several connections, since the kernel balances connections, not calls.
 
+Each service process starts its outbox relay as a process of its own (KOTA_COMPLAINTS_OUTBOX_RELAY=process);
+pinned, the relay shares the submitters' CPU, and its CPU is reported beside the service's. `--relay thread`
+runs it in the service process, as before.
+
 Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free port. Never run as a test.
 """
 
@@ -157,6 +161,33 @@ async def open_loop(address: str, rate: float, seconds: float) -> tuple[list[str
             await channel.close()
 
 
+def print_service_cpu(cpu: float, relay_cpu: float, count: int, seconds: float) -> None:
+    print(f"{'':<34} service CPU {cpu / max(count, 1) * 1000:.2f} ms per submission "
+          f"({cpu / seconds * 100:.0f}% of one core); relay process {relay_cpu / max(count, 1) * 1000:.2f} ms "
+          f"({relay_cpu / seconds * 100:.0f}%)", flush=True)
+
+
+def relay_pids(services: list[ServiceProcess]) -> list[int]:
+    """The services' child processes: their outbox relays."""
+    return [int(pid) for s in services for task in Path(f"/proc/{s.proc.pid}/task").iterdir()
+            for pid in (task / "children").read_text().split()]
+
+
+def pin_process(pid: int, cpus: set[int]) -> None:
+    for task in Path(f"/proc/{pid}/task").iterdir():  # every thread: affinity is per thread
+        os.sched_setaffinity(int(task.name), cpus)
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except FileNotFoundError:  # a relay restarted meanwhile
+            pass
+    return total
+
+
 def count_on_topic(bootstrap: str, ids: set[bytes], timeout: float = 120) -> int:
     consumer = make_consumer(bootstrap, f"bench-{uuid.uuid4()}")
     assign_all(consumer, "complaints.events.v1")
@@ -182,6 +213,8 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true",
                         help="let the scheduler move processes (default: the service on its own CPU, see KOTA_CPU_AFFINITY)")
     parser.add_argument("--workers", type=int, default=32, help="gRPC worker threads of each service process")
+    parser.add_argument("--relay", choices=["process", "thread"], default="process",
+                        help="the outbox relay in a process of its own (the default) or a thread of the service")
     args = parser.parse_args()
     if args.postgres and not args.database_url:
         from kota_common.testing import throwaway_postgres
@@ -220,6 +253,7 @@ def run(args: argparse.Namespace) -> None:
              "KOTA_COMPLAINTS_GRPC_ADDRESS": address, "KOTA_LOG_LEVEL": "WARNING",
              "KOTA_COMPLAINTS_GRPC_WORKERS": str(args.workers), "KOTA_COMPLAINTS_CONSUME_ALERTS": "false",
              "KOTA_COMPLAINTS_GRPC_REUSE_PORT": str(args.replicas > 1).lower(),
+             "KOTA_COMPLAINTS_OUTBOX_RELAY": args.relay,
              **({"KOTA_CPU_AFFINITY": f"[{n % (cpus - 1)}]"} if pinned else {})},
             address, work / f"complaints-{n}.log",
         )
@@ -227,37 +261,41 @@ def run(args: argparse.Namespace) -> None:
     ]
     try:
         print(f"database: {service_db.split('://')[0]}   broker: {bootstrap}   cpus: {os.cpu_count()}   "
-              f"python {sys.version.split()[0]}   service processes: {args.replicas}   "
-              f"{'pinned: service on CPU 0, submitters and broker on CPU ' + str(cpus - 1) if pinned else 'not pinned'}",
+              f"python {sys.version.split()[0]}   service processes: {args.replicas}   relay: {args.relay}   "
+              f"{f'pinned: service on CPU 0, relay, submitters and broker on CPU {cpus - 1}' if pinned else 'not pinned'}",
               flush=True)
         if not args.no_baseline:
             n, secs, lat = baseline(baseline_db, bootstrap, args.seconds)
             print(row("baseline raw insert + raw produce", n, secs, lat), flush=True)
         for service in services:
             service.start()
+        relays = relay_pids(services)
+        if pinned:
+            for pid in relays:
+                pin_process(pid, {cpus - 1})
+        service_pids = [s.proc.pid for s in services]
         asyncio.run(closed_loop(address, 8, 2))  # warm-up
-        cpu0 = sum(cpu_seconds(s.proc.pid) for s in services)
+        cpu0, relay0 = cpu_of(service_pids), cpu_of(relays)
         busy0, own0 = machine_busy_seconds(), time.process_time()
         broker0 = cpu_seconds(broker.pid) if broker else 0.0
         ids, secs, lat, errors = asyncio.run(closed_loop(address, args.concurrency, args.seconds))
-        cpu = sum(cpu_seconds(s.proc.pid) for s in services) - cpu0
+        cpu, relay_cpu = cpu_of(service_pids) - cpu0, cpu_of(relays) - relay0
         busy, own = machine_busy_seconds() - busy0, time.process_time() - own0
         broker_cpu = cpu_seconds(broker.pid) - broker0 if broker else 0.0
         print(row(f"closed loop, {args.concurrency} concurrent", len(ids), secs, lat, errors), flush=True)
-        print(f"{'':<34} service CPU {cpu / max(len(ids), 1) * 1000:.2f} ms per submission "
-              f"({cpu / secs * 100:.0f}% of one core)", flush=True)
+        print_service_cpu(cpu, relay_cpu, len(ids), secs)
         print(f"{'':<34} machine busy {busy / secs * 100:.0f}% of {os.cpu_count()} cores: service "
-              f"{cpu / secs * 100:.0f}%, bench client {own / secs * 100:.0f}%, broker {broker_cpu / secs * 100:.0f}%, "
-              f"anything else {(busy - cpu - own - broker_cpu) / secs * 100:.0f}%", flush=True)
+              f"{cpu / secs * 100:.0f}%, relay {relay_cpu / secs * 100:.0f}%, bench client {own / secs * 100:.0f}%, "
+              f"broker {broker_cpu / secs * 100:.0f}%, "
+              f"anything else {(busy - cpu - relay_cpu - own - broker_cpu) / secs * 100:.0f}%", flush=True)
         ids2: list[str] = []
         if args.rate > 0:
             time.sleep(5)  # the relay publishes the closed loop's backlog first, not during the open loop
-            cpu0 = sum(cpu_seconds(s.proc.pid) for s in services)
+            cpu0, relay0 = cpu_of(service_pids), cpu_of(relays)
             ids2, secs2, lat2, errors2 = asyncio.run(open_loop(address, args.rate, args.seconds))
-            cpu = sum(cpu_seconds(s.proc.pid) for s in services) - cpu0
+            cpu, relay_cpu = cpu_of(service_pids) - cpu0, cpu_of(relays) - relay0
             print(row(f"open loop at {args.rate:.0f}/s", len(ids2), secs2, lat2, errors2), flush=True)
-            print(f"{'':<34} service CPU {cpu / max(len(ids2), 1) * 1000:.2f} ms per submission "
-                  f"({cpu / secs2 * 100:.0f}% of one core)", flush=True)
+            print_service_cpu(cpu, relay_cpu, len(ids2), secs2)
         wanted = {i.encode() for i in ids + ids2}
         landed = count_on_topic(bootstrap, wanted)
         print(f"on complaints.events.v1: {landed} of {len(wanted)} accepted submissions", flush=True)

@@ -7,6 +7,7 @@ consumers are idempotent by ce_id.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
@@ -109,7 +110,11 @@ class OutboxRelay:
         linger: float = 0.005,
         retention: timedelta = timedelta(hours=24),
         producer_config: dict | None = None,
+        mark_interval: float = 0.0,
     ):
+        """`mark_interval`: at least this long between the updates that mark rows published. A relay in a
+        process of its own sets it: there each update waits for, and makes wait, the service's writer on SQLite's
+        file lock, and a crash between delivery and marking only resends (delivery is at least once)."""
         self.engine = engine
         self.batch_size = batch_size
         self.idle_interval = idle_interval
@@ -122,8 +127,11 @@ class OutboxRelay:
         self._in_flight: set[int] = set()
         self._delivered: list[int] = []
         self._thread: threading.Thread | None = None
+        self.mark_interval = mark_interval
         self._last_cleanup = 0.0
+        self._last_mark = 0.0
         self._leader_conn = None
+        self._leader_file = None
         self.published_total = 0
 
     def notify(self) -> None:
@@ -140,25 +148,33 @@ class OutboxRelay:
         if self._thread:
             self._thread.join(timeout)
         self.producer.flush(min(timeout, 5.0))
-        self._mark_delivered()
+        try:
+            self._mark_delivered(force=True)
+        except Exception:  # left unmarked: sent again by the next relay (at least once)
+            log.exception("marking the last published events failed")
         if self._leader_conn is not None:
             self._leader_conn.close()
+        if self._leader_file is not None:
+            self._leader_file.close()
 
     def _on_delivery(self, row_id: int) -> Callable:
         def callback(err, _msg):
             with self._lock:
-                self._in_flight.discard(row_id)
-                if err is None:
+                if err is None:  # stays in flight until marked, so that no pass selects it again
                     self._delivered.append(row_id)
                 else:  # left unpublished: picked up again on the next pass
+                    self._in_flight.discard(row_id)
                     log.warning("outbox delivery failed, will retry: %s", err)
 
         return callback
 
     def _is_leader(self) -> bool:
-        """On PostgreSQL several replicas share one outbox: only the holder of an advisory lock relays, so each
-        row is published once; if it dies its connection closes, the lock is freed and another replica takes
-        over. SQLite has a single process by construction."""
+        """One relay per outbox, so each row is published once. On PostgreSQL several replicas share it: only
+        the holder of an advisory lock relays; if it dies its connection closes, the lock is freed and another
+        replica takes over. On SQLite the holder of a lock on a file beside the database relays: a relay process
+        that outlives its service for a moment leaves the next one waiting, not publishing twice."""
+        if self.engine.dialect.name == "sqlite":
+            return self._holds_file_lock()
         if self.engine.dialect.name != "postgresql":
             return True
         if self._leader_conn is not None:
@@ -178,6 +194,21 @@ class OutboxRelay:
         except Exception:
             log.exception("outbox leadership check failed")
         return False
+
+    def _holds_file_lock(self) -> bool:
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return True
+        if self._leader_file is None:
+            lock_file = open(f"{database}.relay-lock", "a")  # open as long as the lock is held
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock_file.close()
+                return False
+            self._leader_file = lock_file
+            log.info("this process now relays the outbox")
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -246,18 +277,28 @@ class OutboxRelay:
         self.producer.poll(0)
         return len(decoded)
 
-    def _mark_delivered(self) -> None:
+    def _mark_delivered(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_mark < self.mark_interval:
+            return
+        self._last_mark = time.monotonic()
         with self._lock:
             ids, self._delivered = self._delivered, []
         if not ids:
             return
         now = datetime.now(timezone.utc)
         table = OutboxMessage.__table__
-        with self.engine.connect() as conn, write_lock(self.engine):
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                conn.execute(update(table).where(table.c.id.in_(chunk)).values(published_at=now))
-            conn.commit()
+        try:
+            with self.engine.connect() as conn, write_lock(self.engine):
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    conn.execute(update(table).where(table.c.id.in_(chunk)).values(published_at=now))
+                conn.commit()
+        except Exception:
+            with self._lock:  # marked on a later pass; until then still in flight, so not sent again
+                self._delivered[:0] = ids
+            raise
+        with self._lock:
+            self._in_flight.difference_update(ids)
         self.published_total += len(ids)
 
     def _cleanup(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,6 +31,11 @@ class ComplaintsSettings(BaseSettings):
         25.0, ge=0, le=1000,
         description="how long the relay gathers events after a commit before a pass; each pass costs a query "
         "and an update whatever it carries, so a longer linger spends less CPU per event and adds latency",
+    )
+    outbox_relay: Literal["process", "thread"] = Field(
+        "process",
+        description="where the outbox relay runs: a process of its own (on another core than the requests: "
+        "Python computes on one core per process) or a thread of this one",
     )
     common: CommonSettings = Field(default_factory=CommonSettings)
 

@@ -1,13 +1,16 @@
 """Nothing accepted is lost: poison messages, a frozen broker, a killed service; replicas stay in step."""
 
 import json
+import os
 import queue
+import signal
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import grpc
 import pytest
@@ -152,6 +155,45 @@ def test_no_accepted_complaint_is_lost_when_the_service_is_killed(start_complain
     assert {m.key() for m in records} == wanted
     data = [json.loads(m.value()) for m in records]
     assert all(d["complaint_id"].encode() in wanted for d in data)
+
+
+def relay_processes(service: ServiceProcess) -> list[int]:
+    """The service's child processes: its outbox relay (KOTA_COMPLAINTS_OUTBOX_RELAY=process, the default)."""
+    return [int(pid) for task in Path(f"/proc/{service.proc.pid}/task").iterdir()
+            for pid in (task / "children").read_text().split()]
+
+
+def has_ended(pid: int) -> bool:
+    try:  # gone, or a zombie waiting for whoever adopted it
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_the_relay_process_is_restarted_and_ends_with_its_service(start_complaints, topic_reader):
+    proc, stub = start_complaints()
+    [relay] = relay_processes(proc)
+
+    def submit(text: str) -> bytes:
+        return stub.SubmitComplaint(pb.SubmitComplaintRequest(
+            channel=pb.CHANNEL_APP, service_code="waste", description=text,
+            location=pb.Location(lat=-6.2 + len(text) * 0.001, lon=106.8),
+        ), timeout=10).complaint.id.encode()
+
+    def reach_the_topic(ids: set[bytes]) -> None:
+        topic_reader("complaints.events.v1").wait_for(
+            lambda rs: {m.key() for m in rs} >= ids, timeout=60, match=lambda m: m.key() in ids)
+
+    os.kill(relay, signal.SIGKILL)
+    while_down = {submit(f"sampah menumpuk {i}") for i in range(5)}  # committed while no relay runs
+    wait_until(lambda: [pid for pid in relay_processes(proc) if pid != relay], timeout=30)
+    reach_the_topic(while_down)
+
+    [relay] = relay_processes(proc)
+    proc.kill()  # its wake-up pipe closes: the relay stops too, and frees the outbox for the next one
+    wait_until(lambda: has_ended(relay), timeout=30)
+    proc.start()
+    reach_the_topic({submit("sampah menumpuk lagi")})
 
 
 def test_two_replicas_on_one_database_publish_each_event_once(start_complaints, database_url, topic_reader):

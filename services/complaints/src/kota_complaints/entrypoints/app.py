@@ -22,6 +22,7 @@ from kota_common.kafka import ensure_topics
 from kota_common.outbox import OutboxRelay, events_since
 from kota_common.process import collect_garbage_less_often
 from kota_common.reference import AreaDirectory
+from kota_common.relay_process import RelayProcess
 from kota_complaints.adapters.reference_data import read_reference, seed_reference
 from kota_complaints.adapters.repository import load_routing_table
 from kota_complaints.config import ComplaintsSettings
@@ -80,8 +81,11 @@ class ComplaintsApp:
             self.listener = NotificationListener(
                 s.database_url, UPDATES_CHANNEL, self._on_notice, on_reconnect=self._catch_up_watchers
             ).start()
-        self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap, linger=s.outbox_linger_ms / 1000)
-        self.relay.start()
+        if s.outbox_relay == "process":
+            self.relay = RelayProcess("complaints-relay", s.database_url, linger_ms=s.outbox_linger_ms).start()
+        else:
+            self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap, linger=s.outbox_linger_ms / 1000)
+            self.relay.start()
         self.writer = GroupCommitWriter(self.engine, lambda session: UnitOfWork(None, session=session), self._after_commit)
         self.writer.start()
         servicer = ComplaintsServicer(self.uow, self.writer.run, self.ctx, self.hub, s.common.auth_secret)
