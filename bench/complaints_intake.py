@@ -13,7 +13,7 @@ and checks that every accepted submission reached complaints.events.v1.
 spread over several connections, since the kernel balances connections, not calls.
 
 Each service process starts its outbox relay as a process of its own (KOTA_COMPLAINTS_OUTBOX_RELAY=process);
-pinned, the relay shares the submitters' CPU, and its CPU is reported beside the service's. `--relay thread`
+it runs on the CPUs the service is not pinned to (the submitters' CPU), and its CPU is reported apart. `--relay thread`
 runs it in the service process, as before.
 
 Uses KOTA_KAFKA_BOOTSTRAP if set, otherwise starts the embedded broker on a free port. Never run as a test.
@@ -173,11 +173,6 @@ def relay_pids(services: list[ServiceProcess]) -> list[int]:
             for pid in (task / "children").read_text().split()]
 
 
-def pin_process(pid: int, cpus: set[int]) -> None:
-    for task in Path(f"/proc/{pid}/task").iterdir():  # every thread: affinity is per thread
-        os.sched_setaffinity(int(task.name), cpus)
-
-
 def cpu_of(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -269,10 +264,7 @@ def run(args: argparse.Namespace) -> None:
             print(row("baseline raw insert + raw produce", n, secs, lat), flush=True)
         for service in services:
             service.start()
-        relays = relay_pids(services)
-        if pinned:
-            for pid in relays:
-                pin_process(pid, {cpus - 1})
+        relays = relay_pids(services)  # on the CPUs the service is not pinned to (kota_common.relay_process)
         service_pids = [s.proc.pid for s in services]
         asyncio.run(closed_loop(address, 8, 2))  # warm-up
         cpu0, relay0 = cpu_of(service_pids), cpu_of(relays)

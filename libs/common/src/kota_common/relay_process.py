@@ -11,6 +11,7 @@ Which process relays is still decided by the relay's own lock (`OutboxRelay._is_
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -38,6 +39,12 @@ class RelaySettings(BaseSettings):
     linger_ms: float = Field(25.0, ge=0, le=1000)
     mark_interval_ms: float = Field(250.0, ge=0, le=10_000)
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+
+def beside_this_process() -> set[int]:
+    """The CPUs this process is not bound to (KOTA_CPU_AFFINITY), for the relay: on the service's own core it
+    would take from the requests what it was moved out to give them. None if this process may run anywhere."""
+    return set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
 
 
 class RelayProcess:
@@ -82,6 +89,9 @@ class RelayProcess:
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)  # the writer thread never waits on the relay
         env = {**os.environ, **self.env, "KOTA_RELAY_WAKE_FD": str(read_fd)}
+        env.pop("KOTA_CPU_AFFINITY", None)
+        if others := beside_this_process():
+            env["KOTA_CPU_AFFINITY"] = json.dumps(sorted(others))
         self.proc = subprocess.Popen([sys.executable, "-m", "kota_common.relay_process"], env=env, pass_fds=(read_fd,))
         os.close(read_fd)
         with self._fd_lock:

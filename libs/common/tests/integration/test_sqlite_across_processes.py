@@ -1,5 +1,7 @@
-"""A SQLite database shared by a service and its relay process: one writer at a time, one relay at a time."""
+"""A service and its relay process: on another core, one SQLite writer at a time, one relay at a time."""
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -55,3 +57,14 @@ def test_one_relay_publishes_a_sqlite_outbox_until_it_stops(tmp_path):
     assert second._is_leader()
     second.stop(timeout=1)
     engine.dispose()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
+def test_the_relay_process_runs_beside_a_pinned_service_not_on_its_core():
+    script = ("import os; os.sched_setaffinity(0, {0}); "
+              "from kota_common.relay_process import beside_this_process; print(sorted(beside_this_process()))")
+    pinned = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert json.loads(pinned) == list(range(1, os.cpu_count()))
+    free = ("import os; os.sched_setaffinity(0, range(os.cpu_count())); "
+            "from kota_common.relay_process import beside_this_process; print(sorted(beside_this_process()))")
+    assert json.loads(subprocess.run([sys.executable, "-c", free], capture_output=True, text=True, check=True).stdout) == []
