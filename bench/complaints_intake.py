@@ -27,7 +27,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -39,7 +38,7 @@ from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.db import make_engine
 from kota_common.kafka import assign_all, ensure_topics, make_consumer, make_producer
-from kota_common.testing import ServiceProcess, cpu_seconds, free_port
+from kota_common.testing import ServiceProcess, bench_workdir, cpu_seconds, free_port
 
 CODES = ["flooding", "waste", "street_light", "illegal_parking", "traffic", "public_order", "drainage"]
 
@@ -227,7 +226,7 @@ def run(args: argparse.Namespace) -> None:
     pinned = not args.no_pin and cpus >= 2
     if pinned:  # this process (submitters, baseline) and the broker it starts on the last CPU
         os.sched_setaffinity(0, {cpus - 1})
-    work = Path(tempfile.mkdtemp(prefix="kota-bench-"))
+    work = bench_workdir("kota-bench-")
     bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
     broker = None
     if not bootstrap:

@@ -19,16 +19,14 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 
-from kota_common.testing import ServiceProcess, free_port
+from kota_common.testing import ServiceProcess, bench_workdir, free_port
 from kota_gateway.testing import OPEN311_KEY, HttpServiceProcess, start_gateway
 
 CODES = ["waste", "street_light", "illegal_parking", "traffic", "public_order", "drainage"]
@@ -134,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
 
-    tmp = Path(tempfile.mkdtemp(prefix="kota-bench-gateway-"))
+    tmp = bench_workdir("kota-bench-gateway-")
     started: list = []
     broker = None
     try:

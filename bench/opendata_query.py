@@ -23,11 +23,9 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import grpc
 from google.protobuf import struct_pb2
@@ -41,7 +39,7 @@ from kota_common.db import make_engine, upgrade_to_head
 from kota_common.events.sensors import SensorReading
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.standards import ispu
-from kota_common.testing import ServiceProcess, free_port
+from kota_common.testing import ServiceProcess, bench_workdir, free_port
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow
 from kota_opendata.domain import catalog
@@ -298,7 +296,7 @@ def main() -> None:
 
 
 def run(args) -> None:
-    work = Path(tempfile.mkdtemp(prefix="kota-bench-opendata-"))
+    work = bench_workdir("kota-bench-opendata-")
     url = args.database_url or f"sqlite:///{work / 'opendata.db'}"
     broker = None
     bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")

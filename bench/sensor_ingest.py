@@ -28,7 +28,6 @@ import collections
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -42,7 +41,7 @@ from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.auth import issue_token
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.settings import CommonSettings
-from kota_common.testing import ServiceProcess, cpu_seconds, free_port
+from kota_common.testing import ServiceProcess, bench_workdir, cpu_seconds, free_port
 
 TOPIC = "sensors.readings.v1"
 SUMMARIES = "sensors.reading-summaries.v1"  # one per accepted batch: what the alert evaluator reads
@@ -217,7 +216,7 @@ def main() -> None:
 
     proc_broker = None
     bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
-    tmp = Path(tempfile.mkdtemp(prefix="kota-bench-sensors-"))
+    tmp = bench_workdir("kota-bench-sensors-")
     if not bootstrap:
         from kota_common.broker import start_embedded_broker
 

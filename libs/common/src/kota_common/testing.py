@@ -8,6 +8,7 @@ error, as in CI).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import os
@@ -150,6 +151,14 @@ def _postgres_bindir() -> str | None:
         return str(Path(os.path.realpath(initdb)).parent)
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return str(Path(found[-1]).parent) if found else None
+
+
+def bench_workdir(prefix: str) -> Path:
+    """A temporary directory for a benchmark's databases and logs, removed when the benchmark exits: a run's
+    SQLite write-ahead log alone can reach hundreds of megabytes."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    return work
 
 
 @contextlib.contextmanager
