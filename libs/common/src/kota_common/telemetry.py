@@ -38,10 +38,16 @@ def configure_tracing(service_name: str) -> TracerProvider | None:
 
 
 def current_trace_headers() -> dict[str, str]:
-    """The W3C `traceparent`/`tracestate` of the current context, to store with an outgoing event."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier
+    """The W3C `traceparent`/`tracestate` of the current context, to store with an outgoing event. Written
+    directly, as the W3C TraceContext propagator writes them (a unit test holds the two equal): the
+    propagator API cost intake more than the rest of staging an event."""
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return {}
+    headers = {"traceparent": f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{span_context.trace_flags:02x}"}
+    if span_context.trace_state:
+        headers["tracestate"] = span_context.trace_state.to_header()
+    return headers
 
 
 def context_from_headers(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> context.Context:
