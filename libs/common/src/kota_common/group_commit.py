@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -50,13 +51,21 @@ class GroupCommitWriter:
         after_commit: Callable[[list], None],
         *,
         max_batch: int = 64,
+        commit_delay: float = 0.0,
     ):
         """`make_uow(session)` builds a unit of work on the shared session; its `changed` list is handed to
-        `after_commit` once the batch is durable."""
+        `after_commit` once the batch is durable.
+
+        `commit_delay` (seconds), as PostgreSQL's commit_delay: while requests arrive faster than one at a time
+        (the last batch held more than one), the writer waits this long for more before it starts a batch
+        that would hold only one. A commit costs about as much as half a dozen submissions, so under load
+        fewer, fuller batches save CPU; an idle service answers without the wait."""
         self.engine = engine
         self.make_uow = make_uow
         self.after_commit = after_commit
         self.max_batch = max_batch
+        self.commit_delay = commit_delay
+        self._last_batch = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()  # implemented in C: no Python locking per item
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
@@ -87,11 +96,14 @@ class GroupCommitWriter:
                 batch = [self._queue.get(timeout=0.2)]
             except queue.Empty:
                 continue
+            if self.commit_delay and self._last_batch > 1 and self._queue.empty():
+                time.sleep(self.commit_delay)
             while len(batch) < self.max_batch:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            self._last_batch = len(batch)
             self._execute(batch)
 
     def _execute(self, batch: list) -> None:

@@ -77,3 +77,37 @@ def test_a_batch_sees_its_own_submissions_and_refuses_one_alone(database_url):
     per_complaint = dict(events)
     assert set(per_complaint) == {master.id, duplicate[0].id}  # nothing from the refused one
     engine.dispose()
+
+
+def test_under_load_a_lone_submission_waits_for_company_before_its_commit(database_url):
+    upgrade_to_head(database_url, MIGRATIONS)
+    engine = make_engine(database_url)
+    ctx = load_context(engine, ComplaintsSettings(database_url=database_url))
+    # A long delay, so that the second submission is surely queued within it.
+    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(None, session=session), lambda changed: None,
+                               commit_delay=2.0)
+    outcomes: list = []
+
+    def submit(cmd):
+        outcomes.append(writer.run(lambda uow: services.submit_complaint(cmd, uow, ctx)))
+
+    load = [threading.Thread(target=submit, args=(submission(lat=lat),)) for lat in (-6.20, -6.21)]
+    for t in load:
+        t.start()
+    while writer._queue.qsize() < 2:
+        time.sleep(0.005)
+    writer.start()  # load: its first batch holds two
+    for t in load:
+        t.join(30)
+    first = threading.Thread(target=submit, args=(submission(lat=-6.22),))
+    first.start()
+    while writer._queue.qsize():  # the writer took it and is waiting for company
+        time.sleep(0.005)
+    second = threading.Thread(target=submit, args=(submission(lat=-6.23),))
+    second.start()
+    first.join(30)
+    second.join(30)
+    writer.stop()
+    assert len(outcomes) == 4
+    assert (writer.batches, writer.items) == (2, 4)  # the last two came in one batch
+    engine.dispose()

@@ -86,7 +86,8 @@ class ComplaintsApp:
         else:
             self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap, linger=s.outbox_linger_ms / 1000)
             self.relay.start()
-        self.writer = GroupCommitWriter(self.engine, lambda session: UnitOfWork(None, session=session), self._after_commit)
+        self.writer = GroupCommitWriter(self.engine, lambda session: UnitOfWork(None, session=session), self._after_commit,
+                                        commit_delay=s.commit_delay_ms / 1000)
         self.writer.start()
         servicer = ComplaintsServicer(self.uow, self.writer.run, self.ctx, self.hub, s.common.auth_secret)
 
