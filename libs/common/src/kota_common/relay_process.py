@@ -43,7 +43,7 @@ class RelaySettings(BaseSettings):
 
 def beside_this_process() -> set[int]:
     """The CPUs this process is not bound to (KOTA_CPU_AFFINITY), for the relay: on the service's own core it
-    would take from the requests what it was moved out to give them. None if this process may run anywhere."""
+    would take from the requests what it was moved out to give them. Empty if this process may run anywhere."""
     return set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
 
 
@@ -67,6 +67,8 @@ class RelayProcess:
     def notify(self) -> None:
         """Called after a commit that added events. One byte; a full pipe already holds a wake-up."""
         with self._fd_lock:
+            if self._wake_fd < 0:  # stopped
+                return
             try:
                 os.write(self._wake_fd, b"\0")
             except (BlockingIOError, BrokenPipeError):

@@ -45,7 +45,9 @@ class ComplaintsSettings(BaseSettings):
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     @model_validator(mode="after")
-    def _replicas_need_postgres(self) -> ComplaintsSettings:
+    def _processes_can_share_the_database(self) -> ComplaintsSettings:
         if self.grpc_reuse_port and self.database_url.startswith("sqlite"):
             raise ValueError("grpc_reuse_port needs a PostgreSQL database_url: SQLite has one writer process")
+        if self.outbox_relay == "process" and self.database_url.split("?")[0] in ("sqlite://", "sqlite:///:memory:"):
+            raise ValueError("outbox_relay=process needs a database another process can open, not in-memory SQLite")
         return self
