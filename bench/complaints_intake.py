@@ -38,7 +38,7 @@ from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.db import make_engine
 from kota_common.kafka import assign_all, ensure_topics, make_consumer, make_producer
-from kota_common.testing import ServiceProcess, bench_workdir, cpu_seconds, free_port
+from kota_common.testing import ServiceProcess, bench_workdir, child_pids, cpu_seconds, free_port
 
 CODES = ["flooding", "waste", "street_light", "illegal_parking", "traffic", "public_order", "drainage"]
 
@@ -166,12 +166,6 @@ def print_service_cpu(cpu: float, relay_cpu: float, count: int, seconds: float) 
           f"({relay_cpu / seconds * 100:.0f}%)", flush=True)
 
 
-def relay_pids(services: list[ServiceProcess]) -> list[int]:
-    """The services' child processes: their outbox relays."""
-    return [int(pid) for s in services for task in Path(f"/proc/{s.proc.pid}/task").iterdir()
-            for pid in (task / "children").read_text().split()]
-
-
 def cpu_of(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -263,7 +257,8 @@ def run(args: argparse.Namespace) -> None:
             print(row("baseline raw insert + raw produce", n, secs, lat), flush=True)
         for service in services:
             service.start()
-        relays = relay_pids(services)  # on the CPUs the service is not pinned to (kota_common.relay_process)
+        # The services' children, their outbox relays, run on the CPUs the services are not pinned to.
+        relays = [pid for s in services for pid in child_pids(s.proc.pid)]
         service_pids = [s.proc.pid for s in services]
         asyncio.run(closed_loop(address, 8, 2))  # warm-up
         cpu0, relay0 = cpu_of(service_pids), cpu_of(relays)

@@ -153,6 +153,11 @@ def _postgres_bindir() -> str | None:
     return str(Path(found[-1]).parent) if found else None
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes a process started (Linux /proc): a service's relay process, for tests and benchmarks."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
+
+
 def bench_workdir(prefix: str) -> Path:
     """A temporary directory for a benchmark's databases and logs, removed when the benchmark exits: a run's
     SQLite write-ahead log alone can reach hundreds of megabytes."""

@@ -20,7 +20,7 @@ from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common import envelope
 from kota_common.events.sensors import ALERTS_TOPIC, SOURCE, SensorAlert
 from kota_common.kafka import make_producer
-from kota_common.testing import ServiceProcess
+from kota_common.testing import ServiceProcess, child_pids
 
 pytestmark = pytest.mark.integration
 
@@ -159,8 +159,7 @@ def test_no_accepted_complaint_is_lost_when_the_service_is_killed(start_complain
 
 def relay_processes(service: ServiceProcess) -> list[int]:
     """The service's child processes: its outbox relay (KOTA_COMPLAINTS_OUTBOX_RELAY=process, the default)."""
-    return [int(pid) for task in Path(f"/proc/{service.proc.pid}/task").iterdir()
-            for pid in (task / "children").read_text().split()]
+    return child_pids(service.proc.pid)
 
 
 def has_ended(pid: int) -> bool:
