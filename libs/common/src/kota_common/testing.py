@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,9 +29,28 @@ import pytest
 
 from kota_common.kafka import assign_all, make_consumer, wait_for_broker
 
+_PORTS_GIVEN: set[int] = set()
+_EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port nothing listens on, for a server that a test or a benchmark starts next. Chosen below the kernel's
+    ephemeral range: a port from that range can be taken, before the server binds it, as the local port of any
+    outgoing connection (a Kafka client's, a database's), and the server then fails with "Address already in
+    use" (seen once in CI)."""
+    low = int(_EPHEMERAL_PORTS.read_text().split()[0]) if _EPHEMERAL_PORTS.exists() else 32768
+    for _ in range(1000):
+        port = random.randint(max(1024, low - 12_000), low - 1)
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # in use
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+    with socket.socket() as s:  # nothing free below the range: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
