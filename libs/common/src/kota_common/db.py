@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
@@ -79,11 +80,20 @@ class WalCheckpointer:
                     del self._running[self.path]
 
 
+def lock_file_beside(database: str | None, name: str) -> TextIO | None:
+    """The file beside a SQLite database whose flock stands for `name` (write-lock, relay-lock), opened for
+    as long as the caller holds it; None for an in-memory database, which no other process can open."""
+    if not database or database == ":memory:":
+        return None
+    return open(f"{database}.{name}", "a")
+
+
 class SqliteWriteLock:
     """One writer at a time on a SQLite database, across the threads of a process (a lock) and across
     processes (an flock on a file beside the database: a service and its relay process). A waiter is woken
-    when the holder lets go, where SQLite's own busy handler sleeps 1, 2, 5, 10... ms between retries: with a
-    relay process marking rows, those sleeps cost intake a quarter of its throughput."""
+    when the holder lets go, where SQLite's own busy handler sleeps 1, 2, 5, 10... ms between retries. (With
+    the relay process marking rows every 250 ms, the intake bench measured no difference in throughput either
+    way: two alternating pairs.)"""
 
     _by_path: dict[str, SqliteWriteLock] = {}
     _guard = threading.Lock()
@@ -101,7 +111,7 @@ class SqliteWriteLock:
 
     def __init__(self, database: str | None):
         self._threads = threading.Lock()
-        self._file = open(f"{database}.write-lock", "a") if database else None  # open for the process's life
+        self._file = lock_file_beside(database, "write-lock")  # open for the process's life
 
     def __enter__(self) -> None:
         self._threads.acquire()

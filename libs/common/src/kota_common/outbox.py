@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from kota_common import envelope
-from kota_common.db import defer_insert, write_lock
+from kota_common.db import defer_insert, lock_file_beside, write_lock
 from kota_common.kafka import make_producer
 
 log = logging.getLogger(__name__)
@@ -196,11 +196,10 @@ class OutboxRelay:
         return False
 
     def _holds_file_lock(self) -> bool:
-        database = self.engine.url.database
-        if not database or database == ":memory:":
-            return True
         if self._leader_file is None:
-            lock_file = open(f"{database}.relay-lock", "a")  # open as long as the lock is held
+            lock_file = lock_file_beside(self.engine.url.database, "relay-lock")
+            if lock_file is None:  # in memory: this process's alone
+                return True
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
