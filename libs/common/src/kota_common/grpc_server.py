@@ -7,9 +7,11 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable
 from concurrent import futures
+from datetime import datetime, timezone
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -26,6 +28,21 @@ _RPC_CODES = {
     grpc.StatusCode.PERMISSION_DENIED: code_pb2.PERMISSION_DENIED,
     grpc.StatusCode.UNAUTHENTICATED: code_pb2.UNAUTHENTICATED,
 }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    """A datetime as a protobuf Timestamp (a naive one taken as UTC, as Kota stores them); None stays unset.
+    Built from its offset to the epoch: Timestamp.FromDatetime is pure Python, a few times slower, and a
+    complaint's view carries half a dozen."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    since_epoch = value - _EPOCH
+    return Timestamp(seconds=since_epoch.days * 86_400 + since_epoch.seconds, nanos=since_epoch.microseconds * 1000)
 
 
 def abort_with(context: grpc.ServicerContext, error: ServiceError):

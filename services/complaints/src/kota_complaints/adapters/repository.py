@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, func, literal, update
 from sqlmodel import Session, select
 
-from kota_common.db import defer_insert, deferred_rows, flush_deferred
+from kota_common.db import DriverQuery, defer_insert, deferred_rows, flush_deferred
 from kota_complaints.adapters.orm import (
     AgencyRow,
     ComplaintRow,
@@ -58,14 +59,24 @@ _TABLE = ComplaintRow.__table__
 _C = _TABLE.c
 _OPEN = (Status.RECEIVED.value, Status.ROUTED.value, Status.IN_PROGRESS.value)
 # Built once: the duplicate check runs on every submission.
-_OPEN_NEAR = select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_at, _C.status).where(
+_OPEN_NEAR = DriverQuery(select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_at, _C.status).where(
     _C.service_code == bindparam("code"),
     _C.status.in_([literal(status) for status in _OPEN]),  # fixed parameters: no per-call IN expansion
     _C.lat.between(bindparam("min_lat"), bindparam("max_lat")),
     _C.lon.between(bindparam("min_lon"), bindparam("max_lon")),
     _C.duplicate_of.is_(None),
     _C.requested_at >= bindparam("since"),
+))
+
+# A complaint and its history, loaded for every change to it (and a duplicate's master on intake).
+_BY_ID = DriverQuery(select(*_TABLE.c).where(_C.id == bindparam("id")))
+_BY_ID_FOR_UPDATE = DriverQuery(select(*_TABLE.c).where(_C.id == bindparam("id")).with_for_update())
+_ComplaintRecord = namedtuple("_ComplaintRecord", [c.key for c in _TABLE.c])
+_H = HistoryRow.__table__.c
+_HISTORY_OF = DriverQuery(
+    select(_H.at, _H.kind, _H.status, _H.actor, _H.note).where(_H.complaint_id == bindparam("id")).order_by(_H.seq)
 )
+_HistoryRecord = namedtuple("_HistoryRecord", ["at", "kind", "status", "actor", "note"])
 
 
 class ComplaintRepository:
@@ -154,13 +165,10 @@ class ComplaintRepository:
         if complaint_id in self.seen:
             return self.seen[complaint_id]
         flush_deferred(self.session)
-        stmt = select(ComplaintRow).where(ComplaintRow.id == complaint_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = self.session.exec(stmt).first()
-        if row is None:
+        found = (_BY_ID_FOR_UPDATE if for_update else _BY_ID).rows(self.session.connection(), {"id": complaint_id})
+        if not found:
             return None
-        return self._track(row)
+        return self._track(_ComplaintRecord._make(found[0]))
 
     def by_idempotency_key(self, key: str) -> tuple[str, str] | None:
         """(complaint id, stored key) of the submission made with the same caller key as `key`, whatever its
@@ -175,10 +183,8 @@ class ComplaintRepository:
         ).first()
         return (found.id, found.idempotency_key) if found else None
 
-    def _track(self, row: ComplaintRow) -> Complaint:
-        history = self.session.exec(
-            select(HistoryRow).where(HistoryRow.complaint_id == row.id).order_by(HistoryRow.seq)
-        ).all()
+    def _track(self, row: ComplaintRow | _ComplaintRecord) -> Complaint:
+        history = [_HistoryRecord._make(h) for h in _HISTORY_OF.rows(self.session.connection(), {"id": row.id})]
         complaint = to_domain(row, history)
         self.seen[row.id] = complaint
         self._history_len[row.id] = len(history)
@@ -188,18 +194,18 @@ class ComplaintRepository:
         """Open, unlinked complaints of a category in a box around a point: light candidates for find_duplicate
         (no history loaded; the chosen master is loaded in full by `get`)."""
         min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
-        rows = self.session.connection().execute(
-            _OPEN_NEAR,
+        rows = _OPEN_NEAR.rows(
+            self.session.connection(),
             {"code": service_code, "since": since, "min_lat": min_lat, "max_lat": max_lat, "min_lon": min_lon,
              "max_lon": max_lon},
-        ).all()
+        )
         queued = [  # submitted earlier in this group commit, not written yet
             r for r in deferred_rows(self.session, _TABLE)
             if r["service_code"] == service_code and r["status"] in _OPEN and r["duplicate_of"] is None
             and r["lat"] is not None and min_lat <= r["lat"] <= max_lat and min_lon <= r["lon"] <= max_lon
             and r["requested_at"] >= since
         ]
-        candidates = [(r.id, r.channel, r.lat, r.lon, _utc(r.requested_at), r.status) for r in rows]
+        candidates = [(id_, channel, lat_, lon_, _utc(at), status) for id_, channel, lat_, lon_, at, status in rows]
         candidates += [(r["id"], r["channel"], r["lat"], r["lon"], r["requested_at"], r["status"]) for r in queued]
         return [
             self.seen.get(id_)
@@ -262,7 +268,7 @@ class ComplaintRepository:
         return self.session.get(SensorIncidentRow, (station_id, kind))
 
 
-def to_domain(row: ComplaintRow, history: list[HistoryRow]) -> Complaint:
+def to_domain(row: ComplaintRow | _ComplaintRecord, history: list[HistoryRow] | list[_HistoryRecord]) -> Complaint:
     return Complaint(
         id=row.id,
         channel=Channel(row.channel),

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import queue
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import timezone
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.auth import InvalidToken, Principal, bearer_from_metadata, verify_token
 from kota_common.errors import InvalidArgument, Unauthenticated
-from kota_common.grpc_server import translate_errors
+from kota_common.grpc_server import timestamp, translate_errors
 from kota_common.privacy import scrub
 from kota_complaints.adapters.channels import ChannelNormaliser, RawMessage, reply_text
 from kota_complaints.adapters.repository import ComplaintFilter
@@ -23,14 +22,6 @@ from kota_complaints.service_layer.updates import UpdateHub
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
-
-
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def channel_to_pb(channel: Channel) -> int:
@@ -74,9 +65,9 @@ def complaint_to_pb(c: Complaint, ctx: services.Context) -> pb.Complaint:
         agency_code=c.agency_code,
         agency_name=agency.name if agency else "",
         unit=c.unit,
-        requested_at=_ts(c.requested_at),
-        updated_at=_ts(c.updated_at),
-        due_at=_ts(c.due_at),
+        requested_at=timestamp(c.requested_at),
+        updated_at=timestamp(c.updated_at),
+        due_at=timestamp(c.due_at),
         sla_breached=c.sla_breached,
         escalation_level=c.escalation_level,
         duplicate_of=c.duplicate_of or "",
@@ -84,7 +75,7 @@ def complaint_to_pb(c: Complaint, ctx: services.Context) -> pb.Complaint:
         rating=c.rating or 0,
         status_notes=scrub(c.status_notes),
         history=[
-            pb.HistoryEntry(at=_ts(h.at), status=status_to_pb(h.status), actor=h.actor, note=scrub(h.note), kind=h.kind)
+            pb.HistoryEntry(at=timestamp(h.at), status=status_to_pb(h.status), actor=h.actor, note=scrub(h.note), kind=h.kind)
             for h in c.history
         ],
         reporter_ref=c.reporter_ref,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -37,6 +36,8 @@ MAX_DESCRIPTION = 4000
 MAX_MEDIA = 10
 # Crockford base32 without look-alike letters: readable over the phone by the call centre.
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648
+_TRACKING_SHIFTS = tuple(range(55, -1, -5))  # 12 letters of 5 bits, most significant first
 
 
 def now_utc() -> datetime:
@@ -100,8 +101,11 @@ class Context:
     secret: str
 
     def tracking_code(self, complaint_id: str) -> str:
-        digest = hmac.new(self.secret.encode(), f"track:{complaint_id}".encode(), hashlib.sha256).digest()
-        return base64.b32encode(digest).decode()[:12]
+        """The first 12 letters of the base32 (RFC 4648) HMAC-SHA256 of the id: its first 60 bits, taken
+        directly (base64.b32encode is pure Python and cost more than the HMAC)."""
+        digest = hmac.digest(self.secret.encode(), f"track:{complaint_id}".encode(), "sha256")
+        bits = int.from_bytes(digest[:8], "big") >> 4
+        return "".join([_BASE32[(bits >> shift) & 31] for shift in _TRACKING_SHIFTS])
 
     def check_tracking_code(self, complaint_id: str, code: str) -> None:
         if not code:

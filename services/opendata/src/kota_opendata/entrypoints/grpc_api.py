@@ -18,7 +18,7 @@ from kota.opendata.v1 import opendata_pb2 as pb
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
 from kota_common.auth import InvalidToken, bearer_from_metadata, verify_token
 from kota_common.errors import InvalidArgument, NotFound, Unauthenticated
-from kota_common.grpc_server import abort_with, translate_errors
+from kota_common.grpc_server import abort_with, timestamp, translate_errors
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
 from kota_opendata.domain import catalog
@@ -33,11 +33,7 @@ def ts(value: datetime | str | None) -> Timestamp | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value if "T" in value else value + "T00:00:00")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    out = Timestamp()
-    out.FromDatetime(value)
-    return out
+    return timestamp(value)
 
 
 def iso_z(value: datetime | None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from datetime import datetime, timezone
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,7 +14,7 @@ from kota.sensors.v1 import sensors_pb2 as pb
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.auth import InvalidToken, Principal, bearer_from_metadata, verify_token
 from kota_common.errors import InvalidArgument, NotFound, Unauthenticated
-from kota_common.grpc_server import translate_errors
+from kota_common.grpc_server import timestamp, translate_errors
 from kota_sensors.adapters.orm import DatastreamRow, DeviceRow, VehiclePositionRow
 from kota_sensors.adapters.repository import ObservationQuery, query_observations
 from kota_sensors.domain.validation import QUANTITIES
@@ -30,14 +29,6 @@ def _ts_ms(ms: int | None) -> Timestamp | None:
         return None
     ts = Timestamp()
     ts.FromMilliseconds(ms)
-    return ts
-
-
-def _ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc))
     return ts
 
 
@@ -59,7 +50,7 @@ def device_to_pb(row: DeviceRow, datastreams: list[DatastreamRow] = ()) -> pb.De
         thresholds=[pb.Threshold(name=k, value=float(v)) for k, v in sorted(thresholds.items())],
         credential_active=row.token_hash is not None and row.revoked_at is None,
         datastreams=[datastream_to_pb(d) for d in datastreams],
-        created_at=_ts(row.created_at), last_seen_at=_ts_ms(row.last_seen_ms), route_id=row.route_id,
+        created_at=timestamp(row.created_at), last_seen_at=_ts_ms(row.last_seen_ms), route_id=row.route_id,
     )
 
 

@@ -1,0 +1,76 @@
+"""The hot-path statements that skip SQLAlchemy's per-execution work store and read exactly what it would."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, bindparam, insert, literal, select
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+from kota_common.db import DriverQuery, insert_many, make_engine
+
+pytestmark = pytest.mark.integration
+
+metadata = MetaData()
+things = Table(
+    "things", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(40), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("size", Float),
+    Column("active", Boolean, nullable=False),
+    Column("at", UTCDateTime(), nullable=True),
+)
+JAKARTA = timezone(timedelta(hours=7))
+
+
+def rows(prefix: str) -> list[dict]:
+    start = datetime(2026, 11, 24, 9, 30, 15, 123456, tzinfo=JAKARTA)
+    return [
+        {"name": f"{prefix}{i}", "kind": ("open", "closed", "other")[i % 3], "size": i / 3 if i % 4 else None,
+         "active": bool(i % 2), "at": start + timedelta(minutes=i) if i % 5 else None}
+        for i in range(30)
+    ]
+
+
+def test_insert_many_stores_what_sqlalchemy_stores(database_url):
+    engine = make_engine(database_url)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        insert_many(conn, things, rows("fast"))
+        conn.execute(insert(things), rows("core"))
+        stored = conn.execute(select(things).order_by(things.c.id)).all()
+    fast = [r[1:] for r in stored if r.name.startswith("fast")]
+    core = [r[1:] for r in stored if r.name.startswith("core")]
+    assert len(fast) == len(core) == 30
+    assert [(n.removeprefix("fast"), *rest) for n, *rest in fast] == [(n.removeprefix("core"), *rest) for n, *rest in core]
+    assert fast[1][4] == datetime(2026, 11, 24, 2, 31, 15, 123456, tzinfo=timezone.utc)  # stored in UTC
+    engine.dispose()
+
+
+def test_insert_many_refuses_a_naive_timestamp_as_sqlalchemy_does(database_url):
+    engine = make_engine(database_url)
+    metadata.create_all(engine)
+    with engine.begin() as conn, pytest.raises(ValueError, match="timezone"):
+        insert_many(conn, things, [{"name": "x", "kind": "open", "size": 1.0, "active": True, "at": datetime(2026, 1, 1)}])
+    engine.dispose()
+
+
+def test_a_driver_query_reads_what_sqlalchemy_reads_inside_the_callers_transaction(database_url):
+    engine = make_engine(database_url)
+    metadata.create_all(engine)
+    statement = select(things.c.name, things.c.size, things.c.active, things.c.at).where(
+        things.c.kind.in_([literal("open"), literal("closed")]),
+        things.c.at >= bindparam("since"),
+        things.c.size.between(bindparam("low"), bindparam("high")),
+    ).order_by(things.c.name)
+    query = DriverQuery(statement)
+    since = datetime(2026, 11, 24, 9, 40, tzinfo=JAKARTA)
+    with engine.begin() as conn:
+        insert_many(conn, things, rows("t"))  # not committed: the query must see it in this transaction
+        params = {"since": since, "low": 2.0, "high": 8.0}
+        fast = query.rows(conn, params)
+        core = [tuple(r) for r in conn.execute(statement, params).all()]
+    assert fast == core
+    assert len(fast) >= 5
+    assert all(at.tzinfo is not None and at >= since for _, _, _, at in fast)
+    engine.dispose()
