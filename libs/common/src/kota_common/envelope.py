@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -12,6 +11,8 @@ import orjson
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+
+from kota_common.ids import new_uuid
 
 JSON = "application/json"
 JSON_BYTES = JSON.encode()
@@ -31,7 +32,7 @@ class Event:
     source: str
     subject: str
     data: dict[str, Any]
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_uuid)
     time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     trace: dict[str, str] = field(default_factory=dict)
 

@@ -29,7 +29,8 @@ def rows(prefix: str) -> list[dict]:
         {"name": f"{prefix}{i}", "kind": ("open", "closed", "other")[i % 3], "size": i / 3 if i % 4 else None,
          "active": bool(i % 2), "at": start + timedelta(minutes=i) if i % 5 else None}
         for i in range(30)
-    ]
+    ] + [{"name": f"{prefix}whole", "kind": "open", "size": 1.0, "active": True,
+          "at": datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)}]  # no microseconds: still written with them
 
 
 def test_insert_many_stores_what_sqlalchemy_stores(database_url):
@@ -41,10 +42,29 @@ def test_insert_many_stores_what_sqlalchemy_stores(database_url):
         stored = conn.execute(select(things).order_by(things.c.id)).all()
     fast = [r[1:] for r in stored if r.name.startswith("fast")]
     core = [r[1:] for r in stored if r.name.startswith("core")]
-    assert len(fast) == len(core) == 30
+    assert len(fast) == len(core) == 31
     assert [(n.removeprefix("fast"), *rest) for n, *rest in fast] == [(n.removeprefix("core"), *rest) for n, *rest in core]
     assert fast[1][4] == datetime(2026, 11, 24, 2, 31, 15, 123456, tzinfo=timezone.utc)  # stored in UTC
+    if engine.dialect.name == "sqlite":  # timestamps are text there, compared as text: the same text exactly
+        with engine.connect() as conn:
+            raw = conn.exec_driver_sql("SELECT name, at FROM things ORDER BY id").all()
+        assert [at for name, at in raw if name.startswith("fast")] == [at for name, at in raw if name.startswith("core")]
     engine.dispose()
+
+
+def test_utc_timestamps_are_bound_as_sqlalchemy_binds_them():
+    from sqlalchemy.dialects import sqlite
+
+    from kota_common.db import bind_processor
+
+    dialect = sqlite.dialect()
+    ours, theirs = bind_processor(UTCDateTime(), dialect), UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    for value in (None, datetime(2026, 11, 24, 9, 30, tzinfo=JAKARTA), datetime(2026, 1, 1, tzinfo=timezone.utc),
+                  datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc), datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=JAKARTA)):
+        assert ours(value) == theirs(value), value
+    for wrong in (datetime(2026, 1, 1), "2026-01-01"):
+        with pytest.raises(ValueError):
+            ours(wrong)
 
 
 def test_insert_many_refuses_a_naive_timestamp_as_sqlalchemy_does(database_url):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from urllib.parse import urlparse
@@ -14,6 +12,7 @@ from urllib.parse import urlparse
 from kota_common.auth import Principal
 from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from kota_common.events.sensors import SensorAlert
+from kota_common.ids import new_uuid, random_bytes
 from kota_common.reference import AreaDirectory, haversine_km
 from kota_complaints.adapters.orm import ComplaintRow, ReporterRow, SensorIncidentRow
 from kota_complaints.adapters.repository import ComplaintFilter
@@ -45,7 +44,7 @@ def now_utc() -> datetime:
 
 
 def new_complaint_id() -> str:
-    return "".join(_ID_ALPHABET[b & 31] for b in secrets.token_bytes(10))  # 32 symbols: 5 bits of each byte
+    return "".join(_ID_ALPHABET[b & 31] for b in random_bytes(10))  # 32 symbols: 5 bits of each byte
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
                     )])
                 return uow.complaints.get(complaint_id), ctx.tracking_code(complaint_id)
         category = ctx.routing.categories[cmd.service_code]
-        reporter_ref = str(uuid.uuid4())
+        reporter_ref = new_uuid()
         try:
             complaint = Complaint.submit(
                 id=new_complaint_id(),
