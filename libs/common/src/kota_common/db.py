@@ -294,20 +294,42 @@ def _insert_plan(dialect, table: Table, keys: tuple[str, ...]):
     return str(compiled), (tuple(compiled.positiontup) if compiled.positiontup is not None else None), processors
 
 
-class DriverQuery:
-    """A Core SELECT compiled once per dialect and run straight on the driver's cursor of the caller's
+class DriverStatement:
+    """A Core statement compiled once per dialect and run straight on the driver's cursor of the caller's
     connection (so inside its transaction), with the columns' bind and result processors applied here. For a
-    query on a hot path: SQLAlchemy's per-execution work (cache key, parameters, result object) cost more
-    than SQLite's own for an indexed lookup."""
+    statement on a hot path: SQLAlchemy's per-execution work (building the statement, its cache key, the
+    parameters, the result object) cost more than SQLite's own for an indexed lookup or a one-row update."""
 
     def __init__(self, statement):
         self.statement = statement
         self._plans: dict[tuple[str, str], list] = {}
 
     def rows(self, conn: Connection, params: dict) -> list[tuple]:
+        """The rows a SELECT finds."""
+        cursor, plan = self._execute(conn, params)
+        try:
+            found = cursor.fetchall()
+            result_processors = plan[4]
+            if result_processors is None:  # the driver's column types are known once a query has run
+                result_processors = plan[4] = self._result_processors(conn.dialect, cursor.description)
+        finally:
+            cursor.close()
+        if result_processors:
+            found = [tuple(p(v) if p else v for p, v in zip(result_processors, row, strict=True)) for row in found]
+        return found
+
+    def execute(self, conn: Connection, params: dict) -> int:
+        """Runs an INSERT, UPDATE or DELETE; the number of rows it changed."""
+        cursor, _plan = self._execute(conn, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def _execute(self, conn: Connection, params: dict):
         dialect = conn.dialect
         plan = self._plans.get((dialect.name, dialect.driver)) or self._plan(dialect)
-        sql, positions, fixed, bind_processors, result_processors = plan
+        sql, positions, fixed, bind_processors, _result_processors = plan
         values = dict(fixed)
         for key, value in params.items():
             processor = bind_processors.get(key)
@@ -315,14 +337,10 @@ class DriverQuery:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             cursor.execute(sql, values if positions is None else tuple(values[k] for k in positions))
-            found = cursor.fetchall()
-            if result_processors is None:  # the driver's column types are known once a query has run
-                result_processors = plan[4] = self._result_processors(dialect, cursor.description)
-        finally:
+        except BaseException:
             cursor.close()
-        if result_processors:
-            found = [tuple(p(v) if p else v for p, v in zip(result_processors, row, strict=True)) for row in found]
-        return found
+            raise
+        return cursor, plan
 
     def _plan(self, dialect) -> list:
         compiled = self.statement.compile(dialect=dialect)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, bindparam, insert, literal, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from kota_common.db import DriverQuery, insert_many, make_engine
+from kota_common.db import DriverStatement, insert_many, make_engine
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ def test_a_driver_query_reads_what_sqlalchemy_reads_inside_the_callers_transacti
         things.c.at >= bindparam("since"),
         things.c.size.between(bindparam("low"), bindparam("high")),
     ).order_by(things.c.name)
-    query = DriverQuery(statement)
+    query = DriverStatement(statement)
     since = datetime(2026, 11, 24, 9, 40, tzinfo=JAKARTA)
     with engine.begin() as conn:
         insert_many(conn, things, rows("t"))  # not committed: the query must see it in this transaction

@@ -79,6 +79,31 @@ def test_a_batch_sees_its_own_submissions_and_refuses_one_alone(database_url):
     engine.dispose()
 
 
+def test_duplicates_of_one_stored_master_in_one_batch_see_each_others_changes(database_url):
+    upgrade_to_head(database_url, MIGRATIONS)
+    engine = make_engine(database_url)
+    ctx = load_context(engine, ComplaintsSettings(database_url=database_url))
+
+    def writer() -> GroupCommitWriter:
+        return GroupCommitWriter(engine, lambda session: UnitOfWork(None, session=session), lambda changed: None)
+
+    [(master, _code)] = run_in_one_batch(writer(), ctx, [submission()])
+    batch = writer()
+    first, second, elsewhere = run_in_one_batch(batch, ctx, [
+        submission(description="sampah lagi, bau sekali"),
+        submission(description="masih belum diangkut"),
+        submission(lat=-6.2500, lon=106.9000),  # far away: not a duplicate, its insert stays queued meanwhile
+    ])
+    assert batch.batches == 1
+    assert first[0].duplicate_of == second[0].duplicate_of == master.id and elsewhere[0].duplicate_of is None
+    with UnitOfWork(engine) as uow:
+        stored = uow.complaints.get(master.id)
+        assert stored.supporters_count == 2
+        assert [e.kind for e in stored.history].count("duplicate") == 2  # the second link saw the first's entry
+        assert uow.complaints.get(elsewhere[0].id) is not None
+    engine.dispose()
+
+
 def test_under_load_a_lone_submission_waits_for_company_before_its_commit(database_url):
     upgrade_to_head(database_url, MIGRATIONS)
     engine = make_engine(database_url)

@@ -220,3 +220,10 @@ class TestSlaClock:
         assert escalation_target(1, AGENCIES["DSDA"], SELATAN) == "Kepala Dinas DSDA"
         assert escalation_target(2, AGENCIES["DSDA"], SELATAN) == "Wali Kota Jakarta Selatan"
         assert escalation_target(3, AGENCIES["DSDA"], SELATAN) == "Sekretaris Daerah Provinsi"
+
+
+def test_a_changed_complaint_is_written_back_whole():
+    """The repository's UPDATE sets every column it maps from the aggregate, so no change is left unwritten."""
+    from kota_complaints.adapters.repository import UPDATED_COLUMNS, ComplaintRepository
+
+    assert set(UPDATED_COLUMNS) == set(ComplaintRepository._columns(routed())) - {"id"}

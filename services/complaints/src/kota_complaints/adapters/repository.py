@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from sqlalchemy import bindparam, func, literal, update
 from sqlmodel import Session, select
 
-from kota_common.db import DriverQuery, defer_insert, deferred_rows, flush_deferred
+from kota_common.db import DriverStatement, defer_insert, deferred_rows, flush_deferred
 from kota_complaints.adapters.orm import (
     AgencyRow,
     ComplaintRow,
@@ -59,7 +59,7 @@ _TABLE = ComplaintRow.__table__
 _C = _TABLE.c
 _OPEN = (Status.RECEIVED.value, Status.ROUTED.value, Status.IN_PROGRESS.value)
 # Built once: the duplicate check runs on every submission.
-_OPEN_NEAR = DriverQuery(select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_at, _C.status).where(
+_OPEN_NEAR = DriverStatement(select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_at, _C.status).where(
     _C.service_code == bindparam("code"),
     _C.status.in_([literal(status) for status in _OPEN]),  # fixed parameters: no per-call IN expansion
     _C.lat.between(bindparam("min_lat"), bindparam("max_lat")),
@@ -69,12 +69,24 @@ _OPEN_NEAR = DriverQuery(select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_
 ))
 
 # A complaint and its history, loaded for every change to it (and a duplicate's master on intake).
-_BY_ID = DriverQuery(select(*_TABLE.c).where(_C.id == bindparam("id")))
-_BY_ID_FOR_UPDATE = DriverQuery(select(*_TABLE.c).where(_C.id == bindparam("id")).with_for_update())
+_BY_ID = DriverStatement(select(*_TABLE.c).where(_C.id == bindparam("id")))
+_BY_ID_FOR_UPDATE = DriverStatement(select(*_TABLE.c).where(_C.id == bindparam("id")).with_for_update())
 _ComplaintRecord = namedtuple("_ComplaintRecord", [c.key for c in _TABLE.c])
-_H = HistoryRow.__table__.c
-_HISTORY_OF = DriverQuery(
+_HISTORY = HistoryRow.__table__
+_H = _HISTORY.c
+_HISTORY_OF = DriverStatement(
     select(_H.at, _H.kind, _H.status, _H.actor, _H.note).where(_H.complaint_id == bindparam("id")).order_by(_H.seq)
+)
+# Every column a change can touch (ComplaintRepository._columns), written back by id: a duplicate's master on
+# every duplicate submission, and each staff change.
+UPDATED_COLUMNS = (
+    "channel", "service_code", "description", "lat", "lon", "address", "kelurahan_code", "kelurahan", "kecamatan",
+    "kota_code", "kota", "media_urls", "attributes", "external_ref", "status", "updated_at", "agency_code", "unit",
+    "routed_at", "due_at", "resolved_at", "closed_at", "sla_breached", "escalation_level", "duplicate_of",
+    "supporters_count", "rating", "status_notes",
+)
+_UPDATE = DriverStatement(
+    update(_TABLE).where(_C.id == bindparam("_id")).values({k: bindparam(k, type_=_C[k].type) for k in UPDATED_COLUMNS})
 )
 _HistoryRecord = namedtuple("_HistoryRecord", ["at", "kind", "status", "actor", "note"])
 
@@ -111,10 +123,10 @@ class ComplaintRepository:
             if complaint.id in self._new:
                 inserts.append({**self._columns(complaint), **self._new.pop(complaint.id)})
             elif len(complaint.history) > start:  # every change to an aggregate appends to its history
-                flush_deferred(self.session)  # the row may be one queued earlier in this transaction
-                self.session.connection().execute(
-                    update(_TABLE).where(_C.id == complaint.id).values(**self._columns(complaint))
-                )
+                self._flush_if_queued(complaint.id)
+                columns = self._columns(complaint)
+                columns["_id"] = columns.pop("id")
+                _UPDATE.execute(self.session.connection(), columns)
             history += [
                 {"complaint_id": complaint.id, "seq": seq, "at": e.at, "kind": e.kind, "status": e.status.value,
                  "actor": e.actor, "note": e.note}
@@ -124,7 +136,16 @@ class ComplaintRepository:
         defer_insert(self.session, _TABLE, inserts)
         defer_insert(self.session, ReporterRow.__table__, self._reporters)
         self._reporters = []
-        defer_insert(self.session, HistoryRow.__table__, history)
+        defer_insert(self.session, _HISTORY, history)
+
+    def _flush_if_queued(self, complaint_id: str) -> None:
+        """Writes the rows queued in this transaction first if the complaint or some of its history is among
+        them (submitted or changed earlier in the same group commit). Otherwise they stay queued: flushing on
+        every duplicate's master split the group commit's inserts into many small statements."""
+        if any(row["id"] == complaint_id for row in deferred_rows(self.session, _TABLE)) or any(
+            row["complaint_id"] == complaint_id for row in deferred_rows(self.session, _HISTORY)
+        ):
+            flush_deferred(self.session)
 
     @staticmethod
     def _columns(c: Complaint) -> dict:
@@ -164,7 +185,7 @@ class ComplaintRepository:
     def get(self, complaint_id: str, *, for_update: bool = False) -> Complaint | None:
         if complaint_id in self.seen:
             return self.seen[complaint_id]
-        flush_deferred(self.session)
+        self._flush_if_queued(complaint_id)
         found = (_BY_ID_FOR_UPDATE if for_update else _BY_ID).rows(self.session.connection(), {"id": complaint_id})
         if not found:
             return None
