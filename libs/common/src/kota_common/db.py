@@ -251,6 +251,8 @@ def bind_processor(column_type, dialect) -> Callable | None:
 def _sqlite_utc_text(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if isinstance(value, datetime) and value.tzinfo is timezone.utc:  # how Kota makes them: nothing to convert
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"a timestamp must be a datetime with timezone information, not {value!r}")
     return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
