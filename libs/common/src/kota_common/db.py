@@ -251,11 +251,11 @@ def bind_processor(column_type, dialect) -> Callable | None:
 def _sqlite_utc_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if isinstance(value, datetime) and value.tzinfo is timezone.utc:  # how Kota makes them: nothing to convert
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"a timestamp must be a datetime with timezone information, not {value!r}")
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not timezone.utc:  # Kota makes them in UTC: most need no conversion
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 _INSERT_PLANS: dict[tuple, tuple[str, tuple[str, ...] | None, dict[str, Callable]] | None] = {}
@@ -284,16 +284,11 @@ def insert_many(conn: Connection, table: Table, rows: list[dict]) -> None:
 
 def _insert_plan(dialect, table: Table, keys: tuple[str, ...]):
     compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
-    binds = compiled.positiontup if compiled.positiontup is not None else list(compiled.binds)
-    if compiled.insert_prefetch or compiled.escaped_bind_names or sorted(binds) != sorted(keys):
+    positions = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+    if compiled.insert_prefetch or compiled.escaped_bind_names or sorted(positions or compiled.binds) != sorted(keys):
         return None
-    processors = {}
-    for key in keys:
-        column_type = table.c[key].type
-        processor = bind_processor(column_type, dialect)
-        if processor is not None:
-            processors[key] = processor
-    return str(compiled), (tuple(compiled.positiontup) if compiled.positiontup is not None else None), processors
+    processors = {key: p for key in keys if (p := bind_processor(table.c[key].type, dialect)) is not None}
+    return str(compiled), positions, processors
 
 
 class DriverStatement:
