@@ -13,6 +13,7 @@ from kota.sensors.v1 import sensors_pb2 as pb
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.db import make_engine, upgrade_to_head
 from kota_common.events.sensors import READINGS_TOPIC, SUMMARIES_TOPIC
+from kota_common.eventbus import EventBus
 from kota_common.kafka import ensure_topics, make_producer
 from kota_sensors.domain.batch import encode_summary, summarise
 from kota_sensors.domain.devices import DeviceInfo
@@ -60,6 +61,14 @@ def produce_level_summaries(bootstrap: str, gauge: str, batches: list[list[float
     assert p.flush(30) == 0
 
 
+def run_on_a_bus(consumer, bootstrap: str) -> EventBus:
+    """The consumer as the service runs it: a batch subscriber on an event bus of its own."""
+    bus = EventBus(bootstrap, "sensors-test")
+    consumer.subscribe_to(bus, "under test")
+    consumer.start()
+    return bus.start()
+
+
 @pytest.fixture
 def engine(database_url):
     upgrade_to_head(database_url, MIGRATIONS)
@@ -75,8 +84,8 @@ def test_the_alert_evaluator_alone_raises_siaga_alerts_and_dead_letters_a_poison
     produce_level_summaries(kafka_bootstrap, gauge, [[60.0, 70.0], [120.0, 210.0], [205.0, 185.0]], now_ms() - 60_000)
     group = f"test-{uuid.uuid4().hex[:8]}-alerts"
     dlq = topic_reader(SUMMARIES_TOPIC + ".dlq")
-    alerts = AlertConsumer(engine, kafka_bootstrap, group, lambda: devices, batch_size=1000)
-    alerts.start()
+    alerts = AlertConsumer(engine, group, lambda: devices, batch_size=1000)
+    bus = run_on_a_bus(alerts, kafka_bootstrap)
     try:
         wait_consumed(kafka_bootstrap, group, SUMMARIES_TOPIC)
         with engine.connect() as c:
@@ -93,6 +102,7 @@ def test_the_alert_evaluator_alone_raises_siaga_alerts_and_dead_letters_a_poison
         with engine.connect() as c:
             assert c.execute(text("SELECT count(*) FROM observations WHERE device_id = :k"), {"k": gauge}).scalar() == 0
     finally:
+        bus.stop()
         alerts.stop()
 
 
@@ -102,8 +112,8 @@ def test_the_observation_store_alone_stores_every_observation(engine, kafka_boot
     t0 = now_ms() - 60_000
     produce_levels(kafka_bootstrap, gauge, [60.0, 70.0, 120.0], t0)
     group = f"test-{uuid.uuid4().hex[:8]}"
-    store = ObservationStore(engine, kafka_bootstrap, group, dict, batch_size=1000)
-    store.start()
+    store = ObservationStore(engine, group, dict, batch_size=1000)
+    bus = run_on_a_bus(store, kafka_bootstrap)
     try:
         wait_consumed(kafka_bootstrap, group)
         with engine.connect() as c:
@@ -114,6 +124,7 @@ def test_the_observation_store_alone_stores_every_observation(engine, kafka_boot
         assert [tuple(r) for r in rows] == [(t0, 60.0), (t0 + 1000, 70.0), (t0 + 2000, 120.0)]
         assert tuple(latest) == (t0 + 2000, 120.0)
     finally:
+        bus.stop()
         store.stop()
 
 

@@ -11,14 +11,15 @@ from pathlib import Path
 from sqlmodel import Session
 
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from kota_common.consumer import IdempotentConsumer
 from kota_common.db import NotificationListener, make_engine, upgrade_to_head
 from kota_common.errors import NotFound
+from kota_common.eventbus import EventBus, IdempotentHandler
 from kota_common.events import complaints as complaint_events
 from kota_common.events.sensors import ALERTS_TOPIC
 from kota_common.group_commit import GroupCommitWriter
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics
+from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay, events_since
 from kota_common.process import collect_garbage_less_often
 from kota_common.reference import AreaDirectory
@@ -64,7 +65,8 @@ class ComplaintsApp:
     def __init__(self, settings: ComplaintsSettings):
         self.settings = settings
         self._stop = threading.Event()
-        self.consumer: IdempotentConsumer | None = None
+        self.events: EventBus | None = None
+        self.alerts: IdempotentHandler | None = None
         self.listener: NotificationListener | None = None
         self._alert_changes: list = []  # what the alert being handled changed, announced once it is committed
 
@@ -72,6 +74,7 @@ class ComplaintsApp:
         s = self.settings
         upgrade_to_head(s.database_url, MIGRATIONS)
         self.engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
+        observe_outbox(self.engine, "complaints")  # kota.outbox.backlog and .oldest_age at /metrics
         self.ctx = load_context(self.engine, s)
         # A group commit keeps its requests' objects alive until it commits; the default threshold spent about
         # 4% of intake's CPU in the collector (perf), and p99 at 500/s halved without it.
@@ -158,14 +161,12 @@ class ComplaintsApp:
                 self._stop.wait(2)
         if self._stop.is_set() or not self.settings.consume_alerts:
             return
-        self.consumer = IdempotentConsumer(
-            self.engine,
-            bootstrap,
-            self.settings.consumer_group,
-            {ALERTS_TOPIC: self._on_alert},
-            on_handled=self._on_alert_committed,
-        )
-        self.consumer.start()
+        self.alerts = IdempotentHandler(self.engine, self.settings.consumer_group, {ALERTS_TOPIC: self._on_alert},
+                                        on_handled=self._on_alert_committed)
+        self.events = EventBus(bootstrap, "complaints")
+        self.events.subscribe(self.alerts, *self.alerts.topics, group_id=self.settings.consumer_group,
+                              description="Opens an incident ticket for a sensor alert (ISPU, Siaga, silent device).")
+        self.events.start()
 
     def _on_alert(self, session, event, payload) -> None:
         uow = UnitOfWork(None, session=session)
@@ -193,8 +194,8 @@ class ComplaintsApp:
         set_serving(self.health, [SERVICE_NAME], serving=False)
         self.server.stop(grace).wait()
         self.writer.stop()
-        if self.consumer:
-            self.consumer.stop()
+        if self.events:
+            self.events.stop()
         if self.listener:
             self.listener.stop()
         self.relay.stop()

@@ -9,14 +9,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
-from kota_common.batching_consumer import BatchingConsumer
 from kota_common.db import make_engine, upgrade_to_head
 from kota_common.events import complaints as complaint_events
 from kota_common.events import opendata as od_events
 from kota_common.events import topics
+from kota_common.eventbus import EventBus, IdempotentBatchHandler
 from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics
+from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
 from kota_opendata.config import OpenDataSettings
 from kota_opendata.entrypoints.grpc_api import OpenDataServicer, Stats
@@ -32,19 +33,21 @@ class OpenDataApp:
     def __init__(self, settings: OpenDataSettings):
         self.settings = settings
         self._stop = threading.Event()
-        self.consumer: BatchingConsumer | None = None
+        self.events: EventBus | None = None
+        self.consumer: IdempotentBatchHandler | None = None
 
     def start(self) -> int:
         s = self.settings
         upgrade_to_head(s.database_url, MIGRATIONS)
         self.engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
+        observe_outbox(self.engine, "opendata")  # kota.outbox.backlog and .oldest_age at /metrics
         tables = catalog_service.ensure_catalog(self.engine)
         self.projector = Projector(tables, k=s.k_anonymity, grid_m=s.coordinate_grid_m,
                                    announce_interval=s.update_event_interval_s)
         self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap)
         self.relay.start()
         stats = Stats(applied=lambda: self.consumer.handled if self.consumer else 0,
-                      dead_lettered=lambda: self.consumer.dead_lettered if self.consumer else 0)
+                      dead_lettered=lambda: self.events.dead_letters.count if self.events else 0)
         servicer = OpenDataServicer(self.engine, s, stats)
 
         def register(server):
@@ -82,10 +85,14 @@ class OpenDataApp:
                 self._stop.wait(2)
         if self._stop.is_set() or not self.settings.consume_events:
             return
-        self.consumer = BatchingConsumer(self.engine, bootstrap, self.settings.consumer_group, handlers,
-                                         on_handled=self.relay.notify, batch_size=self.settings.consumer_batch_size,
-                                         begin_batch=self.projector.begin_batch, end_batch=self.projector.end_batch)
-        self.consumer.start()
+        self.consumer = IdempotentBatchHandler(self.engine, self.settings.consumer_group, handlers,
+                                               on_handled=self.relay.notify, begin_batch=self.projector.begin_batch,
+                                               end_batch=self.projector.end_batch)
+        self.events = EventBus(bootstrap, "opendata")
+        self.events.subscribe_batch(self.consumer, *self.consumer.topics, group_id=self.settings.consumer_group,
+                                    max_records=self.settings.consumer_batch_size,
+                                    description="Projects complaints, alerts and readings into the live datasets.")
+        self.events.start()
 
     def _announcer(self) -> None:
         """Announces coalesced dataset updates; about every ten minutes, forgets old processed event ids."""
@@ -108,7 +115,7 @@ class OpenDataApp:
         self._stop.set()
         set_serving(self.health, [SERVICE_NAME], serving=False)
         self.server.stop(grace).wait()
-        if self.consumer:
-            self.consumer.stop()
+        if self.events:
+            self.events.stop()
         self.relay.stop()
         self.engine.dispose()

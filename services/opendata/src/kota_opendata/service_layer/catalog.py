@@ -163,7 +163,7 @@ def prune_processed_events(engine: Engine, retention: timedelta) -> int:
     """Forgets event ids older than the retention (a duplicate arriving later than that would count twice)."""
     from sqlalchemy import delete
 
-    from kota_common.consumer import ProcessedEvent
+    from kota_common.eventbus import ProcessedEvent
 
     with Session(engine) as session:
         removed = session.exec(delete(ProcessedEvent).where(ProcessedEvent.processed_at < now_utc() - retention)).rowcount

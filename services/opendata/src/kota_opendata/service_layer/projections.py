@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from sqlmodel import Session, select
 
 from kota_common import envelope
-from kota_common.consumer import PoisonMessage
+from kota_common.eventbus import PoisonMessage
 from kota_common.events import complaints as cev
 from kota_common.events.sensors import SensorAlert, SensorReading
 from kota_common.standards import ispu, siaga

@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 # The shared outbox and processed-event tables belong to this service's database too.
-from kota_common.consumer import ProcessedEvent  # noqa: F401
+from kota_common.eventbus import ProcessedEvent  # noqa: F401
 from kota_common.outbox import OutboxMessage  # noqa: F401
 
 

@@ -17,7 +17,9 @@ from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.db import make_engine, upgrade_to_head
 from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SUMMARIES_TOPIC
 from kota_common.grpc_server import build_server, set_serving
+from kota_common.eventbus import EventBus
 from kota_common.kafka import ensure_topics, make_producer
+from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
 from kota_common.process import collect_garbage_less_often
 from kota_sensors.adapters.repository import latest_timestamps, load_devices
@@ -58,6 +60,7 @@ class SensorsApp:
         self.settings = settings
         self._stop = threading.Event()
         self.consumer: AlertConsumer | ObservationStore | None = None
+        self.events: EventBus | None = None
         self.relay: OutboxRelay | None = None
         self.server = None
         self.pipeline: IngestPipeline | None = None
@@ -81,6 +84,8 @@ class SensorsApp:
         if target > (current := os.nice(0)):
             os.nice(target - current)
         self.engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
+        if s.role == "alerts":  # the outbox relay's process: kota.outbox.backlog and .oldest_age at /metrics
+            observe_outbox(self.engine, "sensors")
         self.devices = load_devices(self.engine)
         if s.parent_pid:
             threading.Thread(target=self._watch_parent, name="parent-watch", daemon=True).start()
@@ -218,16 +223,21 @@ class SensorsApp:
             self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap)
             self.relay.start()
             self.consumer = AlertConsumer(
-                self.engine, s.common.kafka_bootstrap, alerts_group(s.consumer_group), lambda: self.devices,
+                self.engine, alerts_group(s.consumer_group), lambda: self.devices,
                 ispu_margin=s.ispu_margin, batch_size=s.alert_batch, silent_after_s=s.silent_after_s,
                 silent_check_interval_s=s.silent_check_interval_s, on_alerts=self.relay.notify,
                 reload_devices=self.reload_devices,
             )
-            self.consumer.start()
+            description = "ISPU, Siaga and silence alerts from the batch summaries and vehicle positions."
         elif s.role == "store":
-            self.consumer = ObservationStore(self.engine, s.common.kafka_bootstrap, s.consumer_group,
-                                             lambda: self.devices, batch_size=s.store_batch)
-            self.consumer.start()
+            self.consumer = ObservationStore(self.engine, s.consumer_group, lambda: self.devices, batch_size=s.store_batch)
+            description = "The SensorThings history: every observation, latest values and vehicle positions."
+        else:
+            return
+        self.events = EventBus(s.common.kafka_bootstrap, f"sensors-{s.role}")
+        self.consumer.subscribe_to(self.events, description)
+        self.consumer.start()
+        self.events.start()
 
     def stop(self, grace: float = 5.0) -> None:
         self._stop.set()
@@ -244,6 +254,8 @@ class SensorsApp:
             self.server.stop(grace).wait()
         if self.pipeline is not None:
             self.pipeline.close()
+        if self.events:
+            self.events.stop()
         if self.consumer:
             self.consumer.stop()
         if self.relay:

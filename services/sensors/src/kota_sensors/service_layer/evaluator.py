@@ -26,14 +26,12 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from confluent_kafka import KafkaError
+from aiokafka import ConsumerRecord
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from kota_common import envelope, outbox
-from kota_common.consumer import dead_letter
 from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SUMMARIES_TOPIC, SensorAlert
-from kota_common.kafka import make_consumer, make_producer
 from kota_sensors.adapters import repository
 from kota_sensors.adapters.orm import AlertStateRow
 from kota_sensors.domain.alerts import AlertChange, AlertEvaluator
@@ -44,15 +42,14 @@ log = logging.getLogger(__name__)
 
 ALERTS_GROUP_SUFFIX = "-alerts"
 RELOAD_MIN_INTERVAL_S = 0.2  # a batch from an unknown device re-reads the registry at most this often
-# librdkafka prefetches up to queued.min.messages per partition and, once its queue is over that, waits
-# fetch.queue.backoff.ms (1 s by default) before fetching again: with batches of 50,000 the queue drains in a
-# fraction of that, so the default left the consumer idle for most of each second (measured: stalls of ~1 s).
-CONSUMER_TUNING = {
-    "fetch.max.bytes": 64 * 1024 * 1024,
-    "max.partition.fetch.bytes": 16 * 1024 * 1024,
-    "queued.min.messages": 200_000,
-    "fetch.queue.backoff.ms": 20,
+# Batches of tens of thousands of records: fetch in large chunks, so one batch is one or two fetches.
+SUBSCRIBER_TUNING = {
+    "fetch_max_bytes": 64 * 1024 * 1024,
+    "max_partition_fetch_bytes": 16 * 1024 * 1024,
+    "batch_timeout_ms": 500,
 }
+
+Poison = list[tuple[ConsumerRecord, str]]
 
 
 def alerts_group(consumer_group: str) -> str:
@@ -60,28 +57,33 @@ def alerts_group(consumer_group: str) -> str:
 
 
 class BatchConsumer:
-    """Consumes its topics in large batches on a thread; process(batch) then a synchronous offset commit."""
+    """A batch subscriber's handler (see kota_common.eventbus.EventBus.subscribe_batch): `process(records)` in one
+    call, returning the records that do not parse (for the dead-letter topic); the bus commits the offsets after."""
 
     name = "consumer"
     topics: tuple[str, ...] = ()
 
-    def __init__(self, engine: Engine, bootstrap: str, group_id: str, devices: callable, *, batch_size: int = 20000):
+    def __init__(self, engine: Engine, group_id: str, devices: callable, *, batch_size: int = 20000):
         self.engine = engine
-        self.bootstrap = bootstrap
         self.group_id = group_id
         self.devices = devices  # () -> dict[str, DeviceInfo]
         self.batch_size = batch_size
         self.consumed = 0
-        self.dead_lettered = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # one DB writer in this consumer: batches and its clock
 
+    def __call__(self, records: list[ConsumerRecord]) -> Poison:
+        poison = self.process(records)
+        self.consumed += len(records)
+        return poison
+
+    def subscribe_to(self, bus, description: str) -> None:
+        bus.subscribe_batch(self, *self.topics, group_id=self.group_id, max_records=self.batch_size,
+                            description=description, listener=_OnAssign(self.on_assign), **SUBSCRIBER_TUNING)
+
     def start(self) -> None:
-        self.consumer = make_consumer(self.bootstrap, self.group_id, **CONSUMER_TUNING)
-        self.dlq = make_producer(self.bootstrap)
-        self.consumer.subscribe(list(self.topics), on_assign=lambda _c, _p: self.on_assign())
-        self._spawn(self._run, self.name)
+        """Starts this consumer's own clocks, if any (the records come through the bus)."""
 
     def _spawn(self, target, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -92,46 +94,27 @@ class BatchConsumer:
         self._stop.set()
         for t in self._threads:
             t.join(10)
-        try:
-            self.consumer.close()
-        except Exception:
-            pass
-        self.dlq.flush(5)
 
     def on_assign(self) -> None:
         pass
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                msgs = self.consumer.consume(self.batch_size, 0.5)
-            except Exception:
-                log.exception("consume failed")
-                time.sleep(1)
-                continue
-            if not msgs:
-                continue
-            for attempt in range(1, 6):
-                try:
-                    self.process(msgs)
-                    break
-                except Exception:
-                    log.exception("batch of %d records failed (attempt %d)", len(msgs), attempt)
-                    if self._stop.wait(min(0.5 * 2**attempt, 10)):
-                        return
-            else:  # the database stays away: do not commit; the records come again after a restart
-                continue
-            try:
-                self.consumer.commit(asynchronous=False)
-            except Exception as exc:  # e.g. a rebalance took the partitions: the next owner replays
-                log.warning("offset commit failed: %s", exc)
-
-    def process(self, msgs) -> None:
+    def process(self, records: list[ConsumerRecord]) -> Poison:
         raise NotImplementedError
 
-    def _dead_letter(self, msg, reason: str) -> None:
-        dead_letter(self.dlq, msg, reason, self.group_id)
-        self.dead_lettered += 1
+
+class _OnAssign:
+    """aiokafka's rebalance listener: runs `on_assign` (database reads) off the event loop after each assignment."""
+
+    def __init__(self, on_assign: callable):
+        self.on_assign = on_assign
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.on_assign)
 
 
 class ObservationStore(BatchConsumer):
@@ -141,31 +124,27 @@ class ObservationStore(BatchConsumer):
     name = "observation-store"
     topics = (READINGS_TOPIC, POSITIONS_TOPIC)
 
-    def split(self, msgs) -> tuple[list, list]:
-        """Decodes a batch into (readings, positions); records that do not parse go to the DLQ. The common
-        case, a batch of readings only, costs one value() call and one C-level decode per record: the topic
-        and error of a record are looked at only when it does not decode as a reading."""
-        readings, bad = decode_readings([m.value() for m in msgs])
+    def split(self, msgs: list[ConsumerRecord]) -> tuple[list, list, Poison]:
+        """Decodes a batch into (readings, positions, records that do not parse). The common case, a batch of
+        readings only, costs one C-level decode per record: a record's topic is looked at only when it does
+        not decode as a reading."""
+        readings, bad = decode_readings([m.value for m in msgs])
         if not bad:
-            return readings, []
+            return readings, [], []
+        poison: Poison = []
         p_msgs = []
         for i, reason in bad:
             m = msgs[i]
-            err = m.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer error: %s", err)
-            elif m.topic() == READINGS_TOPIC:
-                self._dead_letter(m, reason)
+            if m.topic == READINGS_TOPIC:
+                poison.append((m, reason))
             else:
                 p_msgs.append(m)
-        positions, bad = decode_positions([m.value() for m in p_msgs])
-        for i, reason in bad:
-            self._dead_letter(p_msgs[i], reason)
-        return readings, positions
+        positions, bad = decode_positions([m.value for m in p_msgs])
+        poison += [(p_msgs[i], reason) for i, reason in bad]
+        return readings, positions, poison
 
-    def process(self, msgs) -> None:
-        readings, positions = self.split(msgs)
+    def process(self, msgs: list[ConsumerRecord]) -> Poison:
+        readings, positions, poison = self.split(msgs)
         obs = [(r.device_id, r.quantity, r.observed_at_ms, r.value) for r in readings]
         streams: dict[tuple[str, str], list] = {}
         seen: dict[str, int] = {}
@@ -197,7 +176,7 @@ class ObservationStore(BatchConsumer):
             repository.upsert_positions(s, latest)
             repository.touch_devices(s, seen)
             s.commit()
-        self.consumed += len(msgs)
+        return poison
 
 
 class AlertConsumer(BatchConsumer):
@@ -207,10 +186,10 @@ class AlertConsumer(BatchConsumer):
     name = "alert-evaluator"
     topics = (SUMMARIES_TOPIC, POSITIONS_TOPIC)
 
-    def __init__(self, engine: Engine, bootstrap: str, group_id: str, devices: callable, *, ispu_margin: int = 5,
+    def __init__(self, engine: Engine, group_id: str, devices: callable, *, ispu_margin: int = 5,
                  batch_size: int = 50000, silent_after_s: float = 900, silent_check_interval_s: float = 30,
                  touch_interval_s: float = 1.0, on_alerts: callable = lambda: None, reload_devices: callable = None):
-        super().__init__(engine, bootstrap, group_id, devices, batch_size=batch_size)
+        super().__init__(engine, group_id, devices, batch_size=batch_size)
         self.reload_devices = reload_devices  # re-reads the registry (devices provisioned by another process)
         self._last_reload = -RELOAD_MIN_INTERVAL_S
         self.silent_after_ms = int(silent_after_s * 1000)
@@ -226,7 +205,6 @@ class AlertConsumer(BatchConsumer):
         self._last_touch = 0.0
 
     def start(self) -> None:
-        super().start()
         self._spawn(self._silence_clock, "silence-clock")
 
     def on_assign(self) -> None:
@@ -245,26 +223,21 @@ class AlertConsumer(BatchConsumer):
                 if ms is not None and ms > self.last_seen.get(d_id, 0):
                     self.last_seen[d_id] = ms
 
-    def process(self, msgs) -> None:
+    def process(self, msgs: list[ConsumerRecord]) -> Poison:
         by_topic: dict[str, list] = {SUMMARIES_TOPIC: [], POSITIONS_TOPIC: []}
         for m in msgs:
-            err = m.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer error: %s", err)
-            else:
-                by_topic[m.topic()].append(m)
+            by_topic[m.topic].append(m)
+        poison: Poison = []
         agg = BatchAggregate()
         for topic, decode, add in ((SUMMARIES_TOPIC, decode_summaries, lambda s: agg.add_summaries(s, self.folded)),
                                    (POSITIONS_TOPIC, decode_positions, agg.add_positions)):
             records = by_topic[topic]
             if records:
-                decoded, bad = decode([m.value() for m in records])
-                for i, reason in bad:
-                    self._dead_letter(records[i], reason)
+                decoded, bad = decode([m.value for m in records])
+                poison += [(records[i], reason) for i, reason in bad]
                 add(decoded)
         self.apply(agg)
-        self.consumed += len(msgs)
+        return poison
 
     def apply(self, agg: BatchAggregate) -> list[AlertChange]:
         """Evaluates one batch's aggregates; stages the changes (if any) in one transaction."""
