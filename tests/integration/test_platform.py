@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import grpc
 import pytest
@@ -23,6 +24,7 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
     for spec in SERVICES:
         addresses[spec.name] = f"127.0.0.1:{free_port()}"
         env[spec.address_env] = addresses[spec.name]
+        env[spec.metrics_env] = f"127.0.0.1:{free_port()}"  # not the defaults (9100...), maybe taken here
     # the other listeners services open (sensors' device HTTP ingest and MQTT broker)
     env["KOTA_SENSORS_HTTP_ADDRESS"] = f"127.0.0.1:{free_port()}"
     env["KOTA_SENSORS_MQTT_ADDRESS"] = f"127.0.0.1:{free_port()}"
@@ -39,6 +41,11 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
             time.sleep(0.5)
         log = (tmp_path / "up.log").read_text()
         assert "NOT SERVING" not in log, log
+        for spec in SERVICES:  # each one's metrics address is printed, and answers
+            metrics_url = f"http://{env[spec.metrics_env]}/metrics"
+            assert metrics_url in log, log
+            with urllib.request.urlopen(metrics_url, timeout=10) as response:
+                assert b"target_info{" in response.read()
         with grpc.insecure_channel(addresses["complaints"]) as channel:
             stub = pb_grpc.ComplaintsServiceStub(channel)
             assert stub.ListComplaints(pb.ListComplaintsRequest(page_size=1), timeout=10).total_size >= 10

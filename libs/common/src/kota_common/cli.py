@@ -30,14 +30,23 @@ class ServiceSpec:
     database_env: str | None
     # An HTTP service (not gRPC) is healthy when GET http://<address><health_path> answers 200.
     health_path: str | None = None
+    default_metrics_address: str = ""  # Prometheus /metrics (KOTA_<NAME>_METRICS_ADDRESS)
+
+    @property
+    def metrics_env(self) -> str:
+        return f"KOTA_{self.name.upper()}_METRICS_ADDRESS"
 
 
 # Every deployable service, in start order. Later services join this list as they are built.
 SERVICES = [
-    ServiceSpec("complaints", "kota_complaints", "KOTA_COMPLAINTS_GRPC_ADDRESS", "127.0.0.1:50051", "KOTA_COMPLAINTS_DATABASE_URL"),
-    ServiceSpec("sensors", "kota_sensors", "KOTA_SENSORS_GRPC_ADDRESS", "127.0.0.1:50052", "KOTA_SENSORS_DATABASE_URL"),
-    ServiceSpec("opendata", "kota_opendata", "KOTA_OPENDATA_GRPC_ADDRESS", "127.0.0.1:50053", "KOTA_OPENDATA_DATABASE_URL"),
-    ServiceSpec("gateway", "kota_gateway", "KOTA_GATEWAY_HTTP_ADDRESS", "127.0.0.1:8080", None, health_path="/readyz"),
+    ServiceSpec("complaints", "kota_complaints", "KOTA_COMPLAINTS_GRPC_ADDRESS", "127.0.0.1:50051", "KOTA_COMPLAINTS_DATABASE_URL",
+                default_metrics_address="127.0.0.1:9101"),
+    ServiceSpec("sensors", "kota_sensors", "KOTA_SENSORS_GRPC_ADDRESS", "127.0.0.1:50052", "KOTA_SENSORS_DATABASE_URL",
+                default_metrics_address="127.0.0.1:9102"),
+    ServiceSpec("opendata", "kota_opendata", "KOTA_OPENDATA_GRPC_ADDRESS", "127.0.0.1:50053", "KOTA_OPENDATA_DATABASE_URL",
+                default_metrics_address="127.0.0.1:9103"),
+    ServiceSpec("gateway", "kota_gateway", "KOTA_GATEWAY_HTTP_ADDRESS", "127.0.0.1:8080", None, health_path="/readyz",
+                default_metrics_address="127.0.0.1:9100"),
 ]
 
 
@@ -46,6 +55,12 @@ def _service(name: str) -> ServiceSpec:
         if spec.name == name:
             return spec
     raise typer.BadParameter(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
+
+
+def _metrics_url(spec: ServiceSpec) -> str:
+    """Where the service serves Prometheus metrics, as `kota up` starts it (its environment or the default)."""
+    address = os.environ.get(spec.metrics_env, spec.default_metrics_address)
+    return "off" if address.strip().lower() in ("", "off") else f"http://{address}/metrics"
 
 
 def _port_open(address: str) -> bool:
@@ -125,12 +140,15 @@ def up(
         addresses[spec.name] = address
         children[spec.name] = launch(spec)
     for spec in SERVICES:
+        metrics = _metrics_url(spec)
         if spec.health_path:
             ok = _wait_http_healthy(f"http://{addresses[spec.name]}{spec.health_path}")
-            console.print(f"  {spec.name:<12} HTTP {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}")
+            console.print(f"  {spec.name:<12} HTTP {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}"
+                          f"  metrics {metrics}")
             continue
         ok = _wait_healthy(addresses[spec.name])
-        console.print(f"  {spec.name:<12} gRPC {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}")
+        console.print(f"  {spec.name:<12} gRPC {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}"
+                      f"  metrics {metrics}")
     if demo:
         from kota_common import demo as demo_data
 
@@ -273,13 +291,13 @@ def token(
 
 
 @app.command()
-def asyncapi(out: Path = typer.Option(Path("docs/asyncapi.json"), help="where to write the document")) -> None:
-    """Generate the AsyncAPI document for every topic from the event models."""
-    from kota_common.asyncapi import build_document
+def asyncapi(out: Path = typer.Option(Path("docs/asyncapi"), help="directory for asyncapi.json and asyncapi.yaml")) -> None:
+    """Generate the AsyncAPI 3.0 document of every topic with FastStream, from the event models and the installed
+    services' subscribers."""
+    from kota_common.asyncapi import write_document
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(build_document(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    console.print(f"wrote {out}")
+    for path in write_document(out):
+        console.print(f"wrote {path}")
 
 
 simulate_app = typer.Typer(help="Simulated activity", no_args_is_help=True)

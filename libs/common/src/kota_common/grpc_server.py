@@ -1,11 +1,13 @@
-"""gRPC server plumbing: health (grpc.health.v1), reflection, and errors with google.rpc details."""
+"""gRPC server plumbing: health (grpc.health.v1), reflection, errors with google.rpc details, and per-method
+metrics (rpc.server.duration)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from datetime import datetime, timezone
 
@@ -16,6 +18,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+from opentelemetry import metrics
 
 from kota_common.errors import FailedPrecondition, ServiceError
 
@@ -113,6 +116,94 @@ def translate_errors(method: Callable) -> Callable:
     return functools.wraps(method)(wrapper)
 
 
+# Buckets of rpc.server.duration (ms): a submission takes about a millisecond, a query tens, a stream minutes.
+RPC_DURATION_BUCKETS_MS = (0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+_STATUS_CODES = {code: code.value[0] for code in grpc.StatusCode}
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Records every call's duration in the histogram `rpc.server.duration` (ms) with the attributes
+    rpc.service, rpc.method and rpc.grpc.status_code: its count per status code gives requests and
+    errors, its buckets latency (RED). Unary and streaming calls alike; a stream's duration runs until its last
+    message or its cancellation. Cheap on purpose (intake serves ~1,000 calls/s per core): the wrapped handler
+    and the attribute dicts are made once per method (and status code), not per call."""
+
+    def __init__(self, meter: metrics.Meter | None = None):
+        meter = meter or metrics.get_meter("kota.grpc")
+        self._record = meter.create_histogram(
+            "rpc.server.duration", unit="ms", description="duration of inbound gRPC calls",
+            explicit_bucket_boundaries_advisory=list(RPC_DURATION_BUCKETS_MS),
+        ).record
+        self._handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:  # no such method: gRPC answers UNIMPLEMENTED
+            return None
+        method = handler_call_details.method
+        cached = self._handlers.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        self._handlers[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        service, _, name = method.lstrip("/").rpartition("/")
+        base = {"rpc.service": service, "rpc.method": name}
+        by_code = {code: {**base, "rpc.grpc.status_code": number} for code, number in _STATUS_CODES.items()}
+        ok, unknown = by_code[grpc.StatusCode.OK], by_code[grpc.StatusCode.UNKNOWN]
+        cancelled = by_code[grpc.StatusCode.CANCELLED]
+        record, clock = self._record, time.perf_counter
+
+        def unary_response(behaviour):
+            def call(request_or_iterator, context):
+                start = clock()
+                try:
+                    response = behaviour(request_or_iterator, context)
+                except BaseException:  # abort() raises too, after setting the code
+                    record((clock() - start) * 1000, by_code.get(context.code(), unknown))
+                    raise
+                code = context.code()
+                record((clock() - start) * 1000, ok if code is None else by_code.get(code, unknown))
+                return response
+
+            return call
+
+        def stream_response(behaviour):
+            def call(request_or_iterator, context) -> Iterator:
+                start = clock()
+                attributes = cancelled  # the client went away (the generator is closed unfinished)
+                try:
+                    yield from behaviour(request_or_iterator, context)
+                    code = context.code()
+                    if code is not None:
+                        attributes = by_code.get(code, unknown)
+                    elif context.is_active():  # else the client cancelled and the servicer ended the stream
+                        attributes = ok
+                except GeneratorExit:
+                    raise
+                except BaseException:
+                    attributes = by_code.get(context.code(), unknown)
+                    raise
+                finally:
+                    record((clock() - start) * 1000, attributes)
+
+            return call
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary),
+                                                       handler.request_deserializer, handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream),
+                                                        handler.request_deserializer, handler.response_serializer)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary),
+                                                        handler.request_deserializer, handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream),
+                                                     handler.request_deserializer, handler.response_serializer)
+
+
 def build_server(
     address: str,
     register: Callable[[grpc.Server], Iterable[str]],
@@ -121,7 +212,8 @@ def build_server(
     max_concurrent_rpcs: int | None = None,
     reuse_port: bool = False,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """A server with health and reflection. `register` adds the servicers and returns their full names.
+    """A server with health, reflection and per-method metrics (MetricsInterceptor). `register` adds the
+    servicers and returns their full names.
     max_concurrent_rpcs: calls beyond the workers wait in line up to this many in all (default 8 per worker);
     further ones are refused with RESOURCE_EXHAUSTED rather than queued without bound.
     reuse_port: several processes of one service share the port (SO_REUSEPORT); otherwise a taken port fails."""
@@ -129,6 +221,7 @@ def build_server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[("grpc.so_reuseport", int(reuse_port)), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
         maximum_concurrent_rpcs=max_concurrent_rpcs or max_workers * 8,
+        interceptors=[MetricsInterceptor()],
     )
     names = list(register(server))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

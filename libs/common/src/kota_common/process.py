@@ -1,4 +1,4 @@
-"""How every Kota service process starts and stops: settings (fail fast), JSON logs, tracing, then the app
+"""How every Kota service process starts and stops: settings (fail fast), JSON logs, tracing, metrics, then the app
 until SIGTERM/SIGINT, then a graceful stop. Each service's __main__ is one call to run_service()."""
 
 from __future__ import annotations
@@ -13,18 +13,26 @@ from typing import Any
 from pydantic_settings import BaseSettings
 
 from kota_common.logging import configure_logging
+from kota_common.metrics import configure_metrics
 from kota_common.settings import load_settings
 from kota_common.telemetry import configure_tracing
 
 
-def run_service(name: str, settings_class: type[BaseSettings], app_factory: Callable[[Any], Any]) -> None:
+def run_service(
+    name: str,
+    settings_class: type[BaseSettings],
+    app_factory: Callable[[Any], Any],
+    metrics_address: Callable[[Any], str] = lambda settings: settings.metrics_address,
+) -> None:
     """`app_factory(settings)` returns an object with start() and stop(); it is imported lazily by the caller
-    so that logging and tracing are configured before the service's modules load."""
+    so that logging, tracing and metrics are configured before the service's modules load.
+    `metrics_address(settings)`: where this process serves /metrics (by default the metrics_address setting)."""
     settings = load_settings(settings_class)
     if settings.common.cpu_affinity:  # before any thread starts: threads inherit it
         os.sched_setaffinity(0, settings.common.cpu_affinity)
     configure_logging(name, settings.common.log_level, settings.common.log_json)
     configure_tracing(f"kota-{name}")
+    configure_metrics(f"kota-{name}", metrics_address(settings))
     app = app_factory(settings)
     app.start()
     stop = threading.Event()

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER = "REPLACE-ME"  # what the deployment examples ship in place of secrets
+METRICS_ADDRESS_PATTERN = r"^(|off|[\w.\-\[\]:]+:\d+)$"
 
 
 def refuse_placeholder(value: str) -> str:
@@ -17,6 +18,13 @@ def refuse_placeholder(value: str) -> str:
     if PLACEHOLDER.lower() in value.lower():
         raise ValueError(f"still the placeholder from the deployment example ({PLACEHOLDER}...): set a long random secret")
     return value
+
+
+def metrics_address_field(default: str):
+    """A service's `metrics_address` field (KOTA_<NAME>_METRICS_ADDRESS): where it serves Prometheus `/metrics`;
+    "" or "off": nowhere (the metrics are still counted)."""
+    return Field(default, pattern=METRICS_ADDRESS_PATTERN,
+                 description='host:port of the Prometheus /metrics endpoint ("off": none; see docs/architecture.md)')
 
 
 class CommonSettings(BaseSettings):

@@ -256,11 +256,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def without_metrics_endpoint(module: str, env: dict[str, str]) -> dict[str, str]:
+    """`env` for `python -m <module>` with its /metrics endpoint off unless the test chose an address: tests
+    start many services at once, and each would take its default metrics port (e.g. 127.0.0.1:9101)."""
+    package = module.split()[0].split(".")[0]  # kota_gateway.baseline 8081 -> kota_gateway
+    variable = f"KOTA_{package.removeprefix('kota_').upper()}_METRICS_ADDRESS"
+    return {variable: "off", **env}
+
+
 class ServiceProcess:
     """A Kota service started as its own OS process (`python -m <module>`), as it runs in production."""
 
     def __init__(self, module: str, env: dict[str, str], address: str, log_path: Path):
-        self.module, self.env, self.address, self.log_path = module, env, address, log_path
+        self.module, self.env, self.address, self.log_path = module, without_metrics_endpoint(module, env), address, log_path
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> ServiceProcess:

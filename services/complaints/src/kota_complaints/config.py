@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings
+from kota_common.settings import CommonSettings, metrics_address_field
 
 
 class ComplaintsSettings(BaseSettings):
@@ -42,6 +42,7 @@ class ComplaintsSettings(BaseSettings):
         description="where the outbox relay runs: a process of its own (on another core than the requests: "
         "Python computes on one core per process) or a thread of this one",
     )
+    metrics_address: str = metrics_address_field("127.0.0.1:9101")
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings, refuse_placeholder
+from kota_common.settings import CommonSettings, metrics_address_field, refuse_placeholder
 
 _ADDRESS = r"^[\w.\-\[\]:]+:\d+$"
 
@@ -47,6 +47,7 @@ class GatewaySettings(BaseSettings):
         description="WatchComplaints streams the gateway holds open at once (each holds a worker of the complaints "
         "service); SSE clients beyond this are served by polling every sse_poll_s",
     )
+    metrics_address: str = metrics_address_field("127.0.0.1:9100")
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     _api_keys_set = field_validator("open311_api_keys")(refuse_placeholder)

@@ -18,7 +18,9 @@ class HttpServiceProcess:
     """`python -m <module>` with `env`; `start()` returns once `health_url` answers 200."""
 
     def __init__(self, module: str, env: dict[str, str], base_url: str, log_path: Path, health_path: str = "/readyz"):
-        self.module, self.env, self.base_url, self.log_path = module, env, base_url.rstrip("/"), log_path
+        from kota_common.testing import without_metrics_endpoint
+
+        self.module, self.env, self.base_url, self.log_path = module, without_metrics_endpoint(module, env), base_url.rstrip("/"), log_path
         self.health_url = self.base_url + health_path
         self.proc: subprocess.Popen | None = None
 

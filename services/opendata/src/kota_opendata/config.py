@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings
+from kota_common.settings import CommonSettings, metrics_address_field
 
 
 class OpenDataSettings(BaseSettings):
@@ -26,4 +26,5 @@ class OpenDataSettings(BaseSettings):
     update_event_interval_s: float = Field(30.0, ge=0)
     upload_max_bytes: int = Field(8 * 1024 * 1024 - 64 * 1024, ge=1024, description="below the 8 MiB gRPC message limit")
     site_title: str = "Kota Satu Data"
+    metrics_address: str = metrics_address_field("127.0.0.1:9103")
     common: CommonSettings = Field(default_factory=CommonSettings)

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings
+from kota_common.settings import CommonSettings, metrics_address_field
 
 ADDRESS = r"^[\w.\-\[\]:]+:\d+$"
 
@@ -62,6 +62,7 @@ class SensorsSettings(BaseSettings):
     delivery_reports: str = Field("each", pattern=r"^(each|last)$", description="each: a delivery report per "
                                   "reading; last: one per series (its last record; same partition, in order)")
     produce_compression: str = Field("lz4", pattern=r"^(none|gzip|snappy|lz4|zstd)$")
+    metrics_address: str = metrics_address_field("127.0.0.1:9102")
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     @model_validator(mode="after")
