@@ -106,20 +106,25 @@ class EventBus:
     trying) in the background, so a service's gRPC API never waits for Kafka. `healthy()` says whether the
     broker is connected and its subscribers run."""
 
-    def __init__(self, bootstrap: str, service: str, *, graceful_timeout: float = 10.0):
+    def __init__(
+        self, bootstrap: str, service: str, *, graceful_timeout: float = 10.0, telemetry: bool = True,
+        **producer_options,
+    ):
+        """`telemetry=False` for a bus that publishes records made elsewhere (the outbox relay): FastStream's
+        middleware would give each record a span of its own and replace the traceparent it carries.
+        `producer_options` (aiokafka's) override the producer defaults below."""
         self.service = service
         self.bootstrap = bootstrap
+        producer_settings: dict[str, Any] = {"acks": "all", "linger_ms": 5, "compression_type": "gzip"}
         self.broker = KafkaBroker(
             bootstrap,
             client_id=f"kota-{service}",
-            middlewares=(KafkaTelemetryMiddleware(),),
+            middlewares=(KafkaTelemetryMiddleware(),) if telemetry else (),
             graceful_timeout=graceful_timeout,
             logger=logging.getLogger(f"kota.events.{service}"),
             log_level=logging.DEBUG,  # FastStream logs every record at this level: not at INFO
-            acks="all",
-            linger_ms=5,
-            compression_type="gzip",
             description=f"Kota {service} service",
+            **(producer_settings | producer_options),
         )
         self.dead_letters = DeadLetters(self)
         self.lag = ConsumerLag(service)

@@ -7,14 +7,16 @@ consumers are idempotent by ce_id.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import fcntl
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import orjson
+from aiokafka.errors import KafkaTimeoutError
 from opentelemetry import trace
 from sqlalchemy import Column, Index, LargeBinary, delete, update
 from sqlalchemy.engine import Engine
@@ -22,12 +24,16 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from kota_common import envelope
 from kota_common.db import defer_insert, lock_file_beside, write_lock
-from kota_common.kafka import make_producer
+from kota_common.eventbus import EventBus
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("kota.outbox")
 MAX_LINKS = 128  # the OpenTelemetry SDK's default span link limit
 OUTBOX_LOCK_KEY = 0x6B6F7461  # "kota": the advisory lock whose holder relays a database's outbox
+# aiokafka holds one batch a partition while another is in flight and makes `send` wait when it is full: room for
+# a whole pass (about 1 KiB an event before compression), so a pass is handed over without waiting on the broker.
+RELAY_PRODUCER_OPTIONS = {"max_batch_size": 1 << 20}
+SEND_TIMEOUT_S = 60.0  # longer than aiokafka's request timeout (40 s), after which a waiting send gives up
 
 
 def _span_context(headers: list[list[str]]) -> trace.SpanContext | None:
@@ -98,29 +104,37 @@ def events_since(engine: Engine, topic: str, since: datetime) -> list[tuple[str 
 
 
 class OutboxRelay:
-    """Publishes outbox rows in id order with librdkafka's idempotent producer; marks them when acknowledged."""
+    """Publishes outbox rows in id order through FastStream on aiokafka; marks them when the broker acknowledged.
+
+    The producer has acks="all" without idempotence (aiokafka's idempotent producer fails against Tansu): a retry
+    may write a record twice, which the at-least-once contract allows (consumers deduplicate by ce_id)."""
 
     def __init__(
         self,
         engine: Engine,
         bootstrap: str,
         *,
+        name: str = "outbox-relay",
         batch_size: int = 1000,
         idle_interval: float = 0.2,
         linger: float = 0.005,
         retention: timedelta = timedelta(hours=24),
-        producer_config: dict | None = None,
+        producer_options: dict | None = None,
         mark_interval: float = 0.0,
     ):
         """`mark_interval`: at least this long between the updates that mark rows published. A relay in a
         process of its own sets it: there each update waits for, and makes wait, the service's writer on SQLite's
-        file lock, and a crash between delivery and marking only resends (delivery is at least once)."""
+        file lock, and a crash between delivery and marking only resends (delivery is at least once).
+        `producer_options`: aiokafka producer settings over the EventBus's and RELAY_PRODUCER_OPTIONS."""
         self.engine = engine
         self.batch_size = batch_size
         self.idle_interval = idle_interval
         self.linger = linger
         self.retention = retention
-        self.producer = make_producer(bootstrap, **(producer_config or {}))
+        # Publisher only, without FastStream's telemetry middleware: the relay makes one span a pass, and each
+        # record goes out with the headers (traceparent included) stored with it.
+        self.bus = EventBus(bootstrap, name, telemetry=False, **(RELAY_PRODUCER_OPTIONS | (producer_options or {})))
+        self._confirming: set[asyncio.Task] = set()  # on the bus's loop only
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -139,6 +153,7 @@ class OutboxRelay:
         self._wake.set()
 
     def start(self) -> None:
+        self.bus.start()  # connects in the background (retrying); rows wait in the table meanwhile
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
         self._thread.start()
 
@@ -147,26 +162,74 @@ class OutboxRelay:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout)
-        self.producer.flush(min(timeout, 5.0))
+        self._flush(min(timeout, 5.0))
         try:
             self._mark_delivered(force=True)
         except Exception:  # left unmarked: sent again by the next relay (at least once)
             log.exception("marking the last published events failed")
+        self.bus.stop(timeout)
         if self._leader_conn is not None:
             self._leader_conn.close()
         if self._leader_file is not None:
             self._leader_file.close()
 
-    def _on_delivery(self, row_id: int) -> Callable:
-        def callback(err, _msg):
-            with self._lock:
-                if err is None:  # stays in flight until marked, so that no pass selects it again
-                    self._delivered.append(row_id)
-                else:  # left unpublished: picked up again on the next pass
-                    self._in_flight.discard(row_id)
-                    log.warning("outbox delivery failed, will retry: %s", err)
+    def _flush(self, timeout: float) -> None:
+        """Waits (up to `timeout`) for the broker to answer for every record handed to it."""
 
-        return callback
+        async def confirmed() -> None:
+            if self._confirming:
+                await asyncio.wait(set(self._confirming), timeout=timeout)
+
+        try:
+            self.bus.call(confirmed(), timeout + 1.0)
+        except RuntimeError:  # never started
+            pass
+        except Exception:
+            log.warning("waiting for the last deliveries failed", exc_info=True)
+
+    def _settle(self, delivered: list[int], failed: list[int], error: BaseException | None) -> None:
+        with self._lock:  # delivered rows stay in flight until marked, so that no pass selects them again
+            self._delivered.extend(delivered)
+            self._in_flight.difference_update(failed)  # left unpublished: picked up again on a later pass
+        if failed:
+            log.warning("outbox delivery of %d event(s) failed, will retry: %s", len(failed), error)
+
+    async def _send(self, rows: list[tuple[int, str, str | None, list[list[str]], bytes]]) -> None:
+        """On the bus's loop: hands every row of a pass to the producer in id order, without waiting for the
+        broker; a task settles them when it answers. A refused row is left to a later pass; so is the rest of the
+        pass once the producer's buffer stayed full until the request timeout (no use waiting that long a row)."""
+        publish = self.bus.broker.publish
+        ids: list[int] = []
+        futures: list[asyncio.Future] = []
+        for index, (row_id, topic, key, headers, payload) in enumerate(rows):
+            record_headers = dict(headers)  # last over FastStream's own: the stored content-type wins
+            try:
+                futures.append(await publish(
+                    payload, topic, key=key.encode() if key is not None else None, headers=record_headers,
+                    correlation_id=record_headers.get("ce_id"), no_confirm=True,
+                ))
+            except KafkaTimeoutError as exc:  # the producer's buffer stayed full: the broker is slow or away
+                self._settle([], [row[0] for row in rows[index:]], exc)
+                break
+            except Exception as exc:  # this record refused (too large, ...): the rest go on
+                self._settle([], [row_id], exc)
+                continue
+            ids.append(row_id)
+        if futures:
+            task = asyncio.ensure_future(self._confirm(ids, futures))
+            self._confirming.add(task)
+            task.add_done_callback(self._confirming.discard)
+
+    async def _confirm(self, ids: list[int], futures: list[asyncio.Future]) -> None:
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        delivered, failed, error = [], [], None
+        for row_id, result in zip(ids, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.append(row_id)
+                error = error or result
+            else:
+                delivered.append(row_id)
+        self._settle(delivered, failed, error)
 
     def _is_leader(self) -> bool:
         """One relay per outbox, so each row is published once. On PostgreSQL several replicas share it: only
@@ -226,13 +289,14 @@ class OutboxRelay:
                 self._wake.clear()
 
     def run_once(self) -> int:
-        self.producer.poll(0)
         self._mark_delivered()
         self._cleanup()
+        if not self.bus.healthy():  # not connected (yet): the rows wait in the table
+            return 0
         with self._lock:
             in_flight = set(self._in_flight)
         if len(in_flight) >= self.batch_size * 10:  # broker is slow or away: don't pile up more
-            self.producer.poll(0.1)
+            self._stop.wait(0.1)
             return 0
         table = OutboxMessage.__table__
         stmt = (
@@ -260,20 +324,10 @@ class OutboxRelay:
             span.set_attribute("messaging.batch.message_count", len(decoded))
             with self._lock:
                 self._in_flight.update(row[0] for row in decoded)
-            for row_id, topic, key, headers, payload in decoded:
-                while True:
-                    try:
-                        self.producer.produce(
-                            topic,
-                            key=key,
-                            value=payload,
-                            headers=[(n, v.encode()) for n, v in headers],
-                            on_delivery=self._on_delivery(row_id),
-                        )
-                        break
-                    except BufferError:
-                        self.producer.poll(0.05)
-        self.producer.poll(0)
+            try:  # one hand-over to the loop a pass
+                self.bus.call(self._send(decoded), SEND_TIMEOUT_S)
+            except concurrent.futures.TimeoutError:  # still waiting on the loop, where it settles its rows itself
+                log.warning("outbox pass of %d event(s) still waiting for the producer", len(decoded))
         return len(decoded)
 
     def _mark_delivered(self, force: bool = False) -> None:

@@ -122,7 +122,7 @@ class RelayApp:
 
         s = self.settings
         self.engine = make_engine(s.database_url, pool_size=2)
-        self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap, linger=s.linger_ms / 1000,
+        self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap, name=s.name, linger=s.linger_ms / 1000,
                                  mark_interval=s.mark_interval_ms / 1000)
         self.relay.start()
         if s.wake_fd >= 0:
