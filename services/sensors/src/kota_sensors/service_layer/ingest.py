@@ -21,6 +21,7 @@ from kota_common.events.sensors import POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, 
 from kota_sensors.domain.batch import encode_summary, summarise
 from kota_sensors.domain.devices import ROUTE_ID_RULE, DeviceInfo, valid_route_id
 from kota_sensors.domain.validation import Validator
+from kota_sensors.service_layer import metrics
 
 log = logging.getLogger(__name__)
 
@@ -176,12 +177,15 @@ class IngestPipeline:
         second line, refused if the device is unknown or has no credential any more."""
         device = self.devices.get(device_id)
         if device is None or device.token_hash is None:
-            return self.refuse(Ticket(device_id=device_id), UNAUTHENTICATED)
+            return self.refuse(Ticket(device_id=device_id), UNAUTHENTICATED, _count(series, positions))
         return self.submit(device_id, "", series, positions, _device=device)
 
-    def refuse(self, ticket: Ticket, reason: str) -> Ticket:
+    def refuse(self, ticket: Ticket, reason: str, readings: int = 0) -> Ticket:
+        """Refuses a whole batch (of `readings` readings and positions, counted as rejected for `reason`)."""
         ticket.refused = reason
         self.refused_batches += 1
+        if readings:
+            metrics.READINGS.add(readings, metrics.rejected(reason))
         ticket._arm(0)
         return ticket
 
@@ -199,7 +203,7 @@ class IngestPipeline:
         ticket = Ticket(sequence=sequence, device_id=device_id)
         device = _device or self.authenticate(device_id, token)
         if device is None:
-            return self.refuse(ticket, UNAUTHENTICATED)
+            return self.refuse(ticket, UNAUTHENTICATED, _count(series, positions))
         now_ms = int(time.time() * 1000)
         produce = self.producer.produce
         cb = ticket.on_delivery
@@ -257,8 +261,11 @@ class IngestPipeline:
                                        cb if self.report_each or i == len(pos_rows) - 1 else None,
                                        [h_spec, ("ce_id", f"{device_id}/position/{ts}"), h_src, H_POSITION, h_ct])
         self.accepted += n
-        for r in rejections:
-            self.rejected[r[3]] += 1
+        if rejections:
+            by_reason = Counter(r[3] for r in rejections)
+            self.rejected.update(by_reason)
+            for reason, count in by_reason.items():
+                metrics.READINGS.add(count, metrics.rejected(reason))
         return ticket
 
     def _produce_blocking(self, topic: str, value: str, key: bytes, cb, headers: list) -> None:
@@ -280,6 +287,9 @@ class IngestPipeline:
             log.warning("broker did not acknowledge %d reading(s) of %s", ticket.failed, ticket.device_id)
             self.validator.forget(ticket.device_id)
             self.accepted -= ticket.failed
+            metrics.READINGS.add(ticket.failed, metrics.FAILED)
+        if ticket.delivered:  # what the device is told was accepted
+            metrics.READINGS.add(ticket.delivered, metrics.ACCEPTED)
         return ticket
 
     def _validate_positions(self, device: DeviceInfo, p: PositionsIn, now_ms: int, rejections: list) -> list[tuple[int, str]]:
@@ -309,6 +319,11 @@ class IngestPipeline:
             out.append((ts, f'{{"vehicle_id":"{device.id}","route_id":"{route}","lat":{lat!r},"lon":{lon!r},'
                             f'"bearing":{bearing!r},"speed_kmh":{speed!r},"observed_at_ms":{ts}}}'))
         return out
+
+
+def _count(series: list[SeriesIn], positions: PositionsIn | None) -> int:
+    """Readings and positions in a batch."""
+    return sum(len(s.timestamps) for s in series) + (len(positions.timestamps) if positions else 0)
 
 
 def _units() -> dict[str, str]:
