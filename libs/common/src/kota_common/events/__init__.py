@@ -7,18 +7,33 @@ validate payloads before handling them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 
 class EventPayload(BaseModel):
-    """Base of every payload: unknown fields are rejected so that schema drift is caught at the consumer."""
+    """Base of every payload: unknown fields are rejected so that schema drift is caught at the consumer.
+
+    Every field carries a description and every model an example (`model_config`'s `json_schema_extra`): the
+    AsyncAPI page integrators read (`kota asyncapi`) is generated from them."""
 
     model_config = ConfigDict(extra="forbid")
     ce_type: str = ""  # set per subclass as a class attribute (ClassVar-like default, excluded on dump)
 
     def to_data(self) -> dict:
         return self.model_dump(mode="json", exclude={"ce_type"})
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler) -> dict[str, Any]:
+        """The payload as it travels: `ce_type` is the `ce_type` header, not a field of the JSON (see `to_data`)."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        schema.get("properties", {}).pop("ce_type", None)
+        ce_type = cls.model_fields["ce_type"].default
+        if ce_type:
+            intro = schema.get("description", "")
+            schema["description"] = f"{intro}\n\nHeader `ce_type`: `{ce_type}`.".strip()
+        return schema
 
 
 @dataclass(frozen=True)
