@@ -28,6 +28,7 @@ from kota_complaints.adapters.reference_data import read_reference, seed_referen
 from kota_complaints.adapters.repository import load_routing_table
 from kota_complaints.config import ComplaintsSettings
 from kota_complaints.domain.model import Policy
+from kota_complaints.entrypoints import subscribers
 from kota_complaints.entrypoints.grpc_api import ComplaintsServicer, complaint_to_pb
 from kota_complaints.service_layer import services
 from kota_complaints.service_layer.unit_of_work import UnitOfWork
@@ -161,11 +162,11 @@ class ComplaintsApp:
                 self._stop.wait(2)
         if self._stop.is_set() or not self.settings.consume_alerts:
             return
-        self.alerts = IdempotentHandler(self.engine, self.settings.consumer_group, {ALERTS_TOPIC: self._on_alert},
+        self.alerts = IdempotentHandler(self.engine, self.settings.consumer_group,
+                                        dict.fromkeys(subscribers.TOPICS, self._on_alert),
                                         on_handled=self._on_alert_committed)
         self.events = EventBus(bootstrap, "complaints")
-        self.events.subscribe(self.alerts, *self.alerts.topics, group_id=self.settings.consumer_group,
-                              description="Opens an incident ticket for a sensor alert (ISPU, Siaga, silent device).")
+        subscribers.subscribe(self.events, self.alerts, self.settings)
         self.events.start()
 
     def _on_alert(self, session, event, payload) -> None:

@@ -10,16 +10,16 @@ from pathlib import Path
 
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
 from kota_common.db import make_engine, upgrade_to_head
+from kota_common.eventbus import EventBus, IdempotentBatchHandler
 from kota_common.events import complaints as complaint_events
 from kota_common.events import opendata as od_events
-from kota_common.events import topics
-from kota_common.eventbus import EventBus, IdempotentBatchHandler
 from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC
 from kota_common.grpc_server import build_server, set_serving
 from kota_common.kafka import ensure_topics
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
 from kota_opendata.config import OpenDataSettings
+from kota_opendata.entrypoints import subscribers
 from kota_opendata.entrypoints.grpc_api import OpenDataServicer, Stats
 from kota_opendata.service_layer import catalog as catalog_service
 from kota_opendata.service_layer.projections import Projector
@@ -66,9 +66,9 @@ class OpenDataApp:
         handlers = {
             complaint_events.TOPIC: self.projector.on_complaint,
             ALERTS_TOPIC: self.projector.on_alert,
+            READINGS_TOPIC: self.projector.on_reading,
         }
-        if READINGS_TOPIC in topics():
-            handlers[READINGS_TOPIC] = self.projector.on_reading
+        assert set(handlers) == set(subscribers.TOPICS), "a handler for each topic subscribed to"
         return handlers
 
     def _kafka_setup(self) -> None:
@@ -89,9 +89,7 @@ class OpenDataApp:
                                                on_handled=self.relay.notify, begin_batch=self.projector.begin_batch,
                                                end_batch=self.projector.end_batch)
         self.events = EventBus(bootstrap, "opendata")
-        self.events.subscribe_batch(self.consumer, *self.consumer.topics, group_id=self.settings.consumer_group,
-                                    max_records=self.settings.consumer_batch_size,
-                                    description="Projects complaints, alerts and readings into the live datasets.")
+        subscribers.subscribe(self.events, self.consumer, self.settings)
         self.events.start()
 
     def _announcer(self) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.db import make_engine, upgrade_to_head
+from kota_common.eventbus import EventBus
 from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SUMMARIES_TOPIC
 from kota_common.grpc_server import build_server, set_serving
-from kota_common.eventbus import EventBus
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
@@ -26,8 +26,9 @@ from kota_sensors.adapters.repository import latest_timestamps, load_devices
 from kota_sensors.adapters.seed import jakarta_devices
 from kota_sensors.config import SensorsSettings
 from kota_sensors.domain.validation import Rules, Validator
+from kota_sensors.entrypoints import subscribers
 from kota_sensors.entrypoints.grpc_api import SensorsServicer
-from kota_sensors.service_layer.evaluator import AlertConsumer, ObservationStore, alerts_group
+from kota_sensors.service_layer.evaluator import AlertConsumer, ObservationStore
 from kota_sensors.service_layer.ingest import IngestPipeline
 from kota_sensors.service_layer.registry import Registry
 
@@ -219,23 +220,22 @@ class SensorsApp:
                 self._stop.wait(2)
         if self._stop.is_set():
             return
+        if s.role not in subscribers.CONSUMERS:
+            return
+        group_id, batch_size = subscribers.group_and_batch(s)
         if s.role == "alerts":
             self.relay = OutboxRelay(self.engine, s.common.kafka_bootstrap)
             self.relay.start()
             self.consumer = AlertConsumer(
-                self.engine, alerts_group(s.consumer_group), lambda: self.devices,
-                ispu_margin=s.ispu_margin, batch_size=s.alert_batch, silent_after_s=s.silent_after_s,
+                self.engine, group_id, lambda: self.devices,
+                ispu_margin=s.ispu_margin, batch_size=batch_size, silent_after_s=s.silent_after_s,
                 silent_check_interval_s=s.silent_check_interval_s, on_alerts=self.relay.notify,
                 reload_devices=self.reload_devices,
             )
-            description = "ISPU, Siaga and silence alerts from the batch summaries and vehicle positions."
-        elif s.role == "store":
-            self.consumer = ObservationStore(self.engine, s.consumer_group, lambda: self.devices, batch_size=s.store_batch)
-            description = "The SensorThings history: every observation, latest values and vehicle positions."
         else:
-            return
+            self.consumer = ObservationStore(self.engine, group_id, lambda: self.devices, batch_size=batch_size)
         self.events = EventBus(s.common.kafka_bootstrap, f"sensors-{s.role}")
-        self.consumer.subscribe_to(self.events, description)
+        subscribers.subscribe(self.events, self.consumer, s)
         self.consumer.start()
         self.events.start()
 

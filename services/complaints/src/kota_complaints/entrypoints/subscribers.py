@@ -1,0 +1,22 @@
+"""The complaints service's subscribers, declared once: the running service (entrypoints.app) registers them
+from here, and so does the AsyncAPI document (`kota asyncapi`, through the `kota.subscribers` entry point)."""
+
+from __future__ import annotations
+
+from kota_common.eventbus import EventBus, RecordHandler
+from kota_common.events.sensors import ALERTS_TOPIC
+from kota_complaints.config import ComplaintsSettings
+
+TOPICS = (ALERTS_TOPIC,)
+
+
+def subscribe(bus: EventBus, handler: RecordHandler, settings: ComplaintsSettings) -> None:
+    bus.subscribe(handler, *TOPICS, group_id=settings.consumer_group,
+                  description="Opens an incident ticket for a sensor alert (ISPU, Siaga, silent device).")
+
+
+def document(bus: EventBus) -> None:
+    """For the AsyncAPI document: the subscribers with the default settings (not this machine's environment)."""
+    from kota_common.asyncapi import never_called
+
+    subscribe(bus, never_called, ComplaintsSettings.model_construct())
