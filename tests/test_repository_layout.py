@@ -28,7 +28,7 @@ def test_every_topic_is_documented_in_asyncapi():
 
     from kota_common.events import topics
 
-    doc = json.loads((ROOT / "docs/asyncapi.json").read_text())
+    doc = json.loads((ROOT / "docs/asyncapi/asyncapi.json").read_text())
     addresses = {c["address"] for c in doc["channels"].values()}
     for name, spec in topics().items():
         assert name in addresses and spec.dlq in addresses

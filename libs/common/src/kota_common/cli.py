@@ -291,13 +291,13 @@ def token(
 
 
 @app.command()
-def asyncapi(out: Path = typer.Option(Path("docs/asyncapi.json"), help="where to write the document")) -> None:
-    """Generate the AsyncAPI document for every topic from the event models."""
-    from kota_common.asyncapi import build_document
+def asyncapi(out: Path = typer.Option(Path("docs/asyncapi"), help="directory for asyncapi.json and asyncapi.yaml")) -> None:
+    """Generate the AsyncAPI 3.0 document of every topic with FastStream, from the event models and the installed
+    services' subscribers."""
+    from kota_common.asyncapi import write_document
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(build_document(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    console.print(f"wrote {out}")
+    for path in write_document(out):
+        console.print(f"wrote {path}")
 
 
 simulate_app = typer.Typer(help="Simulated activity", no_args_is_help=True)
