@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kota_common.settings import CommonSettings, metrics_address_field, refuse_placeholder
 
 _ADDRESS = r"^[\w.\-\[\]:]+:\d+$"
+# In a checkout (an editable install), the document `kota asyncapi` keeps in docs/.
+REPOSITORY_ASYNCAPI = Path(__file__).resolve().parents[4] / "docs" / "asyncapi" / "asyncapi.json"
 
 
 class GatewaySettings(BaseSettings):
@@ -48,6 +52,10 @@ class GatewaySettings(BaseSettings):
         "service); SSE clients beyond this are served by polling every sse_poll_s",
     )
     metrics_address: str = metrics_address_field("127.0.0.1:9100")
+    asyncapi_document: Path = Field(
+        REPOSITORY_ASYNCAPI,
+        description="the AsyncAPI document served at /asyncapi.json (kota asyncapi writes it); the image sets its copy",
+    )
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     _api_keys_set = field_validator("open311_api_keys")(refuse_placeholder)

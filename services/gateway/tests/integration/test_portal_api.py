@@ -258,3 +258,14 @@ def test_a_frozen_service_gets_a_503_within_the_deadline(stack, tmp_path):
             assert c.get("/api/v1/complaints/NOSUCH").status_code == 404  # and it recovers by itself
     finally:
         gateway.stop()
+
+
+def test_the_events_asyncapi_page_and_document(client):
+    page = client.get("/asyncapi")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '"/asyncapi.json"' in page.text and "/static/vendor/asyncapi-react-" in page.text
+    document = client.get("/asyncapi.json")
+    assert document.status_code == 200 and document.headers["content-type"] == "application/json"
+    body = document.json()
+    assert body["asyncapi"] == "3.0.0"
+    assert {"complaints.events.v1", "sensors.alerts.v1"} <= {c["address"] for c in body["channels"].values()}

@@ -48,3 +48,26 @@ def test_gateway_settings_refuse_placeholder_keys_and_take_trusted_proxies(monke
     monkeypatch.setenv("KOTA_GATEWAY_OPEN311_API_KEYS", "REPLACE-ME-with-the-open311-clients-keys")
     with pytest.raises(ValidationError, match="placeholder"):
         GatewaySettings()
+
+
+def test_the_asyncapi_page_renders_the_served_document_offline(tmp_path):
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from kota_gateway.config import GatewaySettings
+    from kota_gateway.entrypoints.app import create_app
+
+    document = {"asyncapi": "3.0.0", "info": {"title": "Kota events", "version": "1.0.0"}, "channels": {}}
+    (tmp_path / "asyncapi.json").write_text(json.dumps(document))
+    client = TestClient(create_app(GatewaySettings(asyncapi_document=tmp_path / "asyncapi.json")))
+    page = client.get("/asyncapi")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '"/asyncapi.json"' in page.text and "https://" not in page.text, "the page loads nothing from the internet"
+    for asset in ("/static/vendor/asyncapi-react-3.2.1-standalone.js", "/static/vendor/asyncapi-react-3.2.1.min.css"):
+        assert asset in page.text and client.get(asset).status_code == 200
+    served = client.get("/asyncapi.json")
+    assert served.status_code == 200 and served.headers["content-type"] == "application/json"
+    assert served.json() == document
+    missing = TestClient(create_app(GatewaySettings(asyncapi_document=tmp_path / "none.json"))).get("/asyncapi.json")
+    assert missing.status_code == 404 and "kota asyncapi" in missing.text
