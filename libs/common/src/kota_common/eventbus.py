@@ -107,13 +107,17 @@ class EventBus:
     broker is connected and its subscribers run."""
 
     def __init__(
-        self, bootstrap: str, service: str, *, graceful_timeout: float = 10.0, telemetry: bool = True,
+        self, bootstrap: str, service: str, *, health=None, graceful_timeout: float = 10.0, telemetry: bool = True,
         **producer_options,
     ):
-        """`telemetry=False` for a bus that publishes records made elsewhere (the outbox relay): FastStream's
+        """`health`: a grpc_health HealthServicer on which the bus reports itself as `kota.events.<service>`
+        (SERVING while connected with every subscriber running), so probes and `kota up` see a stalled consumer.
+        `telemetry=False` for a bus that publishes records made elsewhere (the outbox relay): FastStream's
         middleware would give each record a span of its own and replace the traceparent it carries.
         `producer_options` (aiokafka's) override the producer defaults below."""
         self.service = service
+        self.health = health
+        self.health_name = f"kota.events.{service}"
         self.bootstrap = bootstrap
         producer_settings: dict[str, Any] = {"acks": "all", "linger_ms": 5, "compression_type": "gzip"}
         self.broker = KafkaBroker(
@@ -158,7 +162,7 @@ class EventBus:
         self._register(on_batch, topics, group_id, description, batch=True, max_records=max_records, **options)
 
     def _register(self, fn, topics, group_id, description, **options) -> None:
-        settings = {**CONSUMER_DEFAULTS, **options}
+        settings = {**CONSUMER_DEFAULTS, "decoder": _undecoded, **options}
         self.broker.subscriber(*topics, group_id=group_id, title=f"{group_id}:{','.join(topics)}",
                                description=description or None, **settings)(fn)
 
@@ -188,6 +192,8 @@ class EventBus:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         self._main = self._loop.create_task(self._connect())
+        if self.health is not None:
+            self._loop.create_task(self._report_health())
         try:
             self._loop.run_forever()
         finally:
@@ -214,6 +220,14 @@ class EventBus:
             return
         self._started.set()
 
+    async def _report_health(self, interval: float = 2.0) -> None:
+        from grpc_health.v1 import health_pb2
+
+        while not self._stopping.is_set():
+            status = health_pb2.HealthCheckResponse.SERVING if self.healthy() else health_pb2.HealthCheckResponse.NOT_SERVING
+            self.health.set(self.health_name, status)
+            await asyncio.sleep(interval)
+
     def wait_started(self, timeout: float) -> bool:
         return self._started.wait(timeout)
 
@@ -238,12 +252,22 @@ class EventBus:
                 self._main.cancel()
             await self.broker.stop()
 
+        if self.health is not None:
+            from grpc_health.v1 import health_pb2
+
+            self.health.set(self.health_name, health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout)
         except Exception:
             log.warning("event broker of %s did not stop cleanly", self.service, exc_info=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
+
+
+async def _undecoded(message) -> Any:
+    """The body as it came: the handler parses the records itself (`parse_event`), so that a body FastStream could
+    not decode (invalid JSON) reaches it and is dead-lettered instead of failing before it, over and over."""
+    return message.body
 
 
 # A handler takes a list of records (one for `subscribe`) and returns the ones it could never handle, with why.

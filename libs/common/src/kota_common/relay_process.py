@@ -38,6 +38,8 @@ class RelaySettings(BaseSettings):
     wake_fd: int = Field(-1, description="read end of the pipe the service writes to after each commit")
     linger_ms: float = Field(25.0, ge=0, le=1000)
     mark_interval_ms: float = Field(250.0, ge=0, le=10_000)
+    metrics_address: str = Field("", description="where the relay serves /metrics; none by default (its service "
+                                 "reports the outbox backlog)")
     common: CommonSettings = Field(default_factory=CommonSettings)
 
 

@@ -165,7 +165,7 @@ class ComplaintsApp:
         self.alerts = IdempotentHandler(self.engine, self.settings.consumer_group,
                                         dict.fromkeys(subscribers.TOPICS, self._on_alert),
                                         on_handled=self._on_alert_committed)
-        self.events = EventBus(bootstrap, "complaints")
+        self.events = EventBus(bootstrap, "complaints", health=self.health)
         subscribers.subscribe(self.events, self.alerts, self.settings)
         self.events.start()
 

@@ -88,7 +88,7 @@ class OpenDataApp:
         self.consumer = IdempotentBatchHandler(self.engine, self.settings.consumer_group, handlers,
                                                on_handled=self.relay.notify, begin_batch=self.projector.begin_batch,
                                                end_batch=self.projector.end_batch)
-        self.events = EventBus(bootstrap, "opendata")
+        self.events = EventBus(bootstrap, "opendata", health=self.health)
         subscribers.subscribe(self.events, self.consumer, self.settings)
         self.events.start()
 

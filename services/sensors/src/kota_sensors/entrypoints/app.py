@@ -64,6 +64,7 @@ class SensorsApp:
         self.events: EventBus | None = None
         self.relay: OutboxRelay | None = None
         self.server = None
+        self.health = None  # the gRPC server's health servicer (roles that serve gRPC)
         self.pipeline: IngestPipeline | None = None
         self.http = None
         self.mqtt = None
@@ -234,7 +235,7 @@ class SensorsApp:
             )
         else:
             self.consumer = ObservationStore(self.engine, group_id, lambda: self.devices, batch_size=batch_size)
-        self.events = EventBus(s.common.kafka_bootstrap, f"sensors-{s.role}")
+        self.events = EventBus(s.common.kafka_bootstrap, f"sensors-{s.role}", health=self.health)
         subscribers.subscribe(self.events, self.consumer, s)
         self.consumer.start()
         self.events.start()
