@@ -137,6 +137,7 @@ class EventBus:
         self._started = threading.Event()
         self._stopping = threading.Event()
         self._main: asyncio.Future | None = None
+        self._health_task: asyncio.Future | None = None
         self.last_error: str | None = None
 
     # Registration (before start) ---------------------------------------------------------------------------
@@ -193,7 +194,7 @@ class EventBus:
         asyncio.set_event_loop(self._loop)
         self._main = self._loop.create_task(self._connect())
         if self.health is not None:
-            self._loop.create_task(self._report_health())
+            self._health_task = self._loop.create_task(self._report_health())
         try:
             self._loop.run_forever()
         finally:
@@ -248,8 +249,9 @@ class EventBus:
             return
 
         async def shutdown() -> None:
-            if self._main is not None and not self._main.done():
-                self._main.cancel()
+            for task in (self._main, self._health_task):
+                if task is not None and not task.done():
+                    task.cancel()
             await self.broker.stop()
 
         if self.health is not None:
@@ -333,6 +335,18 @@ class ConsumerLag:
     def _observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         for (group, topic, partition), lag in list(self._lag.items()):
             yield Observation(lag, {"service": self.service, "group": group, "topic": topic, "partition": partition})
+
+
+def count_handled(records: Sequence[ConsumerRecord], poison: Sequence[tuple[ConsumerRecord, str]], group_id: str) -> None:
+    """Counts as handled, per topic, the records of a batch that were not dead-lettered: for handlers whose
+    replays are harmless by construction (keyed upserts) rather than by the processed-events table."""
+    bad = {id(record) for record, _ in poison}
+    per_topic: dict[str, int] = {}
+    for record in records:
+        if id(record) not in bad:
+            per_topic[record.topic] = per_topic.get(record.topic, 0) + 1
+    for topic, n in per_topic.items():
+        EVENTS_HANDLED.add(n, {"topic": topic, "group": group_id})
 
 
 # -- idempotent handling in the database ----------------------------------------------------------------------

@@ -31,12 +31,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from kota_common import envelope, outbox
+from kota_common.eventbus import count_handled
 from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SUMMARIES_TOPIC, SensorAlert
 from kota_sensors.adapters import repository
 from kota_sensors.adapters.orm import AlertStateRow
 from kota_sensors.domain.alerts import AlertChange, AlertEvaluator
 from kota_sensors.domain.batch import BatchAggregate, decode_positions, decode_readings, decode_summaries
 from kota_sensors.domain.devices import DeviceInfo
+from kota_sensors.service_layer import metrics
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class BatchConsumer:
     def __call__(self, records: list[ConsumerRecord]) -> Poison:
         poison = self.process(records)
         self.consumed += len(records)
+        count_handled(records, poison, self.group_id)
         return poison
 
     def subscribe_to(self, bus, description: str) -> None:
@@ -279,7 +282,7 @@ class AlertConsumer(BatchConsumer):
                     untouched.clear()
                     self._last_touch = time.monotonic()
         if changes:
-            self.alerts += len(changes)
+            self._count(changes)
             self.on_alerts()
         return changes
 
@@ -304,6 +307,12 @@ class AlertConsumer(BatchConsumer):
                 s.add(row)
             log.info("alert %s %s: %s -> %s", c.kind, c.station_id, c.previous_level or "-", c.level)
 
+    def _count(self, changes: list[AlertChange]) -> None:
+        """Alerts raised, once their transaction committed."""
+        self.alerts += len(changes)
+        for c in changes:
+            metrics.ALERTS_RAISED.add(1, metrics.alert_attributes(c.kind, c.level))
+
     def check_silence(self, now_ms: int | None = None) -> int:
         """Raises device_silent for devices that reported before but not for silent_after; returns how many."""
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -318,7 +327,7 @@ class AlertConsumer(BatchConsumer):
                 self._stage_alerts(s, changes, devices)
                 s.commit()
             self.silent.update(quiet)
-        self.alerts += len(changes)
+        self._count(changes)
         self.on_alerts()
         return len(changes)
 
