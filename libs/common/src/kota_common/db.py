@@ -399,6 +399,8 @@ class NotificationListener:
     told when the lost connection was last known to be alive, so that the caller can catch up from its own
     records (e.g. the outbox)."""
 
+    name = "update listener"
+
     def __init__(self, url: str, channel: str, on_notify, on_reconnect: Callable[[datetime], None] | None = None):
         self.conninfo = libpq_conninfo(url)
         self.channel = channel

@@ -107,17 +107,13 @@ class EventBus:
     broker is connected and its subscribers run."""
 
     def __init__(
-        self, bootstrap: str, service: str, *, health=None, graceful_timeout: float = 10.0, telemetry: bool = True,
+        self, bootstrap: str, service: str, *, graceful_timeout: float = 10.0, telemetry: bool = True,
         **producer_options,
     ):
-        """`health`: a grpc_health HealthServicer on which the bus reports itself as `kota.events.<service>`
-        (SERVING while connected with every subscriber running), so probes and `kota up` see a stalled consumer.
-        `telemetry=False` for a bus that publishes records made elsewhere (the outbox relay): FastStream's
+        """`telemetry=False` for a bus that publishes records made elsewhere (the outbox relay): FastStream's
         middleware would give each record a span of its own and replace the traceparent it carries.
         `producer_options` (aiokafka's) override the producer defaults below."""
         self.service = service
-        self.health = health
-        self.health_name = f"kota.events.{service}"
         self.bootstrap = bootstrap
         producer_settings: dict[str, Any] = {"acks": "all", "linger_ms": 5, "compression_type": "gzip"}
         self.broker = KafkaBroker(
@@ -137,7 +133,6 @@ class EventBus:
         self._started = threading.Event()
         self._stopping = threading.Event()
         self._main: asyncio.Future | None = None
-        self._health_task: asyncio.Future | None = None
         self.last_error: str | None = None
 
     # Registration (before start) ---------------------------------------------------------------------------
@@ -193,8 +188,6 @@ class EventBus:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         self._main = self._loop.create_task(self._connect())
-        if self.health is not None:
-            self._health_task = self._loop.create_task(self._report_health())
         try:
             self._loop.run_forever()
         finally:
@@ -221,14 +214,6 @@ class EventBus:
             return
         self._started.set()
 
-    async def _report_health(self, interval: float = 2.0) -> None:
-        from grpc_health.v1 import health_pb2
-
-        while not self._stopping.is_set():
-            status = health_pb2.HealthCheckResponse.SERVING if self.healthy() else health_pb2.HealthCheckResponse.NOT_SERVING
-            self.health.set(self.health_name, status)
-            await asyncio.sleep(interval)
-
     def wait_started(self, timeout: float) -> bool:
         return self._started.wait(timeout)
 
@@ -249,15 +234,10 @@ class EventBus:
             return
 
         async def shutdown() -> None:
-            for task in (self._main, self._health_task):
-                if task is not None and not task.done():
-                    task.cancel()
+            if self._main is not None and not self._main.done():
+                self._main.cancel()
             await self.broker.stop()
 
-        if self.health is not None:
-            from grpc_health.v1 import health_pb2
-
-            self.health.set(self.health_name, health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout)
         except Exception:

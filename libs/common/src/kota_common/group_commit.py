@@ -44,6 +44,8 @@ class _Pending:
 
 
 class GroupCommitWriter:
+    name = "group-commit writer"
+
     def __init__(
         self,
         engine: Engine,

@@ -126,6 +126,7 @@ class OutboxRelay:
         process of its own sets it: there each update waits for, and makes wait, the service's writer on SQLite's
         file lock, and a crash between delivery and marking only resends (delivery is at least once).
         `producer_options`: aiokafka producer settings over the EventBus's and RELAY_PRODUCER_OPTIONS."""
+        self.name = name
         self.engine = engine
         self.batch_size = batch_size
         self.idle_interval = idle_interval

@@ -8,9 +8,9 @@ from kota_complaints.config import ComplaintsSettings
 
 def main() -> None:
     def app(settings: ComplaintsSettings):
-        from kota_complaints.entrypoints.app import ComplaintsApp
+        from kota_complaints.entrypoints.app import bootstrap
 
-        return ComplaintsApp(settings)
+        return bootstrap(settings)
 
     run_service("complaints", ComplaintsSettings, app)
 

@@ -8,9 +8,9 @@ from kota_opendata.config import OpenDataSettings
 
 def main() -> None:
     def app(settings: OpenDataSettings):
-        from kota_opendata.entrypoints.app import OpenDataApp
+        from kota_opendata.entrypoints.app import bootstrap
 
-        return OpenDataApp(settings)
+        return bootstrap(settings)
 
     run_service("opendata", OpenDataSettings, app)
 
