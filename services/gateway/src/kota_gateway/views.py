@@ -6,11 +6,7 @@ import functools
 from datetime import timezone
 
 from kota.complaints.v1 import complaints_pb2 as pb
-
-OPEN = frozenset({pb.STATUS_RECEIVED, pb.STATUS_ROUTED, pb.STATUS_IN_PROGRESS})
-STATUS_NAMES = {v: k.removeprefix("STATUS_").lower() for k, v in pb.Status.items() if v}
-STATUS_VALUES = {name: value for value, name in STATUS_NAMES.items()}
-CHANNEL_NAMES = {v: k.removeprefix("CHANNEL_").lower() for k, v in pb.Channel.items() if v}
+from kota_gateway.domain.complaints import CHANNEL_NAMES, OPEN, STATUS_NAMES
 
 
 @functools.cache

@@ -1,1 +1,1 @@
-"""Adapters: the gRPC clients of the services the gateway fronts."""
+"""Adapters: typed gRPC clients of the services the gateway fronts, and the one place gRPC errors are translated."""

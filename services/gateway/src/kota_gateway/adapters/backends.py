@@ -1,8 +1,8 @@
-"""gRPC clients of the services: deadlines, retries only where safe, trace context and bearer tokens in metadata.
+"""The gRPC plumbing under every typed client: one channel per service, deadlines, retries only where safe, trace
+context and bearer tokens in metadata, and the one place where gRPC errors become the gateway's.
 
-Every failure becomes one of two exceptions the HTTP layers map to their own error formats:
-ServiceUnavailable (the service is down or too slow: HTTP 503) and RpcFailure (the service answered with an
-error status, with its google.rpc BadRequest field violations if any).
+Every failure becomes ServiceUnavailable (the service is down or too slow) or RpcFailure (the service answered
+with an error status, with its google.rpc BadRequest field violations if any); see adapters/errors.py.
 """
 
 from __future__ import annotations
@@ -11,34 +11,18 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry import propagate
 
+from kota_gateway.adapters.errors import FailureCode, RpcFailure, ServiceUnavailable
+
 log = logging.getLogger(__name__)
 
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
 _DOWN = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-
-
-class ServiceUnavailable(Exception):
-    def __init__(self, service: str, detail: str):
-        super().__init__(f"the {service} service is unavailable: {detail}")
-        self.service = service
-        self.detail = detail
-
-
-@dataclass
-class RpcFailure(Exception):
-    service: str
-    code: grpc.StatusCode
-    message: str
-    violations: list[tuple[str, str]] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return self.message
+_CODES = {status: FailureCode[status.name] for status in grpc.StatusCode if status.name in FailureCode.__members__}
 
 
 def violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
@@ -59,6 +43,11 @@ def violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     return found
 
 
+def failure_of(service: str, error: grpc.aio.AioRpcError) -> RpcFailure:
+    code = error.code()
+    return RpcFailure(service, _CODES.get(code, FailureCode.INTERNAL), error.details() or code.name, violations_of(error))
+
+
 def outgoing_metadata(token: str | None = None) -> tuple[tuple[str, str], ...]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)  # W3C traceparent of the current (gateway server) span
@@ -69,7 +58,8 @@ def outgoing_metadata(token: str | None = None) -> tuple[tuple[str, str], ...]:
 
 
 class Backend:
-    """One service's gRPC channel (grpc.aio) and a stub class; created inside the running event loop."""
+    """One service's gRPC channel (grpc.aio) and stub, created inside the running event loop. The typed clients
+    (ComplaintsClient, SensorsClient, OpenDataClient) call through it; nothing else touches grpc."""
 
     def __init__(self, name: str, address: str, stub_class, timeout: float, retries: int):
         self.name, self.address, self.timeout, self.retries = name, address, timeout, retries
@@ -83,12 +73,12 @@ class Backend:
             ],
         )
         self.stub = stub_class(self.channel)
-        self._cache: dict[tuple[str, bytes], tuple[float, object]] = {}
+        self._cache: dict[tuple[int, bytes], tuple[float, object]] = {}
 
-    async def call(self, method: str, request, *, safe: bool, token: str | None = None, timeout: float | None = None):
-        """A unary call. `safe`: repeating it cannot change anything twice (reads, or writes with an idempotency key)."""
+    async def unary(self, rpc, request, *, safe: bool, token: str | None = None, timeout: float | None = None):
+        """A unary call of `rpc` (a method of self.stub). `safe`: repeating it cannot change anything twice
+        (reads, or writes with an idempotency key)."""
         attempts = 1 + (self.retries if safe else 0)
-        rpc = getattr(self.stub, method)
         for attempt in range(attempts):
             try:
                 return await rpc(request, timeout=timeout or self.timeout, metadata=outgoing_metadata(token))
@@ -98,25 +88,25 @@ class Backend:
                     await asyncio.sleep(0.05 * 2**attempt)
                     continue
                 if code in _DOWN:
-                    log.warning("%s.%s failed: %s", self.name, method, code.name)
+                    log.warning("a call to %s failed: %s", self.name, code.name)
                     raise ServiceUnavailable(self.name, code.name.lower()) from None
-                raise RpcFailure(self.name, code, err.details() or code.name, violations_of(err)) from None
+                raise failure_of(self.name, err) from None
         raise AssertionError("unreachable")
 
-    async def cached(self, method: str, request, ttl: float = 10.0):
+    async def cached(self, rpc, request, ttl: float = 10.0):
         """A safe, public, rarely changing read (categories, agencies) answered from memory for `ttl` seconds."""
-        key = (method, request.SerializeToString())
+        key = (id(rpc), request.SerializeToString())
         hit = self._cache.get(key)
         now = time.monotonic()
         if hit is not None and now - hit[0] < ttl:
             return hit[1]
-        reply = await self.call(method, request, safe=True)
+        reply = await self.unary(rpc, request, safe=True)
         self._cache[key] = (now, reply)
         return reply
 
-    async def stream(self, method: str, request, *, token: str | None = None) -> AsyncIterator:
-        """A server stream without a deadline; the caller cancels it. Errors as in `call`."""
-        call = getattr(self.stub, method)(request, metadata=outgoing_metadata(token))
+    async def stream(self, rpc, request, *, token: str | None = None) -> AsyncIterator:
+        """A server stream of `rpc` without a deadline; the caller cancels it. Errors as in `unary`."""
+        call = rpc(request, metadata=outgoing_metadata(token))
         try:
             async for item in call:
                 yield item
@@ -126,7 +116,7 @@ class Backend:
                 raise ServiceUnavailable(self.name, code.name.lower()) from None
             if code == grpc.StatusCode.CANCELLED:
                 return
-            raise RpcFailure(self.name, code, err.details() or code.name, violations_of(err)) from None
+            raise failure_of(self.name, err) from None
         finally:
             call.cancel()
 

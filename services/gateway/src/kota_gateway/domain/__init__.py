@@ -1,1 +1,1 @@
-"""Domain: pure rules the gateway applies to what the services return (air-quality index, flood alert levels)."""
+"""Domain: pure rules the gateway applies to what the services return (OData queries, SensorThings entities, ISPU, Siaga, dashboard figures)."""

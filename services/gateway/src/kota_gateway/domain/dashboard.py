@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 
 from kota.complaints.v1 import complaints_pb2 as pb
-from kota_gateway.views import OPEN, STATUS_NAMES
+from kota_gateway.domain.complaints import OPEN, STATUS_NAMES
 
 
 def summarise(items: list, now: datetime) -> dict:

@@ -9,14 +9,31 @@ from collections.abc import Awaitable, Callable
 from datetime import timezone
 from typing import Any
 
-import grpc
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from google.protobuf import struct_pb2
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from kota_gateway.adapters.backends import RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.errors import FailureCode, RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.opendata import OpenDataClient
+from kota_gateway.entrypoints.errors import RETRY_LATER, answering, plain_failure, validation_messages
+from kota_gateway.httputil import ckan_error
 
-router = APIRouter(tags=["CKAN Action API, DCAT and downloads"])
+# the Action API answers in CKAN's envelope, even when no action ran
+router = APIRouter(tags=["CKAN Action API, DCAT and downloads"], route_class=answering({
+    ServiceUnavailable: lambda request, exc: ckan_error(503, str(exc), headers=RETRY_LATER),
+    RequestValidationError: lambda request, exc: ckan_error(400, validation_messages(exc.errors())),
+    HTTPException: lambda request, exc: ckan_error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)),
+}))
+# the catalogue and the downloads are files; their errors are plain JSON
+downloads_router = APIRouter(tags=["CKAN Action API, DCAT and downloads"], route_class=answering({
+    RpcFailure: plain_failure,
+    ServiceUnavailable: lambda request, exc: JSONResponse({"detail": str(exc)}, 503, headers=RETRY_LATER),
+    RequestValidationError: lambda request, exc: JSONResponse({"detail": validation_messages(exc.errors())}, 400),
+    HTTPException: lambda request, exc: JSONResponse({"detail": exc.detail}, exc.status_code,
+                                                     headers=getattr(exc, "headers", None)),
+}))
 
 HELP = "https://docs.ckan.org/en/2.10/api/index.html"
 
@@ -161,18 +178,16 @@ def action(fn: Action) -> Action:
     return fn
 
 
-async def _call(request: Request, method: str, message):
-    backend = getattr(request.app.state, "opendata", None)
-    if backend is None:
+def opendata(request: Request) -> OpenDataClient:
+    client = request.app.state.opendata
+    if client is None:
         raise ServiceUnavailable("opendata", "not configured in this gateway")
-    return await backend.call(method, message, safe=True)
+    return client
 
 
 @action
 async def package_list(request, params, base_url):
-    pb = _pb()
-    reply = await _call(request, "ListDatasets", pb.ListDatasetsRequest(limit=_int(params, "limit", 0), offset=_int(params, "offset", 0)))
-    return list(reply.names)
+    return list(await opendata(request).list_datasets(limit=_int(params, "limit", 0), offset=_int(params, "offset", 0)))
 
 
 @action
@@ -187,7 +202,7 @@ async def package_search(request, params, base_url):
     facet_limit = _int(params, "facet.limit", None, -1, 1000)
     if facet_limit is not None:
         message.facet_limit = facet_limit
-    reply = await _call(request, "SearchDatasets", message)
+    reply = await opendata(request).search_datasets(message)
     return {
         "count": reply.count,
         "results": [package_dict(d, base_url) for d in reply.results],
@@ -200,24 +215,22 @@ async def package_search(request, params, base_url):
 
 @action
 async def package_show(request, params, base_url):
-    reply = await _call(request, "GetDataset", _pb().GetDatasetRequest(id=_required(params, "id")))
-    return package_dict(reply.dataset, base_url)
+    return package_dict(await opendata(request).get_dataset(_required(params, "id")), base_url)
 
 
 @action
 async def organization_list(request, params, base_url):
-    pb = _pb()
-    reply = await _call(request, "ListOrganizations", pb.ListOrganizationsRequest(
-        sort=_str(params, "sort"), limit=_int(params, "limit", 0), offset=_int(params, "offset", 0)))
+    organizations = await opendata(request).list_organizations(
+        sort=_str(params, "sort"), limit=_int(params, "limit", 0), offset=_int(params, "offset", 0))
     if _bool(params, "all_fields"):
-        return [organization_dict(o) for o in reply.organizations]
-    return [o.name for o in reply.organizations]
+        return [organization_dict(o) for o in organizations]
+    return [o.name for o in organizations]
 
 
 @action
 async def organization_show(request, params, base_url):
-    reply = await _call(request, "GetOrganization", _pb().GetOrganizationRequest(
-        id=_required(params, "id"), include_datasets=_bool(params, "include_datasets")))
+    reply = await opendata(request).get_organization(_required(params, "id"),
+                                                     include_datasets=_bool(params, "include_datasets"))
     org = organization_dict(reply.organization)
     if _bool(params, "include_datasets"):
         org["packages"] = [package_dict(d, base_url) for d in reply.datasets]
@@ -226,24 +239,23 @@ async def organization_show(request, params, base_url):
 
 @action
 async def group_list(request, params, base_url):
-    reply = await _call(request, "ListGroups", _pb().ListGroupsRequest())
+    groups = await opendata(request).list_groups()
     if _bool(params, "all_fields"):
-        return [group_dict(g) for g in reply.groups]
-    return [g.name for g in reply.groups]
+        return [group_dict(g) for g in groups]
+    return [g.name for g in groups]
 
 
 @action
 async def tag_list(request, params, base_url):
-    reply = await _call(request, "ListTags", _pb().ListTagsRequest(query=_str(params, "query")))
+    tags = await opendata(request).list_tags(_str(params, "query"))
     if _bool(params, "all_fields"):
-        return [{"name": t, "display_name": t} for t in reply.tags]
-    return list(reply.tags)
+        return [{"name": t, "display_name": t} for t in tags]
+    return list(tags)
 
 
 @action
 async def resource_show(request, params, base_url):
-    reply = await _call(request, "GetResource", _pb().GetResourceRequest(id=_required(params, "id")))
-    return resource_dict(reply.resource, base_url)
+    return resource_dict(await opendata(request).get_resource(_required(params, "id")), base_url)
 
 
 @action
@@ -260,7 +272,7 @@ async def datastore_search(request, params, base_url):
         message.limit = limit
     if "include_total" in params:
         message.include_total = _bool(params, "include_total", True)
-    reply = await _call(request, "QueryRecords", message)
+    reply = await opendata(request).query_records(message)
     result = {
         "resource_id": reply.resource_id or resource_id,
         "fields": [{"id": f.id, "type": f.type, "info": {"label": f.label, "notes": f.notes}} for f in reply.fields],
@@ -279,7 +291,7 @@ async def datastore_search(request, params, base_url):
 
 @action
 async def status_show(request, params, base_url):
-    reply = await _call(request, "GetStatus", _pb().GetStatusRequest())
+    reply = await opendata(request).get_status()
     return {"ckan_version": reply.ckan_version or "2.10.0", "site_title": reply.site_title,
             "site_description": reply.site_description, "site_url": base_url, "extensions": list(reply.extensions),
             "dataset_count": reply.dataset_count, "last_update": _iso(reply.last_update)}
@@ -287,12 +299,12 @@ async def status_show(request, params, base_url):
 
 # -- transport ------------------------------------------------------------------------------------------
 
-_GRPC_TO_CKAN = {
-    grpc.StatusCode.INVALID_ARGUMENT: (409, "Validation Error"),
-    grpc.StatusCode.NOT_FOUND: (404, "Not Found Error"),
-    grpc.StatusCode.PERMISSION_DENIED: (403, "Authorization Error"),
-    grpc.StatusCode.UNAUTHENTICATED: (403, "Authorization Error"),
-    grpc.StatusCode.FAILED_PRECONDITION: (409, "Validation Error"),
+_FAILURE_TO_CKAN = {
+    FailureCode.INVALID_ARGUMENT: (409, "Validation Error"),
+    FailureCode.NOT_FOUND: (404, "Not Found Error"),
+    FailureCode.PERMISSION_DENIED: (403, "Authorization Error"),
+    FailureCode.UNAUTHENTICATED: (403, "Authorization Error"),
+    FailureCode.FAILED_PRECONDITION: (409, "Validation Error"),
 }
 
 
@@ -342,7 +354,7 @@ async def run_action(request: Request, name: str) -> Response:
     except CkanError as err:
         return ckan_response(err.status, help_url, error={"__type": err.kind, "message": err.message, **err.fields})
     except RpcFailure as err:
-        status, kind = _GRPC_TO_CKAN.get(err.code, (502, "Internal Error"))
+        status, kind = _FAILURE_TO_CKAN.get(err.code, (502, "Internal Error"))
         error: dict[str, Any] = {"__type": kind, "message": err.message if status != 502 else "the opendata service failed"}
         for field, description in err.violations:
             error.setdefault(field, []).append(description)
@@ -362,13 +374,13 @@ async def action_unversioned(request: Request, name: str):
     return await run_action(request, name)
 
 
-@router.get("/catalog.jsonld", summary="The catalogue as DCAT (JSON-LD)")
+@downloads_router.get("/catalog.jsonld", summary="The catalogue as DCAT (JSON-LD)")
 async def catalog(request: Request):
-    reply = await _call(request, "GetCatalog", _pb().GetCatalogRequest(base_url=str(request.base_url).rstrip("/")))
-    return Response(reply.jsonld, media_type="application/ld+json")
+    jsonld = await opendata(request).get_catalog(str(request.base_url).rstrip("/"))
+    return Response(jsonld, media_type="application/ld+json")
 
 
-@router.get("/dataset/{name}/download/{filename}", summary="Download a dataset as CSV or GeoJSON")
+@downloads_router.get("/dataset/{name}/download/{filename}", summary="Download a dataset as CSV or GeoJSON")
 async def download(request: Request, name: str, filename: str):
     pb = _pb()
     lower = filename.lower()
@@ -378,16 +390,13 @@ async def download(request: Request, name: str, filename: str):
         fmt = pb.EXPORT_FORMAT_GEOJSON
     else:
         return JSONResponse({"detail": "download as .csv or .geojson"}, 404)
-    backend = getattr(request.app.state, "opendata", None)
-    if backend is None:
-        raise ServiceUnavailable("opendata", "not configured in this gateway")
-    chunks = backend.stream("ExportDataset", pb.ExportDatasetRequest(id=name, format=fmt))
+    chunks = opendata(request).export_dataset(name, fmt)
     try:
         first = await chunks.__anext__()
     except StopAsyncIteration:
         return JSONResponse({"detail": f"dataset {name!r} has nothing to export"}, 404)
     except RpcFailure as err:
-        status = {grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.INVALID_ARGUMENT: 400}.get(err.code, 502)
+        status = {FailureCode.NOT_FOUND: 404, FailureCode.INVALID_ARGUMENT: 400}.get(err.code, 502)
         return JSONResponse({"detail": err.message if status != 502 else "the opendata service failed"}, status)
 
     async def body():

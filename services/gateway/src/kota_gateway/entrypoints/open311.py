@@ -13,16 +13,19 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
-import grpc
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from kota.complaints.v1 import complaints_pb2 as pb
-from kota_gateway.adapters.backends import RpcFailure, ServiceUnavailable
-from kota_gateway.httputil import open311_errors, to_xml
+from kota_gateway.adapters.complaints import ComplaintsClient
+from kota_gateway.adapters.errors import FailureCode, RpcFailure, ServiceUnavailable
+from kota_gateway.domain.complaints import CLOSED, OPEN
+from kota_gateway.entrypoints.errors import RETRY_LATER, answering, service_failed
+from kota_gateway.httputil import error_for_path, open311_errors, to_xml
+from kota_gateway.service_layer import complaints as use_cases
 from kota_gateway.views import open311_request
-
-router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
 Format = Annotated[str, Path(pattern="^(json|xml)$", description="json or xml")]
 MAX_REQUESTS = 1000
@@ -44,13 +47,13 @@ _FIELDS = {
     "contact.device_id": "device_id",
 }
 _HTTP = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.ALREADY_EXISTS: 400,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    FailureCode.INVALID_ARGUMENT: 400,
+    FailureCode.NOT_FOUND: 404,
+    FailureCode.PERMISSION_DENIED: 403,
+    FailureCode.UNAUTHENTICATED: 401,
+    FailureCode.FAILED_PRECONDITION: 400,
+    FailureCode.ALREADY_EXISTS: 400,
+    FailureCode.RESOURCE_EXHAUSTED: 429,
 }
 
 
@@ -72,10 +75,43 @@ def open311_field(name: str) -> str:
 def failure_to_open311(err: RpcFailure) -> Open311Error:
     status = _HTTP.get(err.code, 502)
     if status == 502:
-        return Open311Error(502, f"the {err.service} service failed")
+        return Open311Error(502, service_failed(err, status).message)
     if err.violations:
         return Open311Error(status, *[f"{open311_field(f)}: {d}" for f, d in err.violations])
     return Open311Error(status, err.message)
+
+
+# -- errors: Open311's array of {code, description}, as JSON or XML like the request ------------------------
+
+
+def _xml(request: Request) -> bool:
+    return request.url.path.endswith(".xml")
+
+
+def _error(request: Request, exc: Open311Error) -> Response:
+    return open311_errors(exc.status, [(exc.status, d) for d in exc.descriptions], _xml(request))
+
+
+def _invalid(request: Request, exc: RequestValidationError) -> Response:
+    path = request.url.path
+    if any(e.get("loc", [None])[0] == "path" for e in exc.errors()):
+        return open311_errors(404, [(404, f"no such resource: {path}")], _xml(request))
+    return open311_errors(400, [(400, f"{e['loc'][-1]}: {e['msg']}") for e in exc.errors()], _xml(request))
+
+
+OPEN311_ERRORS = answering({
+    Open311Error: _error,
+    RpcFailure: lambda request, exc: _error(request, failure_to_open311(exc)),
+    ServiceUnavailable: lambda request, exc: open311_errors(503, [(503, str(exc))], _xml(request), RETRY_LATER),
+    RequestValidationError: _invalid,
+    HTTPException: lambda request, exc: error_for_path(request.url.path, exc.status_code, str(exc.detail),
+                                                       getattr(exc, "headers", None)),
+})
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], route_class=OPEN311_ERRORS)
+
+
+def complaints(request: Request) -> ComplaintsClient:
+    return request.app.state.complaints
 
 
 def render(request: Request, fmt: str, root: str, item: str, rows: list[dict], status: int = 200) -> Response:
@@ -87,20 +123,6 @@ def render(request: Request, fmt: str, root: str, item: str, rows: list[dict], s
 def _check_jurisdiction(request: Request, jurisdiction_id: str | None) -> None:
     if jurisdiction_id and jurisdiction_id != request.app.state.settings.jurisdiction_id:
         raise Open311Error(404, f"jurisdiction_id: unknown jurisdiction {jurisdiction_id!r}")
-
-
-async def _call(request: Request, method: str, message, *, safe: bool = True):
-    try:
-        return await request.app.state.complaints.call(method, message, safe=safe)
-    except RpcFailure as err:
-        raise failure_to_open311(err) from None
-
-
-async def _cached_services(request: Request):
-    try:
-        return await request.app.state.complaints.cached("ListServices", pb.ListServicesRequest())
-    except RpcFailure as err:
-        raise failure_to_open311(err) from None
 
 
 def token_for(secret: str, complaint_id: str) -> str:
@@ -129,7 +151,7 @@ def _parse_datetime(name: str, value: str | None) -> datetime | None:
 
 # -- discovery ------------------------------------------------------------------------------------------
 
-discovery_router = APIRouter(prefix="/open311", tags=["Open311 GeoReport v2"])
+discovery_router = APIRouter(prefix="/open311", tags=["Open311 GeoReport v2"], route_class=OPEN311_ERRORS)
 
 
 @discovery_router.get("/discovery.{fmt}", summary="Open311 service discovery")
@@ -155,7 +177,7 @@ async def discovery(request: Request, fmt: Format):
 @router.get("/services.{fmt}", summary="Service list (complaint categories)")
 async def service_list(request: Request, fmt: Format, jurisdiction_id: str | None = None):
     _check_jurisdiction(request, jurisdiction_id)
-    reply = await _cached_services(request)
+    services = await complaints(request).list_services()
     rows = [
         {
             "service_code": s.service_code,
@@ -166,7 +188,7 @@ async def service_list(request: Request, fmt: Format, jurisdiction_id: str | Non
             "keywords": ",".join(s.keywords),
             "group": s.group,
         }
-        for s in reply.services
+        for s in services
     ]
     return render(request, fmt, "services", "service", rows)
 
@@ -174,8 +196,7 @@ async def service_list(request: Request, fmt: Format, jurisdiction_id: str | Non
 @router.get("/services/{service_code}.{fmt}", summary="Service definition (attributes of one category)")
 async def service_definition(request: Request, service_code: str, fmt: Format, jurisdiction_id: str | None = None):
     _check_jurisdiction(request, jurisdiction_id)
-    reply = await _cached_services(request)
-    for s in reply.services:
+    for s in await complaints(request).list_services():
         if s.service_code == service_code:
             definition = {
                 "service_code": s.service_code,
@@ -224,8 +245,7 @@ async def get_requests(
         ids = [i.strip() for i in service_request_id.split(",") if i.strip()]
         if len(ids) > MAX_REQUESTS:
             raise Open311Error(400, f"service_request_id: at most {MAX_REQUESTS} ids")
-        reply = await _call(request, "ListComplaints", pb.ListComplaintsRequest(ids=ids, page_size=min(500, len(ids) or 1)))
-        rows = [open311_request(c) for c in reply.complaints]
+        rows = [open311_request(c) for c in await use_cases.requests_by_id(complaints(request), ids)]
         return render(request, fmt, "service_requests", "request", rows)
     start, end = _parse_datetime("start_date", start_date), _parse_datetime("end_date", end_date)
     if start and end and start > end:
@@ -236,49 +256,25 @@ async def get_requests(
     for s in (status or "").split(","):
         s = s.strip().lower()
         if s == "open":
-            statuses += [pb.STATUS_RECEIVED, pb.STATUS_ROUTED, pb.STATUS_IN_PROGRESS]
+            statuses += sorted(OPEN)
         elif s == "closed":
-            statuses += [pb.STATUS_RESOLVED, pb.STATUS_REJECTED, pb.STATUS_CLOSED]
+            statuses += CLOSED
         elif s:
             raise Open311Error(400, f"status: must be open or closed, not {s!r}")
     codes = [c.strip() for c in (service_code or "").split(",") if c.strip()] or [""]
     rows: list[dict] = []
     for code in codes:
-        rows += await _list_between(request, statuses, code, start, end)
+        found = await use_cases.requests_between(complaints(request), statuses, code, start, end, MAX_REQUESTS)
+        rows += [open311_request(c) for c in found]
     rows.sort(key=lambda r: r["requested_datetime"] or "", reverse=True)
     return render(request, fmt, "service_requests", "request", rows[:MAX_REQUESTS])
-
-
-async def _list_between(request: Request, statuses: list[int], code: str, start, end) -> list[dict]:
-    """Newest first, up to MAX_REQUESTS, requested within [start, end] (the complaints service filters; the
-    window is checked again here, and paging stops at the first request older than start)."""
-    rows: list[dict] = []
-    token = ""
-    while len(rows) < MAX_REQUESTS:
-        message = pb.ListComplaintsRequest(statuses=statuses, service_code=code, page_size=500, page_token=token)
-        if start:
-            message.start_date.FromDatetime(start)
-        if end:
-            message.end_date.FromDatetime(end)
-        reply = await _call(request, "ListComplaints", message)
-        for c in reply.complaints:
-            at = c.requested_at.ToDatetime(tzinfo=timezone.utc)
-            if start and at < start:
-                return rows
-            if end and at > end:
-                continue
-            rows.append(open311_request(c))
-        token = reply.next_page_token
-        if not token:
-            break
-    return rows[:MAX_REQUESTS]
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="Get one service request")
 async def get_request(request: Request, service_request_id: str, fmt: Format, jurisdiction_id: str | None = None):
     _check_jurisdiction(request, jurisdiction_id)
-    reply = await _call(request, "GetComplaint", pb.GetComplaintRequest(id=service_request_id))
-    return render(request, fmt, "service_requests", "request", [open311_request(reply.complaint)])
+    complaint = await complaints(request).get_complaint(service_request_id)
+    return render(request, fmt, "service_requests", "request", [open311_request(complaint)])
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Service request id from a token")
@@ -287,8 +283,8 @@ async def get_token(request: Request, token: str, fmt: Format, jurisdiction_id: 
     complaint_id = id_from_token(request.app.state.settings.common.auth_secret, token)
     if complaint_id is None:
         raise Open311Error(404, "token: unknown token")
-    reply = await _call(request, "GetComplaint", pb.GetComplaintRequest(id=complaint_id))
-    rows = [{"service_request_id": reply.complaint.id, "token": token}]
+    complaint = await complaints(request).get_complaint(complaint_id)
+    rows = [{"service_request_id": complaint.id, "token": token}]
     return render(request, fmt, "service_requests", "request", rows)
 
 
@@ -387,8 +383,7 @@ async def post_request(request: Request, fmt: Format):
         # the idempotency key makes a retry after UNAVAILABLE safe: the same key returns the same complaint
         idempotency_key=request.headers.get("idempotency-key", "")[:128] or f"open311:{uuid.uuid4()}",
     )
-    reply = await _call(request, "SubmitComplaint", message, safe=True)
-    c = reply.complaint
+    c = (await complaints(request).submit(message)).complaint
     notice = f"Diteruskan ke {c.agency_name}" if c.agency_name else None
     if c.duplicate_of:
         notice = f"Digabung dengan laporan {c.duplicate_of}"
@@ -399,17 +394,3 @@ async def post_request(request: Request, fmt: Format):
         "account_id": fields.get("account_id") or None,
     }
     return render(request, fmt, "service_requests", "request", [row], status=201)
-
-
-def install_error_handlers(app) -> None:
-    """Open311Error and ServiceUnavailable inside /open311/ become the error array (JSON or XML)."""
-
-    @app.exception_handler(Open311Error)
-    async def _open311_error(request: Request, exc: Open311Error):
-        return open311_errors(exc.status, [(exc.status, d) for d in exc.descriptions], request.url.path.endswith(".xml"))
-
-    return _open311_error
-
-
-def service_unavailable_open311(request: Request, exc: ServiceUnavailable) -> Response:
-    return open311_errors(503, [(503, str(exc))], request.url.path.endswith(".xml"), {"Retry-After": "5"})

@@ -1,27 +1,53 @@
-"""The portal's own JSON API (/api/v1): submit and track complaints, live updates, staff inbox, dashboard."""
+"""The portal's own JSON API (/api/v1): submit and track complaints, live updates, staff inbox, dashboard.
+
+Errors are JSON: {"detail": ...} (with "errors": [{field, description}] when a service names the fields), 422
+with FastAPI's validation details for a malformed request."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, StreamingResponse
 
 from kota.complaints.v1 import complaints_pb2 as pb
 from kota_common.auth import InvalidToken, Principal, verify_token
-from kota_gateway.adapters.backends import RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.complaints import ComplaintsClient
+from kota_gateway.adapters.errors import RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.sensors import SensorsClient
+from kota_gateway.domain.complaints import STATUS_VALUES, NotAllowed
+from kota_gateway.entrypoints.errors import HTTP_STATUS_OF, RETRY_LATER, answering, service_failed
 from kota_gateway.httputil import dumps
-from kota_gateway.service_layer.dashboard import summarise
-from kota_gateway.views import STATUS_VALUES, complaint_view
+from kota_gateway.service_layer import complaints as use_cases
+from kota_gateway.service_layer import dashboard
+from kota_gateway.views import complaint_view
 
-router = APIRouter(prefix="/api/v1", tags=["portal"])
-staff_router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+
+def _failure(request: Request, exc: RpcFailure) -> JSONResponse:
+    status = HTTP_STATUS_OF.get(exc.code, 502)
+    exc = service_failed(exc, status)
+    return JSONResponse({"detail": exc.message, "errors": [{"field": f, "description": d} for f, d in exc.violations]}, status)
+
+
+def _jsonable(errors: list[dict]) -> list[dict]:
+    return [{k: (v if k != "ctx" else {ck: str(cv) for ck, cv in v.items()}) for k, v in e.items() if k != "url"} for e in errors]
+
+
+PORTAL_ERRORS = answering({
+    RpcFailure: _failure,
+    ServiceUnavailable: lambda request, exc: JSONResponse({"detail": str(exc)}, 503, headers=RETRY_LATER),
+    RequestValidationError: lambda request, exc: JSONResponse({"detail": _jsonable(exc.errors())}, 422),
+    StarletteHTTPException: lambda request, exc: JSONResponse({"detail": exc.detail}, exc.status_code,
+                                                              headers=getattr(exc, "headers", None)),
+    NotAllowed: lambda request, exc: JSONResponse({"detail": str(exc)}, 403),
+})
+router = APIRouter(prefix="/api/v1", tags=["portal"], route_class=PORTAL_ERRORS)
+staff_router = APIRouter(prefix="/api/v1/staff", tags=["staff"], route_class=PORTAL_ERRORS)
 
 ComplaintId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 StatusName = Literal["received", "routed", "in_progress", "resolved", "rejected", "closed"]
@@ -94,8 +120,15 @@ class ComplaintPage(BaseModel):
 # -- helpers --------------------------------------------------------------------------------------------
 
 
-def complaints(request: Request):
+def complaints(request: Request) -> ComplaintsClient:
     return request.app.state.complaints
+
+
+def sensors(request: Request) -> SensorsClient:
+    client = request.app.state.sensors
+    if client is None:
+        raise ServiceUnavailable("sensors", "not configured in this gateway")
+    return client
 
 
 bearer = HTTPBearer(auto_error=False, description="a staff token from `kota token --agency <CODE>`")
@@ -127,7 +160,6 @@ def page_size_param(page_size: int = Query(50, ge=1, le=500)) -> int:
 
 @router.get("/services", summary="Complaint categories with their attributes")
 async def list_services(request: Request) -> list[dict]:
-    reply = await complaints(request).cached("ListServices", pb.ListServicesRequest())
     return [
         {
             "code": s.service_code,
@@ -142,14 +174,13 @@ async def list_services(request: Request) -> list[dict]:
                 for a in s.attributes
             ],
         }
-        for s in reply.services
+        for s in await complaints(request).list_services()
     ]
 
 
 @router.get("/agencies", summary="Agencies (OPD) complaints are routed to")
 async def list_agencies(request: Request) -> list[dict]:
-    reply = await complaints(request).cached("ListAgencies", pb.ListAgenciesRequest())
-    return [{"code": a.code, "name": a.name, "short_name": a.short_name} for a in reply.agencies]
+    return [{"code": a.code, "name": a.name, "short_name": a.short_name} for a in await complaints(request).list_agencies()]
 
 
 @router.get("/areas", summary="Kota, kecamatan and kelurahan of the city (for the kelurahan picker)")
@@ -183,7 +214,7 @@ async def submit_complaint(
         anonymous=body.anonymous,
         idempotency_key=idempotency_key or f"portal:{uuid.uuid4()}",
     )
-    reply = await complaints(request).call("SubmitComplaint", message, safe=True)
+    reply = await complaints(request).submit(message)
     return {"id": reply.complaint.id, "tracking_code": reply.tracking_code, "complaint": complaint_view(reply.complaint)}
 
 
@@ -197,13 +228,11 @@ async def list_complaints(
     page_size: int = Depends(page_size_param),
     page_token: str = Query("", max_length=32, pattern=r"^\d*$"),
 ):
-    reply = await complaints(request).call(
-        "ListComplaints",
+    reply = await complaints(request).list_complaints(
         pb.ListComplaintsRequest(
             statuses=[STATUS_VALUES[s] for s in status], service_code=service_code, agency_code=agency_code,
             kota_code=kota_code, page_size=page_size, page_token=page_token,
-        ),
-        safe=True,
+        )
     )
     return {"complaints": [complaint_view(c) for c in reply.complaints], "next_page_token": reply.next_page_token,
             "total_size": reply.total_size}
@@ -211,28 +240,18 @@ async def list_complaints(
 
 @router.get("/complaints/{complaint_id}", summary="One complaint with its history")
 async def get_complaint(request: Request, complaint_id: ComplaintId) -> dict:
-    reply = await complaints(request).call("GetComplaint", pb.GetComplaintRequest(id=complaint_id), safe=True)
-    return complaint_view(reply.complaint)
+    return complaint_view(await complaints(request).get_complaint(complaint_id))
 
 
 @router.post("/complaints/{complaint_id}/rating", summary="Rate the resolution (needs the tracking code)")
 async def rate_complaint(request: Request, complaint_id: ComplaintId, body: RatingIn) -> dict:
-    reply = await complaints(request).call(
-        "RateComplaint",
-        pb.RateComplaintRequest(id=complaint_id, tracking_code=body.tracking_code, rating=body.rating, comment=body.comment),
-        safe=False,
-    )
-    return complaint_view(reply.complaint)
+    rated = await complaints(request).rate(complaint_id, body.tracking_code, body.rating, body.comment)
+    return complaint_view(rated)
 
 
 @router.post("/complaints/{complaint_id}/reopen", summary="Reopen a resolved complaint (needs the tracking code)")
 async def reopen_complaint(request: Request, complaint_id: ComplaintId, body: ReopenIn) -> dict:
-    reply = await complaints(request).call(
-        "ReopenComplaint",
-        pb.ReopenComplaintRequest(id=complaint_id, tracking_code=body.tracking_code, reason=body.reason),
-        safe=False,
-    )
-    return complaint_view(reply.complaint)
+    return complaint_view(await complaints(request).reopen(complaint_id, body.tracking_code, body.reason))
 
 
 def _sse(event: str, data: dict, event_id: str | None = None) -> str:
@@ -240,70 +259,20 @@ def _sse(event: str, data: dict, event_id: str | None = None) -> str:
     return f"{head}event: {event}\ndata: {dumps(data)}\n\n"
 
 
-async def _watch(request: Request, watch: pb.WatchComplaintsRequest, snapshot, token: str | None = None):
-    """Server-sent events: the snapshot, then each update from WatchComplaints; a re-check every sse_poll_s
-    covers a change made before the watch started or a watch that broke (the service restarted)."""
-    backend = complaints(request)
-    poll = request.app.state.settings.sse_poll_s
-    queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
-
-    async def pump():
-        try:
-            async for update in backend.stream("WatchComplaints", watch, token=token):
-                await queue.put((update.event_type, update.complaint))
-        except (ServiceUnavailable, RpcFailure):
-            pass
-
+async def _events(request: Request, watch: pb.WatchComplaintsRequest, snapshot, token: str | None = None):
+    """Server-sent events of use_cases.follow: each update as a `complaint` event, quiet spells as comments."""
     state = request.app.state
-    limit = state.settings.max_watch_streams
-
-    def start():
-        """A watch stream if one is free; otherwise this client is served by the periodic re-check alone."""
-        if getattr(state, "watch_streams", 0) >= limit:
-            return None
-        state.watch_streams = getattr(state, "watch_streams", 0) + 1
-        task = asyncio.create_task(pump())
-        task.add_done_callback(lambda _: setattr(state, "watch_streams", state.watch_streams - 1))
-        return task
-
-    task = start()
-    seen: dict[str, tuple] = {}
-
-    def changed(c) -> bool:
-        stamp = (c.updated_at.seconds, c.updated_at.nanos, c.status, len(c.history))
-        if seen.get(c.id) == stamp:
-            return False
-        seen[c.id] = stamp
-        return True
-
+    updates = use_cases.follow(complaints(request), watch, snapshot, poll_s=state.settings.sse_poll_s,
+                               budget=state.watch_budget, token=token)
     try:
-        if snapshot is not None:
-            changed(snapshot)
-            yield _sse("complaint", {"event_type": "snapshot", "complaint": complaint_view(snapshot)}, snapshot.id)
-        else:
-            yield ": watching\n\n"
-        while True:
-            try:
-                event_type, c = await asyncio.wait_for(queue.get(), poll)
-            except TimeoutError:
-                if task is None or task.done():
-                    task = start()
-                if watch.id:
-                    try:
-                        c = (await backend.call("GetComplaint", pb.GetComplaintRequest(id=watch.id), safe=True)).complaint
-                    except (ServiceUnavailable, RpcFailure):
-                        yield ": service unavailable, retrying\n\n"
-                        continue
-                    if changed(c):
-                        yield _sse("complaint", {"event_type": "refresh", "complaint": complaint_view(c)}, c.id)
-                        continue
-                yield ": keep-alive\n\n"
-                continue
-            if changed(c):
-                yield _sse("complaint", {"event_type": event_type, "complaint": complaint_view(c)}, c.id)
+        async for item in updates:
+            if isinstance(item, use_cases.Quiet):
+                yield f": {item.reason}\n\n"
+            else:
+                yield _sse("complaint", {"event_type": item.event_type, "complaint": complaint_view(item.complaint)},
+                           item.complaint.id)
     finally:
-        if task is not None:
-            task.cancel()
+        await updates.aclose()
 
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -316,35 +285,26 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def complaint_events(request: Request, complaint_id: ComplaintId):
-    first = await complaints(request).call("GetComplaint", pb.GetComplaintRequest(id=complaint_id), safe=True)
-    generator = _watch(request, pb.WatchComplaintsRequest(id=complaint_id), first.complaint)
+    first = await complaints(request).get_complaint(complaint_id)
+    generator = _events(request, pb.WatchComplaintsRequest(id=complaint_id), first)
     return StreamingResponse(generator, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 # -- dashboard ------------------------------------------------------------------------------------------
 
-_DASHBOARD_MAX = 5000
-_DASHBOARD_TTL_S = 5.0
-
-
 @router.get("/dashboard/summary", summary="City dashboard: complaints by category, kota, status; resolution times")
 async def dashboard_summary(request: Request) -> dict:
-    state = request.app.state
-    cached = getattr(state, "dashboard_cache", None)
-    if cached and time.monotonic() - cached[0] < _DASHBOARD_TTL_S:
-        return cached[1]
-    items, token = [], ""
-    while len(items) < _DASHBOARD_MAX:
-        reply = await state.complaints.call(
-            "ListComplaints", pb.ListComplaintsRequest(page_size=500, page_token=token), safe=True
-        )
-        items += list(reply.complaints)
-        token = reply.next_page_token
-        if not token:
-            break
-    summary = summarise(items, datetime.now(timezone.utc))
-    state.dashboard_cache = (time.monotonic(), summary)
-    return summary
+    return await request.app.state.complaint_summary()
+
+
+@router.get("/air-quality", summary="Latest ISPU per air-quality station")
+async def air_quality(request: Request) -> list[dict]:
+    return await dashboard.air_quality(sensors(request))
+
+
+@router.get("/flood-gauges", summary="Latest water level, Siaga level and recent curve per flood gauge")
+async def flood_gauges(request: Request, points: int = 36) -> list[dict]:
+    return await dashboard.flood_gauges(sensors(request), max(1, min(points, 500)))
 
 
 # -- staff ----------------------------------------------------------------------------------------------
@@ -365,18 +325,9 @@ async def inbox(
     page_size: int = Depends(page_size_param),
     page_token: str = Query("", max_length=32, pattern=r"^\d*$"),
 ):
-    agency = who.principal.agency
-    if agency_code and agency_code != agency:
-        if "admin" not in who.principal.roles:
-            raise HTTPException(403, f"staff of {agency} cannot read the inbox of {agency_code}")
-        agency = agency_code
-    reply = await complaints(request).call(
-        "ListComplaints",
-        pb.ListComplaintsRequest(
-            statuses=[STATUS_VALUES[s] for s in status], agency_code=agency, page_size=page_size, page_token=page_token
-        ),
-        safe=True,
-        token=who.token,
+    reply = await use_cases.inbox(
+        complaints(request), agency=who.principal.agency, roles=frozenset(who.principal.roles), asked_agency=agency_code,
+        statuses=[STATUS_VALUES[s] for s in status], page_size=page_size, page_token=page_token, token=who.token,
     )
     return {"complaints": [complaint_view(c) for c in reply.complaints], "next_page_token": reply.next_page_token,
             "total_size": reply.total_size}
@@ -389,24 +340,16 @@ async def inbox(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def agency_events(request: Request, who: Staff = Depends(staff)):
-    generator = _watch(request, pb.WatchComplaintsRequest(agency_code=who.principal.agency), None, token=who.token)
+    generator = _events(request, pb.WatchComplaintsRequest(agency_code=who.principal.agency), None, token=who.token)
     return StreamingResponse(generator, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 @staff_router.post("/complaints/{complaint_id}/status", summary="Move a complaint through its lifecycle")
 async def change_status(request: Request, complaint_id: ComplaintId, body: StatusIn, who: Staff = Depends(staff)) -> dict:
-    reply = await complaints(request).call(
-        "UpdateComplaintStatus",
-        pb.UpdateComplaintStatusRequest(id=complaint_id, status=STATUS_VALUES[body.status], note=body.note),
-        safe=False,
-        token=who.token,
-    )
-    return complaint_view(reply.complaint)
+    changed = await complaints(request).update_status(complaint_id, STATUS_VALUES[body.status], body.note, token=who.token)
+    return complaint_view(changed)
 
 
 @staff_router.post("/complaints/{complaint_id}/notes", summary="Add a note to a complaint's history")
 async def add_note(request: Request, complaint_id: ComplaintId, body: NoteIn, who: Staff = Depends(staff)) -> dict:
-    reply = await complaints(request).call(
-        "AddComplaintNote", pb.AddComplaintNoteRequest(id=complaint_id, note=body.note), safe=False, token=who.token
-    )
-    return complaint_view(reply.complaint)
+    return complaint_view(await complaints(request).add_note(complaint_id, body.note, token=who.token))

@@ -1,1 +1,1 @@
-"""Use cases that combine several service calls (the city dashboard)."""
+"""Use cases over the typed clients: SensorThings reads, the city dashboard, complaint listing, inbox and live updates."""
