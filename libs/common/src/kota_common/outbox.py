@@ -176,6 +176,8 @@ class OutboxRelay:
 
     def _flush(self, timeout: float) -> None:
         """Waits (up to `timeout`) for the broker to answer for every record handed to it."""
+        if self._thread is None:  # never started: nothing handed over
+            return
 
         async def confirmed() -> None:
             if self._confirming:
@@ -183,8 +185,6 @@ class OutboxRelay:
 
         try:
             self.bus.call(confirmed(), timeout + 1.0)
-        except RuntimeError:  # never started
-            pass
         except Exception:
             log.warning("waiting for the last deliveries failed", exc_info=True)
 
