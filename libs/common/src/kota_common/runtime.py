@@ -9,7 +9,8 @@ The pieces every service had written for itself live here once:
 - `GrpcServer`: a server with health and reflection (kota_common.grpc_server), SERVING once started;
 - `Events`: the topics created when the broker answers (retrying, never blocking start-up), then the event bus;
 - `Periodic`: a task every n seconds whose failure is logged and does not end it;
-- `ChildProcess`: a child process restarted when it dies, stopped with the service.
+- `ChildProcess`: a child process restarted when it dies, stopped with the service;
+- `Hook`: a step at its place in the order (release the database after everything that used it).
 """
 
 from __future__ import annotations
@@ -181,17 +182,22 @@ class Events:
 
 
 @dataclass
-class OnStop:
-    """Something to release when the service stops (an engine's connections), after everything that used it."""
+class Hook:
+    """A step at its place in the order: `on_start` when the components before it have started (e.g. lowering the
+    process's priority once the children that must not inherit it run), `on_stop` when those after it have
+    stopped (e.g. releasing an engine's connections after everything that used them)."""
 
     name: str
-    release: Callable[[], object]
+    on_start: Callable[[], object] | None = None
+    on_stop: Callable[[], object] | None = None
 
     def start(self) -> None:
-        pass
+        if self.on_start is not None:
+            self.on_start()
 
     def stop(self) -> None:
-        self.release()
+        if self.on_stop is not None:
+            self.on_stop()
 
 
 @dataclass
@@ -226,10 +232,13 @@ class ChildProcess:
     service: terminated, then killed if it has not exited within `stop_timeout`."""
 
     def __init__(self, name: str, module: str, env: dict[str, str], *, pass_fds: tuple[int, ...] = (),
-                 restart_after_s: float = 2.0, stop_timeout: float = 15.0, argv: Sequence[str] | None = None):
+                 first_start_env: dict[str, str] | None = None, restart_after_s: float = 2.0,
+                 stop_timeout: float = 15.0, argv: Sequence[str] | None = None):
+        """`pass_fds` and `first_start_env` (e.g. a pipe to say it is ready) go to the first start only."""
         self.name = name
         self.argv = list(argv) if argv is not None else [sys.executable, "-m", module]
         self.env = env
+        self.first_start_env = first_start_env or {}
         self.pass_fds = pass_fds
         self.restart_after_s = restart_after_s
         self.stop_timeout = stop_timeout
@@ -242,7 +251,9 @@ class ChildProcess:
         threading.Thread(target=self._supervise, name=f"{self.name}-supervisor", daemon=True).start()
 
     def _spawn(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, pass_fds=self.pass_fds)
+        first = self.proc is None
+        env = {**os.environ, **self.env, **(self.first_start_env if first else {})}
+        self.proc = subprocess.Popen(self.argv, env=env, pass_fds=self.pass_fds if first else ())
         log.info("started %s process (pid %d)", self.name, self.proc.pid)
 
     def _supervise(self) -> None:
@@ -250,7 +261,6 @@ class ChildProcess:
             if self.proc is not None and self.proc.poll() is not None and not self._stop.is_set():
                 log.warning("%s process exited with %s; restarting it", self.name, self.proc.returncode)
                 self.restarts += 1
-                self.pass_fds = ()  # descriptors handed over at the first start are gone
                 self._spawn()
 
     def healthy(self) -> bool:

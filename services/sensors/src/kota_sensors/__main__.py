@@ -27,9 +27,9 @@ def metrics_address(settings: SensorsSettings) -> str:
 
 def main() -> None:
     def app(settings: SensorsSettings):
-        from kota_sensors.entrypoints.app import SensorsApp
+        from kota_sensors.entrypoints.app import bootstrap
 
-        return SensorsApp(settings)
+        return bootstrap(settings)
 
     run_service("sensors", SensorsSettings, app, metrics_address=metrics_address)
 

@@ -20,7 +20,7 @@ from kota_common.outbox import OutboxRelay, events_since
 from kota_common.process import collect_garbage_less_often
 from kota_common.reference import AreaDirectory
 from kota_common.relay_process import RelayProcess
-from kota_common.runtime import Events, GrpcServer, OnStop, Periodic, ServiceHost
+from kota_common.runtime import Events, GrpcServer, Hook, Periodic, ServiceHost
 from kota_complaints.adapters.reference_data import read_reference, seed_reference
 from kota_complaints.adapters.repository import load_routing_table
 from kota_complaints.config import ComplaintsSettings
@@ -74,7 +74,7 @@ def bootstrap(s: ComplaintsSettings) -> ServiceHost:
     else:
         relay = OutboxRelay(engine, s.common.kafka_bootstrap, linger=s.outbox_linger_ms / 1000)
     complaints = Complaints(engine, load_context(engine, s), relay)
-    components: list = [OnStop("database", engine.dispose)]
+    components: list = [Hook("database", on_stop=engine.dispose)]
     if engine.dialect.name == "postgresql":
         components.append(NotificationListener(s.database_url, UPDATES_CHANNEL, complaints.on_notice,
                                                on_reconnect=complaints.catch_up_watchers))

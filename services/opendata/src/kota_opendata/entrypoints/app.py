@@ -15,7 +15,7 @@ from kota_common.events import opendata as od_events
 from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
-from kota_common.runtime import Events, GrpcServer, OnStop, Periodic, ServiceHost
+from kota_common.runtime import Events, GrpcServer, Hook, Periodic, ServiceHost
 from kota_opendata.config import OpenDataSettings
 from kota_opendata.entrypoints import subscribers
 from kota_opendata.entrypoints.grpc_api import OpenDataServicer, Stats
@@ -67,7 +67,7 @@ def bootstrap(s: OpenDataSettings) -> ServiceHost:
             log.info("forgot %d processed event ids older than %s", removed, retention)
 
     return ServiceHost("opendata", [
-        OnStop("database", engine.dispose),
+        Hook("database", on_stop=engine.dispose),
         relay,
         Events(bus, [od_events.TOPIC, *subscribers.TOPICS], replication_factor=s.common.kafka_replication_factor),
         Periodic("announcer", max(s.update_event_interval_s / 2, 1.0), announce),

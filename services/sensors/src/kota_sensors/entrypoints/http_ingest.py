@@ -84,6 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class HttpIngest:
+    name = "HTTP ingest"
+
     def __init__(self, address: str, pipeline: IngestPipeline):
         host, _, port = address.rpartition(":")
         handler = type("Handler", (_Handler,), {"pipeline": pipeline})

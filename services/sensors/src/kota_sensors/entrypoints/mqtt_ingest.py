@@ -53,6 +53,8 @@ class TlsListener:
 
 
 class MqttIngest:
+    name = "MQTT ingest"
+
     def __init__(
         self,
         address: str,
