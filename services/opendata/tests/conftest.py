@@ -1,5 +1,4 @@
 import json
-import time
 import uuid
 
 import grpc
@@ -10,8 +9,8 @@ from kota.complaints.v1 import complaints_pb2_grpc as complaints_grpc
 from kota.opendata.v1 import opendata_pb2 as pb
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
 from kota_common import envelope
-from kota_common.kafka import ensure_topics, make_producer
-from kota_common.testing import ServiceProcess, free_port
+from kota_common.kafka import ensure_topics
+from kota_common.testing import RecordProducer, ServiceProcess, free_port, wait_until
 
 
 @pytest.fixture
@@ -74,7 +73,7 @@ def start_complaints_process(kafka_bootstrap, tmp_path):
 @pytest.fixture
 def publish(kafka_bootstrap):
     """Publishes well-formed CloudEvents (binary mode) the way producers do; returns the records sent."""
-    producer = make_producer(kafka_bootstrap)
+    producer = RecordProducer(kafka_bootstrap)
     ensured: set[str] = set()
 
     def send(topic: str, key: str, payload, *, event_id: str | None = None) -> envelope.Event:
@@ -85,16 +84,16 @@ def publish(kafka_bootstrap):
                                **({"id": event_id} if event_id else {}))
         k, value, headers = envelope.encode(event, key)
         producer.produce(topic, key=k, value=value, headers=headers)
-        producer.flush(30)
+        producer.flush()
         return event
 
     def send_raw(topic: str, key: bytes | None, value: bytes, headers: list) -> None:
         producer.produce(topic, key=key, value=value, headers=headers)
-        producer.flush(30)
+        producer.flush()
 
     send.raw = send_raw
     yield send
-    producer.flush(10)
+    producer.close()
 
 
 @pytest.fixture
@@ -118,16 +117,6 @@ def _query(stub, resource, filters=None, **kw) -> tuple[list[dict], pb.QueryReco
     return json.loads(resp.records_json), resp
 
 
-def _eventually(fn, timeout=60.0, interval=0.2):
-    """Polls fn() until it returns a truthy value; returns it (or the last value after the timeout)."""
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = fn()
-    return value
-
-
 @pytest.fixture
 def od_query():
     """od_query(stub, resource_id, filters=None, **request_fields) -> (records, response)."""
@@ -136,5 +125,5 @@ def od_query():
 
 @pytest.fixture
 def eventually():
-    """eventually(fn, timeout) polls fn until it returns something truthy."""
-    return _eventually
+    """eventually(fn, timeout) polls fn until it returns something truthy, and fails with what it last returned."""
+    return wait_until

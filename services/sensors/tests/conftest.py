@@ -40,35 +40,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def wait_until(check, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
-def wait_consumed(bootstrap: str, group: str, topic: str = "sensors.readings.v1", timeout: float = 60.0) -> None:
-    """Waits until a consumer group has committed every record now on the topic (e.g. the alert evaluator's
-    group, `<KOTA_SENSORS_CONSUMER_GROUP>-alerts`, has seen a baseline's summary before the next reading is sent)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        tps = [TopicPartition(topic, p) for p in parts]
-        high = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
-
-        def done() -> bool:
-            return all(tp.offset >= high[tp.partition] or high[tp.partition] == 0 for tp in c.committed(tps, timeout=10))
-
-        wait_until(done, timeout)
-    finally:
-        c.close()
-
-
 @pytest.fixture
 def start_sensors(database_url, kafka_bootstrap, tmp_path):
     """Starts the sensors service as a process on free ports (gRPC, HTTP, embedded MQTT broker)."""

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,50 +227,61 @@ def events_tail(
     bootstrap: str = typer.Option(None, envvar="KOTA_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers"),
 ) -> None:
     """Print each record of a topic as one JSON line: CloudEvents attributes, trace context, decoded payload."""
-    from kota_common import envelope
-    from kota_common.events import topics
-    from kota_common.kafka import assign_all, make_consumer
+    import asyncio
 
-    consumer = make_consumer(
-        bootstrap or "127.0.0.1:9092",
-        f"kota-tail-{uuid.uuid4()}",
-        **{"auto.offset.reset": "earliest" if from_beginning else "latest", "enable.auto.commit": False},
-    )
-    assign_all(consumer, topic, from_beginning)
+    from kota_common.events import topics
+    from kota_common.kafka import assign_all, topic_consumer
+
     known = topics().get(topic.removesuffix(".dlq"))
-    seen, idle_since = 0, time.monotonic()
+
+    async def tail() -> None:
+        consumer = topic_consumer(bootstrap or "127.0.0.1:9092")
+        await consumer.start()
+        try:
+            await assign_all(consumer, topic, from_beginning)
+            seen, idle_since = 0, time.monotonic()
+            while max_messages == 0 or seen < max_messages:
+                batches = await consumer.getmany(timeout_ms=500, max_records=(max_messages - seen) if max_messages else None)
+                records = [r for partition in batches.values() for r in partition]
+                if not records:
+                    if timeout and time.monotonic() - idle_since > timeout:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                seen += len(records)
+                for record in records:
+                    print(json.dumps(_tail_line(record, known), ensure_ascii=False), flush=True)
+        finally:
+            await consumer.stop()
+
     try:
-        while max_messages == 0 or seen < max_messages:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                if timeout and time.monotonic() - idle_since > timeout:
-                    break
-                continue
-            if msg.error():
-                continue
-            idle_since = time.monotonic()
-            seen += 1
-            record = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
-                      "key": msg.key().decode() if msg.key() else None}
-            try:
-                event = envelope.decode(msg.value(), msg.headers(), msg.key())
-                record.update(id=event.id, type=event.type, source=event.source, subject=event.subject,
-                              time=event.time.isoformat(), trace=event.trace, data=event.data)
-                model = known.model_for(event.type) if known else None
-                if model is not None:
-                    model.model_validate(event.data)
-                    record["valid"] = True
-            except Exception as exc:
-                record["undecodable"] = str(exc)
-                record["raw"] = (msg.value() or b"")[:500].decode(errors="replace")
-            extra = {k: v.decode(errors="replace") for k, v in (msg.headers() or []) if k.startswith("kota_dlq_")}
-            if extra:
-                record["dead_letter"] = extra
-            print(json.dumps(record, ensure_ascii=False), flush=True)
+        asyncio.run(tail())
     except KeyboardInterrupt:
         pass
-    finally:
-        consumer.close()
+
+
+def _tail_line(msg, known) -> dict:
+    """One record of `kota events tail`: where it is, its CloudEvent decoded (and validated against the topic's
+    model when the type is known), or why it could not be; the dead-letter headers of a .dlq record."""
+    from kota_common import envelope
+
+    record = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
+              "key": msg.key.decode() if msg.key else None}
+    try:
+        event = envelope.decode(msg.value, msg.headers, msg.key)
+        record.update(id=event.id, type=event.type, source=event.source, subject=event.subject,
+                      time=event.time.isoformat(), trace=event.trace, data=event.data)
+        model = known.model_for(event.type) if known else None
+        if model is not None:
+            model.model_validate(event.data)
+            record["valid"] = True
+    except Exception as exc:
+        record["undecodable"] = str(exc)
+        record["raw"] = (msg.value or b"")[:500].decode(errors="replace")
+    extra = {k: v.decode(errors="replace") for k, v in msg.headers if k.startswith("kota_dlq_")}
+    if extra:
+        record["dead_letter"] = extra
+    return record
 
 
 @app.command()

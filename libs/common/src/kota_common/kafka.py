@@ -1,13 +1,21 @@
-"""Kafka client helpers (librdkafka via confluent-kafka): producers, consumers, topic creation."""
+"""Kafka client helpers: topic creation and reading a topic outside any consumer group on aiokafka, as the event bus
+is; and `make_producer`, librdkafka via confluent-kafka.
+
+librdkafka stays only for `make_producer`: the sensors ingest producer (the hot path, 250k readings/s) and the
+benchmarks' raw baseline, where it was measured to pay (see docs/architecture.md, Events).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
 
-from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from confluent_kafka import Producer
 
 log = logging.getLogger(__name__)
 # librdkafka's own log lines (connection refused while the broker is away, ...) go through Python logging,
@@ -32,59 +40,81 @@ def make_producer(bootstrap: str, **overrides) -> Producer:
     return Producer(config)
 
 
-def make_consumer(bootstrap: str, group_id: str, **overrides) -> Consumer:
+def topic_consumer(bootstrap: str, **overrides) -> AIOKafkaConsumer:
+    """An aiokafka consumer outside any consumer group (nothing committed, no rebalance wait), reading committed
+    records only; give it its partitions with `assign_all`. For tools and tests."""
     config = {
-        "bootstrap.servers": bootstrap,
-        "group.id": group_id,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed",
-        # A group forms in about half the session timeout on Tansu; 6 s is also Kafka's default minimum.
-        "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 1000,
-        "logger": _rdkafka_log,
+        "bootstrap_servers": bootstrap,
+        "group_id": None,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
     }
     config.update(overrides)
-    return Consumer(config)
+    return AIOKafkaConsumer(**config)
 
 
-def assign_all(consumer: Consumer, topic: str, from_beginning: bool = True, timeout: float = 10.0) -> None:
-    """Reads every partition of a topic without joining a group (no rebalance wait): for tools and tests."""
-    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
-
-    metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
-    if metadata.error is not None:
-        raise KafkaException(metadata.error)
-    start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-    consumer.assign([TopicPartition(topic, p, start) for p in sorted(metadata.partitions)])
+async def assign_all(consumer: AIOKafkaConsumer, topic: str, from_beginning: bool = True, timeout: float = 10.0) -> None:
+    """Gives a started consumer every partition of a topic, at its beginning or its end."""
+    deadline = time.monotonic() + timeout
+    while not consumer.partitions_for_topic(topic):
+        if topic not in await consumer.topics():  # fetches the cluster's metadata again
+            if time.monotonic() > deadline:
+                raise KafkaError(f"no topic {topic} on the broker after {timeout} s")
+            await asyncio.sleep(0.2)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    if from_beginning:
+        await consumer.seek_to_beginning(*partitions)
+    else:
+        await consumer.seek_to_end(*partitions)
 
 
 def ensure_topics(
     bootstrap: str, names: list[str], partitions: int = 3, timeout: float = 30.0, *, replication_factor: int = 1
 ) -> None:
-    """Creates the topics that do not exist yet (and each one's .dlq); an existing topic is left as it is."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _rdkafka_log})
+    """Creates the topics that do not exist yet (and each one's .dlq); an existing topic is left as it is.
+    Synchronous: services call it from their own threads, tests and tools from plain functions."""
+    coroutine = _ensure_topics(bootstrap, names, partitions, timeout, replication_factor)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: no event loop in this thread
+        asyncio.run(coroutine)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # called from a coroutine: run on a thread of its own, not on that loop
+        pool.submit(asyncio.run, coroutine).result()
+
+
+async def _ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout: float, replication_factor: int):
     wanted = set(names) | {f"{n}.dlq" for n in names if not n.endswith(".dlq")}
     deadline = time.monotonic() + timeout
     while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
         try:
-            existing = set(admin.list_topics(timeout=5).topics)
+            await admin.start()
+            existing = set(await admin.list_topics())
             break
-        except KafkaException:
+        except KafkaError:
+            await admin.close()
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.5)
-    missing = sorted(wanted - existing)
-    if not missing:
-        return
-    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in missing])
-    for _name, future in futures.items():
-        try:
-            future.result(timeout)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
-    log.info("created topics %s", ", ".join(missing))
+            await asyncio.sleep(0.5)
+    try:
+        missing = sorted(wanted - existing)
+        if not missing:
+            return
+        response = await admin.create_topics(
+            [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in missing],
+            timeout_ms=int(timeout * 1000),
+        )
+        for name, code, *_message in response.topic_errors:
+            if code != 0 and for_code(code) is not TopicAlreadyExistsError:
+                raise for_code(code)(f"creating topic {name}")
+        log.info("created topics %s", ", ".join(missing))
+    finally:
+        await admin.close()
 
 
 def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:

@@ -8,6 +8,7 @@ error, as in CI).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import glob
@@ -19,16 +20,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-from kota_common.kafka import assign_all, make_consumer, wait_for_broker
+from kota_common.kafka import assign_all, ensure_topics, topic_consumer, wait_for_broker
 
+T = TypeVar("T")
 _PORTS_GIVEN: set[int] = set()
 _EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
@@ -123,28 +129,121 @@ def kafka_bootstrap(kafka_broker: BrokerHandle) -> str:
     return kafka_broker.bootstrap
 
 
-@dataclass
+# -- Kafka from synchronous tests ---------------------------------------------------------------------------
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _on_background_loop(coroutine: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+    """Runs a coroutine on one event loop on a daemon thread, shared by the helpers below: aiokafka's clients are
+    asyncio, the tests using them are not (and some run loops of their own, on which these could not run)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="kota-test-kafka", daemon=True).start()
+    return asyncio.run_coroutine_threadsafe(coroutine, _loop).result(timeout)
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record a `TopicReader` read. Its parts are methods (`m.key()`, `m.value()`, `m.headers()`), the shape every
+    test's `match` and assertions are written in."""
+
+    raw: ConsumerRecord
+
+    def key(self) -> bytes | None:
+        return self.raw.key
+
+    def value(self) -> bytes | None:
+        return self.raw.value
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return list(self.raw.headers)
+
+    def describe(self) -> str:
+        ce_type = dict(self.raw.headers).get("ce_type", b"no ce_type").decode(errors="replace")
+        return f"{self.raw.key!r} {ce_type} @{self.raw.partition}/{self.raw.offset}"
+
+
+def describe_records(records: list[Record], limit: int = 10) -> str:
+    shown = "; ".join(r.describe() for r in records[-limit:])
+    return f"(the last {limit}) {shown}" if len(records) > limit else shown
+
+
 class TopicReader:
-    """Reads a topic from the beginning without a consumer group, collecting records that match."""
+    """Reads a topic from its beginning outside any consumer group, keeping every record read.
 
-    bootstrap: str
-    topic: str
-    records: list = field(default_factory=list)
+    `wait_for` reads until the matching records satisfy a condition and fails, with what it read, if they do not in
+    time; `assert_quiet` fails if a (matching) record arrives within a window: "nothing more" is its own assertion."""
 
-    def __post_init__(self):
-        self.consumer = make_consumer(self.bootstrap, f"kota-test-{uuid.uuid4()}")
-        assign_all(self.consumer, self.topic, from_beginning=True)
+    def __init__(self, bootstrap: str, topic: str):
+        self.bootstrap, self.topic = bootstrap, topic
+        self._read: list[Record] = []
+        self._consumer = _on_background_loop(self._start())
 
-    def wait_for(self, done: Callable[[list], bool], timeout: float = 30.0, match: Callable | None = None) -> list:
+    async def _start(self) -> AIOKafkaConsumer:
+        consumer = topic_consumer(self.bootstrap)  # made on the loop it will run on, as aiokafka wants
+        await consumer.start()
+        try:
+            await assign_all(consumer, self.topic, from_beginning=True)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    def _poll(self, seconds: float) -> list[Record]:
+        """What arrives within `seconds` (returned as soon as something does), kept with the rest."""
+        batches = _on_background_loop(self._consumer.getmany(timeout_ms=max(1, int(seconds * 1000)), max_records=5000))
+        new = [Record(r) for records in batches.values() for r in records]
+        self._read.extend(new)
+        return new
+
+    def records(self, match: Callable[[Record], bool] | None = None) -> list[Record]:
+        """The records read so far (that match)."""
+        return [r for r in self._read if match is None or match(r)]
+
+    def wait_for(self, done: Callable[[list[Record]], bool], timeout: float = 30.0,
+                 match: Callable[[Record], bool] | None = None) -> list[Record]:
+        """Reads until `done(matching records)` holds, and returns the matching records; AssertionError after
+        `timeout` seconds with how many matched and which."""
+        matching = self.records(match)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not done(self.records):
-            for msg in self.consumer.consume(500, 0.2):
-                if msg.error() is None and (match is None or match(msg)):
-                    self.records.append(msg)
-        return self.records
+        while not done(matching):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                seen = (f": {describe_records(matching)}" if matching
+                        else f"; the last read: {describe_records(self._read, 5)}" if self._read else "")
+                raise AssertionError(f"{self.topic}: not done in {timeout} s; {len(matching)} matching record(s) of "
+                                     f"{len(self._read)} read{seen}")
+            matching += [r for r in self._poll(min(0.2, left)) if match is None or match(r)]
+        return matching
+
+    def assert_quiet(self, seconds: float, match: Callable[[Record], bool] | None = None) -> None:
+        """Fails if a (matching) record arrives that was not read before: reads to the topic's end as it is now,
+        then on for `seconds`."""
+        ends = _on_background_loop(self._consumer.end_offsets(list(self._consumer.assignment())))
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 or not self._read_up_to(ends):
+            if left < -60:
+                raise AssertionError(f"{self.topic}: could not read to its end {ends} in {seconds + 60} s")
+            arrived = [r for r in self._poll(min(0.2, max(left, 0.05))) if match is None or match(r)]
+            if arrived:
+                raise AssertionError(f"{self.topic}: expected nothing more, but {len(arrived)} more matching "
+                                     f"record(s) arrived: {describe_records(arrived)}")
+
+    def _read_up_to(self, ends: dict[TopicPartition, int]) -> bool:
+        async def caught_up() -> bool:
+            return all([await self._consumer.position(tp) >= end for tp, end in ends.items()])
+
+        return _on_background_loop(caught_up())
 
     def close(self) -> None:
-        self.consumer.close()
+        _on_background_loop(self._consumer.stop())
 
 
 @pytest.fixture
@@ -152,8 +251,6 @@ def topic_reader(kafka_bootstrap) -> Iterator[Callable[[str], TopicReader]]:
     readers: list[TopicReader] = []
 
     def open_reader(topic: str) -> TopicReader:
-        from kota_common.kafka import ensure_topics
-
         ensure_topics(kafka_bootstrap, [topic.removesuffix(".dlq")])
         reader = TopicReader(kafka_bootstrap, topic)
         readers.append(reader)
@@ -162,6 +259,90 @@ def topic_reader(kafka_bootstrap) -> Iterator[Callable[[str], TopicReader]]:
     yield open_reader
     for r in readers:
         r.close()
+
+
+class RecordProducer:
+    """Produces records from a synchronous test as another service would (aiokafka, acks from all replicas):
+    `produce` queues one, `flush` waits until the broker has acknowledged every one queued, or raises."""
+
+    def __init__(self, bootstrap: str):
+        async def start() -> AIOKafkaProducer:
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            await producer.start()
+            return producer
+
+        self._producer = _on_background_loop(start())
+        self._pending: list[asyncio.Future] = []
+
+    def produce(self, topic: str, value: str | bytes | None, key: str | bytes | None = None,
+                headers: list[tuple[str, str | bytes]] = ()) -> None:
+        send = self._producer.send(topic, _bytes(value), _bytes(key), headers=[(k, _bytes(v)) for k, v in headers])
+        self._pending.append(_on_background_loop(send))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        pending, self._pending = self._pending, []
+
+        async def acknowledged() -> None:
+            await asyncio.wait_for(asyncio.gather(*pending), timeout)
+
+        _on_background_loop(acknowledged(), None)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            _on_background_loop(self._producer.stop())
+
+    def __enter__(self) -> RecordProducer:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
+def wait_consumed(bootstrap: str, group: str, topic: str, timeout: float = 60.0) -> None:
+    """Waits until a consumer group has committed every record now on a topic (e.g. a consumer has seen a baseline
+    before the next record is sent); fails with the partitions it has not caught up on."""
+
+    async def ends() -> dict[TopicPartition, int]:
+        consumer = topic_consumer(bootstrap, isolation_level="read_uncommitted")  # the high watermarks
+        await consumer.start()
+        try:
+            await assign_all(consumer, topic)
+            return await consumer.end_offsets(list(consumer.assignment()))
+        finally:
+            await consumer.stop()
+
+    async def behind(ends: dict[TopicPartition, int]) -> dict[int, str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
+        finally:
+            await admin.close()
+        offset = lambda tp: committed[tp].offset if tp in committed else -1  # noqa: E731
+        return {tp.partition: f"committed {offset(tp)} of {end}" for tp, end in ends.items() if end and offset(tp) < end}
+
+    now_on_topic = _on_background_loop(ends())
+    wait_until(lambda: not _on_background_loop(behind(now_on_topic)), timeout,
+               what=lambda: f"group {group} to commit all of {topic}; behind: {_on_background_loop(behind(now_on_topic))}")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.2,
+               what: str | Callable[[], str] = "") -> T:
+    """Calls `check` until it returns something truthy, and returns that; AssertionError after `timeout` seconds
+    with what it last returned (and `what`, a description or a function giving one, of what was awaited)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            awaited = what() if callable(what) else what
+            last = repr(value)
+            last = last if len(last) <= 2000 else last[:2000] + "..."
+            raise AssertionError(f"{awaited or 'condition'}: not met in {timeout} s; last saw {last}")
+        time.sleep(interval)
 
 
 # -- databases ------------------------------------------------------------------------------------------

@@ -9,17 +9,17 @@ from kota.complaints.v1 import complaints_pb2 as cpb
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota_common import envelope
 from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC, SUMMARIES_TOPIC, SensorAlert
-from kota_common.kafka import make_producer
+from kota_common.testing import RecordProducer, wait_consumed, wait_until
 
-from ..conftest import now_ms, wait_consumed, wait_until
+from ..conftest import now_ms
 from .test_ingest import grpc_batches, level_series
 
 pytestmark = pytest.mark.integration
 
 
-def alerts_for(reader, station: str, kind: str | None = None) -> list[SensorAlert]:
+def alerts_for(records, station: str, kind: str | None = None) -> list[SensorAlert]:
     out = []
-    for m in reader.records:
+    for m in records:
         if m.key() == station.encode():
             alert = SensorAlert.model_validate(envelope.decode(m.value(), m.headers(), m.key()).data)
             if kind is None or alert.kind == kind:
@@ -38,9 +38,9 @@ def test_a_gauge_crossing_into_siaga_1_raises_one_alert_and_one_incident_ticket(
         ack = grpc_batches(s.stub, [pb.IngestReadingsRequest(sequence=i, device_id=gauge, device_token=token,
                                                             series=[level_series([cm], t + i * 1000)])])[0]
         assert ack.accepted == 1
-    reader.wait_for(lambda r: len(alerts_for(reader, gauge)) >= 2, match=lambda m: m.key() == gauge.encode())
-    reader.wait_for(lambda r: False, timeout=3, match=lambda m: m.key() == gauge.encode())
-    alerts = alerts_for(reader, gauge, "flood")
+    reader.wait_for(lambda r: len(alerts_for(r, gauge)) >= 2, match=lambda m: m.key() == gauge.encode())
+    reader.assert_quiet(3, match=lambda m: m.key() == gauge.encode())
+    alerts = alerts_for(reader.records(), gauge, "flood")
     assert [(a.previous_level, a.level, a.severity) for a in alerts] == [("siaga-4", "siaga-3", "watch"), ("siaga-3", "siaga-1", "danger")]
     assert alerts[1].value == 210.0 and alerts[1].unit == "cm" and alerts[1].station_name.startswith("test water_level")
 
@@ -62,9 +62,8 @@ def test_a_gauge_crossing_into_siaga_1_raises_one_alert_and_one_incident_ticket(
 def test_a_poison_record_goes_to_the_dlq_and_the_consumer_carries_on(start_sensors, kafka_bootstrap, topic_reader):
     s = start_sensors()
     key = f"poison-{uuid.uuid4().hex[:8]}".encode()
-    producer = make_producer(kafka_bootstrap)
-    producer.produce(READINGS_TOPIC, key=key, value=b"\x00not json", headers=[("ce_specversion", b"1.0")])
-    assert producer.flush(30) == 0
+    with RecordProducer(kafka_bootstrap) as producer:
+        producer.produce(READINGS_TOPIC, key=key, value=b"\x00not json", headers=[("ce_specversion", b"1.0")])
     dlq = topic_reader(READINGS_TOPIC + ".dlq")
     # Only this process's consumer counts: another consumer of the topic alive on the shared broker (open data)
     # dead-letters the same record with its own reason.
@@ -93,10 +92,10 @@ def test_a_silent_device_raises_an_alert_and_clears_it_when_it_reports(start_sen
             pb.Series(quantity="pm25", unit="ug/m3", timestamps_ms=[now_ms()], values=[value])])])
 
     send(10.0)
-    reader.wait_for(lambda r: alerts_for(reader, device, "device_silent"), match=lambda m: m.key() == device.encode())
+    reader.wait_for(lambda r: alerts_for(r, device, "device_silent"), match=lambda m: m.key() == device.encode())
     send(11.0)
-    reader.wait_for(lambda r: len(alerts_for(reader, device, "device_silent")) >= 2, match=lambda m: m.key() == device.encode())
-    assert [a.level for a in alerts_for(reader, device, "device_silent")][:2] == ["silent", "ok"]
+    reader.wait_for(lambda r: len(alerts_for(r, device, "device_silent")) >= 2, match=lambda m: m.key() == device.encode())
+    assert [a.level for a in alerts_for(reader.records(), device, "device_silent")][:2] == ["silent", "ok"]
 
 
 def test_observations_datastreams_and_vehicle_positions_are_queryable(start_sensors):
@@ -153,9 +152,9 @@ def test_pm25_hourly_average_crossing_into_tidak_sehat_raises_one_air_quality_al
     wait_consumed(kafka_bootstrap, s.process.env["KOTA_SENSORS_CONSUMER_GROUP"] + "-alerts", SUMMARIES_TOPIC)
     wait_until(lambda: s.stub.GetDevice(pb.GetDeviceRequest(id=station)).device.datastreams)
     send([100.0, 100.0, 100.0, 100.0, 100.0], t + 60_000)  # hourly average 85 -> ISPU 131: Tidak Sehat
-    reader.wait_for(lambda r: any(a.level == "Tidak Sehat" for a in alerts_for(reader, station)), match=lambda m: m.key() == station.encode())
-    reader.wait_for(lambda r: False, timeout=3, match=lambda m: m.key() == station.encode())
-    alerts = alerts_for(reader, station, "air_quality")
+    reader.wait_for(lambda r: any(a.level == "Tidak Sehat" for a in alerts_for(r, station)), match=lambda m: m.key() == station.encode())
+    reader.assert_quiet(3, match=lambda m: m.key() == station.encode())
+    alerts = alerts_for(reader.records(), station, "air_quality")
     assert [a.level for a in alerts][-1] == "Tidak Sehat" and [a.level for a in alerts].count("Tidak Sehat") == 1
     assert alerts[0].previous_level == "Baik" and all(a.unit == "ISPU" for a in alerts)
     assert alerts[-1].severity == "warning" and 101 <= alerts[-1].value <= 131  # depends on how the consumer batched

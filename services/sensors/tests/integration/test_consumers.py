@@ -14,13 +14,14 @@ from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.db import make_engine, upgrade_to_head
 from kota_common.eventbus import EventBus
 from kota_common.events.sensors import READINGS_TOPIC, SUMMARIES_TOPIC
-from kota_common.kafka import ensure_topics, make_producer
+from kota_common.kafka import ensure_topics
+from kota_common.testing import RecordProducer, wait_consumed, wait_until
 from kota_sensors.domain.batch import encode_summary, summarise
 from kota_sensors.domain.devices import DeviceInfo
 from kota_sensors.entrypoints.app import MIGRATIONS
 from kota_sensors.service_layer.evaluator import AlertConsumer, ObservationStore
 
-from ..conftest import now_ms, wait_consumed, wait_until
+from ..conftest import now_ms
 from .test_ingest import grpc_batches, level_series
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ THRESHOLDS = {"siaga4_max": 80, "siaga3_max": 150, "siaga2_max": 200}
 
 def produce_levels(bootstrap: str, gauge: str, levels: list[float], t0: int) -> None:
     """Records shaped as the ingest pipeline writes them, plus one poison record of the same key."""
-    p = make_producer(bootstrap)
+    p = RecordProducer(bootstrap)
     for i, cm in enumerate(levels):
         doc = {"device_id": gauge, "quantity": "water_level", "unit": "cm", "value": cm, "observed_at_ms": t0 + i * 1000}
         p.produce(READINGS_TOPIC, json.dumps(doc), gauge.encode(), headers=[
@@ -38,13 +39,13 @@ def produce_levels(bootstrap: str, gauge: str, levels: list[float], t0: int) -> 
             ("ce_type", b"kota.sensors.reading.v1")])
         if i == 1:
             p.produce(READINGS_TOPIC, b"\x00not json", gauge.encode(), headers=[("ce_specversion", b"1.0")])
-    assert p.flush(30) == 0
+    p.close()
 
 
 def produce_level_summaries(bootstrap: str, gauge: str, batches: list[list[float]], t0: int) -> None:
     """Batch summaries shaped as the ingest pipeline writes them (a level a second), plus one poison record of the
     same key after the first, and the first batch once more (a resend after a lost answer)."""
-    p = make_producer(bootstrap)
+    p = RecordProducer(bootstrap)
     summaries, ts = [], t0
     for levels in batches:
         tss = [ts + i * 1000 for i in range(len(levels))]
@@ -58,7 +59,7 @@ def produce_level_summaries(bootstrap: str, gauge: str, batches: list[list[float
         p.produce(SUMMARIES_TOPIC, encode_summary(summary), gauge.encode(), headers=[
             ("ce_specversion", b"1.0"), ("ce_id", ce_id), ("ce_source", b"/kota/sensors"),
             ("ce_type", b"kota.sensors.reading-summary.v1"), ("content-type", b"application/json")])
-    assert p.flush(30) == 0
+    p.close()
 
 
 def run_on_a_bus(consumer, bootstrap: str) -> EventBus:
@@ -115,7 +116,7 @@ def test_the_observation_store_alone_stores_every_observation(engine, kafka_boot
     store = ObservationStore(engine, group, dict, batch_size=1000)
     bus = run_on_a_bus(store, kafka_bootstrap)
     try:
-        wait_consumed(kafka_bootstrap, group)
+        wait_consumed(kafka_bootstrap, group, READINGS_TOPIC)
         with engine.connect() as c:
             rows = c.execute(text("SELECT ts_ms, value FROM observations WHERE device_id = :k ORDER BY ts_ms"),
                              {"k": gauge}).all()
