@@ -10,8 +10,8 @@ What every subscriber keeps, written once here:
   nothing (`IdempotentHandler`, `IdempotentBatchHandler`);
 - a record that can never be handled goes to `<topic>.dlq` once, unchanged, with the reason in `kota_dlq_*`
   headers, and the subscriber carries on (`DeadLetters`);
-- offsets are committed after handling (`AckPolicy.NACK_ON_ERROR`: a failure that could not even dead-letter
-  rewinds the partition, and the record comes again);
+- offsets are committed after handling, for handled records only (`OffsetCommits`); a failure that could not
+  even dead-letter rewinds the partition (nack), and the record comes again;
 - the trace continues from the record's `traceparent` (FastStream's `KafkaTelemetryMiddleware`);
 - handled, deduplicated and dead-lettered events and consumer lag are OpenTelemetry metrics.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -61,8 +61,13 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "isolation_level": "read_committed",
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 1000,
-    "ack_policy": AckPolicy.NACK_ON_ERROR,
+    # Offsets are committed by the bus (OffsetCommits), for handled records only; a failure rewinds (nack).
+    "ack_policy": AckPolicy.MANUAL,
 }
+# Offsets of handled records are committed in one request per this many records or this long, whichever first: a
+# commit per record (a broker round trip) cost a single-record subscriber two thirds of its throughput (bench/consumer.py).
+COMMIT_EVERY_RECORDS = 500
+COMMIT_WITHIN_S = 0.1
 
 
 class PoisonMessage(Exception):
@@ -127,6 +132,7 @@ class EventBus:
             **(producer_settings | producer_options),
         )
         self.dead_letters = DeadLetters(self)
+        self._commits: dict[int, OffsetCommits] = {}  # per aiokafka consumer, on the loop only
         self.lag = ConsumerLag(service)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -141,7 +147,7 @@ class EventBus:
         bus = self
 
         async def on_record(message=Context("message")) -> None:
-            await bus._handle(handler, [message.raw_message], message.consumer, group_id)
+            await bus._handle(handler, message, [message.raw_message], group_id)
 
         self._register(on_record, topics, group_id, description, batch=False, **options)
 
@@ -152,7 +158,7 @@ class EventBus:
         bus = self
 
         async def on_batch(message=Context("message")) -> None:
-            await bus._handle(handler, list(message.raw_message), message.consumer, group_id)
+            await bus._handle(handler, message, list(message.raw_message), group_id)
 
         options.setdefault("batch_timeout_ms", 200)
         self._register(on_batch, topics, group_id, description, batch=True, max_records=max_records, **options)
@@ -162,21 +168,33 @@ class EventBus:
         self.broker.subscriber(*topics, group_id=group_id, title=f"{group_id}:{','.join(topics)}",
                                description=description or None, **settings)(fn)
 
-    async def _handle(self, handler: RecordHandler, records: list[ConsumerRecord], consumer, group_id: str) -> None:
-        """Runs the handler off the loop; a failure it did not turn into a dead letter (the database stays away) is
-        retried with backoff, then raised: the partition is rewound and the records come again."""
-        for attempt in range(1, HANDLER_ATTEMPTS + 1):
-            try:
-                poison = await asyncio.to_thread(handler, records)
-                break
-            except Exception:
-                log.exception("%s: a batch of %d record(s) failed (attempt %d)", group_id, len(records), attempt)
-                if attempt == HANDLER_ATTEMPTS or self._stopping.is_set():
-                    raise
-                await asyncio.sleep(min(0.5 * 2**attempt, 10))
-        for record, reason in poison:
-            await self.dead_letters.send(record, reason, group_id)
-        self.lag.observe(consumer, group_id, records)
+    async def _handle(self, handler: RecordHandler, message, records: list[ConsumerRecord], group_id: str) -> None:
+        """Runs the handler off the loop, dead-letters what it could never handle, then has the records' offsets
+        committed. A failure it did not turn into a dead letter (the database stays away) is retried with backoff,
+        then the partition is rewound (nack) and the records come again."""
+        try:
+            for attempt in range(1, HANDLER_ATTEMPTS + 1):
+                try:
+                    poison = await asyncio.to_thread(handler, records)
+                    break
+                except Exception:
+                    log.exception("%s: a batch of %d record(s) failed (attempt %d)", group_id, len(records), attempt)
+                    if attempt == HANDLER_ATTEMPTS or self._stopping.is_set():
+                        raise
+                    await asyncio.sleep(min(0.5 * 2**attempt, 10))
+            for record, reason in poison:
+                await self.dead_letters.send(record, reason, group_id)
+        except BaseException:
+            await message.nack()
+            raise
+        self.lag.observe(message.consumer, group_id, records)
+        await self._offsets_of(message.consumer).handled(records)
+
+    def _offsets_of(self, consumer) -> OffsetCommits:
+        commits = self._commits.get(id(consumer))
+        if commits is None:
+            commits = self._commits[id(consumer)] = OffsetCommits(consumer)
+        return commits
 
     # Running ---------------------------------------------------------------------------------------------------
     def start(self) -> EventBus:
@@ -234,6 +252,8 @@ class EventBus:
             return
 
         async def shutdown() -> None:
+            for commits in list(self._commits.values()):
+                await commits.flush()
             if self._main is not None and not self._main.done():
                 self._main.cancel()
             await self.broker.stop()
@@ -254,6 +274,45 @@ async def _undecoded(message) -> Any:
 
 # A handler takes a list of records (one for `subscribe`) and returns the ones it could never handle, with why.
 RecordHandler = Callable[[list[ConsumerRecord]], list[tuple[ConsumerRecord, str]]]
+
+
+class OffsetCommits:
+    """Commits the offsets of handled records of one consumer: the next offset of the last handled record of each
+    partition, never the consumer's position (a record being handled may be past the last handled one). One
+    commit request per COMMIT_EVERY_RECORDS records or COMMIT_WITHIN_S seconds, whichever comes first; a record
+    handled but not yet committed when the process dies comes again, and is deduplicated by its ce_id."""
+
+    def __init__(self, consumer, every: int = COMMIT_EVERY_RECORDS, within_s: float = COMMIT_WITHIN_S):
+        self.consumer = consumer
+        self.every = every
+        self.within_s = within_s
+        self._pending: dict[TopicPartition, int] = {}
+        self._count = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def handled(self, records: Sequence[ConsumerRecord]) -> None:
+        for r in records:
+            self._pending[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        self._count += len(records)
+        if self._count >= self.every:
+            await self.flush()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.within_s, lambda: loop.create_task(self.flush()))
+
+    async def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        offsets, self._pending, self._count = self._pending, {}, 0
+        if not isinstance(self.consumer, AIOKafkaConsumer):  # FastStream's in-memory test broker commits nothing
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as exc:  # e.g. the partitions moved in a rebalance: their next owner replays (deduplicated)
+            log.warning("offset commit failed: %s", exc)
 
 
 class DeadLetters:
@@ -299,8 +358,6 @@ class ConsumerLag:
         highwater = getattr(consumer, "highwater", None)
         if highwater is None or not records:
             return
-        from aiokafka import TopicPartition
-
         last: dict[tuple[str, int], int] = {}
         for r in records:
             last[(r.topic, r.partition)] = r.offset
