@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from kota_common.reference import AreaDirectory
+from kota_complaints.domain.commands import EMAIL, PHONE, Contact, SubmitComplaint
 from kota_complaints.domain.model import Channel, ServiceCategory
-from kota_complaints.service_layer.services import EMAIL, PHONE, Contact, SubmitComplaint
 
 STRUCTURED = re.compile(r"^\s*(?:LAPOR|ADUAN)\s*#(?P<category>[^#]*)#(?P<place>[^#]*)#(?P<text>.+)$", re.I | re.S)
 FALLBACK_CATEGORY = "other"

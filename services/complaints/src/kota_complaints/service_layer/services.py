@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
@@ -16,6 +14,8 @@ from kota_common.ids import new_uuid, random_bytes
 from kota_common.reference import AreaDirectory, haversine_km
 from kota_complaints.adapters.orm import ComplaintRow, ReporterRow, SensorIncidentRow
 from kota_complaints.adapters.repository import ComplaintFilter
+from kota_complaints.domain.commands import EMAIL, PHONE, SubmitComplaint
+from kota_complaints.domain.commands import Contact as Contact  # re-exported: callers build commands from here
 from kota_complaints.domain.model import (
     Area,
     Channel,
@@ -29,8 +29,6 @@ from kota_complaints.domain.model import (
 )
 from kota_complaints.service_layer.unit_of_work import UnitOfWork
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE = re.compile(r"^\+?[0-9][0-9 -]{6,18}$")
 MAX_DESCRIPTION = 4000
 MAX_MEDIA = 10
 # Crockford base32 without look-alike letters: readable over the phone by the call centre.
@@ -45,49 +43,6 @@ def now_utc() -> datetime:
 
 def new_complaint_id() -> str:
     return "".join(_ID_ALPHABET[b & 31] for b in random_bytes(10))  # 32 symbols: 5 bits of each byte
-
-
-@dataclass(frozen=True)
-class Contact:
-    first_name: str = ""
-    last_name: str = ""
-    email: str = ""
-    phone: str = ""
-    device_id: str = ""
-
-    @property
-    def empty(self) -> bool:
-        return not any((self.first_name, self.last_name, self.email, self.phone, self.device_id))
-
-
-@dataclass(frozen=True)
-class SubmitComplaint:
-    channel: str
-    service_code: str
-    description: str
-    lat: float | None = None
-    lon: float | None = None
-    address: str = ""
-    kelurahan_code: str = ""
-    media_urls: tuple[str, ...] = ()
-    attributes: dict[str, str] = field(default_factory=dict)
-    contact: Contact = Contact()
-    anonymous: bool = False
-    idempotency_key: str = ""
-    external_ref: str = ""
-
-    def stored_idempotency_key(self) -> str | None:
-        """The caller's key with what was sent with it, both hashed: "k2:<key>:<content>". A retry of the same
-        submission finds its complaint and tracking code again; the same key with other content is refused
-        (as Stripe and the IETF Idempotency-Key draft do) and never reveals the complaint made with it."""
-        if not self.idempotency_key:
-            return None
-        content = repr(replace(self, attributes=dict(sorted(self.attributes.items()))))
-        return f"k2:{_digest(self.idempotency_key)}:{_digest(content)}"
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:32]  # 128 bits
 
 
 @dataclass
