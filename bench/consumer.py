@@ -8,7 +8,8 @@ reads them all from the beginning, in its own consumer group, one after the othe
   2. raw aiokafka + the same work by hand: parse and validate the CloudEvent, then per record one transaction that
      checks the ce_id, inserts a row and the ce_id, commits; offsets committed after each fetched batch;
   3. Kota's subscriber (kota_common.eventbus.EventBus.subscribe + IdempotentHandler): the same work, with
-     FastStream's middleware (tracing), dead-letter handling, metrics and the commit after each record;
+     FastStream's middleware (tracing), dead-letter handling, metrics, and the offsets of handled records
+     committed by the bus (OffsetCommits);
   4. Kota's batch subscriber (subscribe_batch + IdempotentBatchHandler, up to --batch records a transaction).
 
     .venv/bin/python bench/consumer.py [--events 20000] [--batch 500] [--database-url URL]
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 import uuid
@@ -31,13 +31,13 @@ from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
 from kota_common import envelope
-from kota_common.broker import start_embedded_broker
-from kota_common.db import make_engine, write_lock
+from kota_common.db.engines import make_engine
+from kota_common.db.sqlite import write_lock
 from kota_common.eventbus import EventBus, IdempotentBatchHandler, IdempotentHandler, ProcessedEvent, parse_event
 from kota_common.events import TopicSpec, register_topic
 from kota_common.events.complaints import SOURCE, ComplaintRouted
 from kota_common.kafka import ensure_topics
-from kota_common.testing import bench_workdir, free_port
+from kota_common.testing import bench_broker, bench_workdir
 
 
 def routed_event(i: int) -> envelope.Event:
@@ -147,12 +147,7 @@ def main() -> int:
     args = ap.parse_args()
 
     work = bench_workdir("kota-bench-consumer-")
-    broker = None
-    bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
-    if not bootstrap:
-        bootstrap = f"127.0.0.1:{free_port()}"
-        broker = start_embedded_broker(bootstrap, work / "broker.log")
-    try:
+    with bench_broker(work) as bootstrap:
         topic = f"bench.consumer.{uuid.uuid4().hex[:8]}.v1"
         register_topic(TopicSpec(topic, "complaint id", "benchmark events", (ComplaintRouted,)))
         ensure_topics(bootstrap, [topic], partitions=1)
@@ -174,7 +169,7 @@ def main() -> int:
         hand = asyncio.run(raw_consume(bootstrap, topic, args.events, by_hand(engine, hand_group)))
         results.append(("raw aiokafka + parse, dedupe, one transaction a record (by hand)", hand))
         single = IdempotentHandler(engine, f"bench-sub-{uuid.uuid4().hex[:8]}", {topic: apply})
-        results.append(("Kota subscriber (FastStream): the same, commit after each record",
+        results.append(("Kota subscriber (FastStream): the same, one record a transaction",
                         through_the_bus(bootstrap, topic, args.events, single, None)))
         batched = IdempotentBatchHandler(engine, f"bench-batch-{uuid.uuid4().hex[:8]}", {topic: apply})
         results.append((f"Kota batch subscriber (FastStream): up to {args.batch} records a transaction",
@@ -189,10 +184,6 @@ def main() -> int:
         print(f"every event applied exactly once per consumer: {'yes' if not wrong else f'NO {wrong}'}")
         engine.dispose()
         return 0 if not wrong else 1
-    finally:
-        if broker is not None:
-            broker.terminate()
-            broker.wait(10)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 import uuid
 
 from aiokafka import AIOKafkaProducer
+from sensor_ingest import raw_producer  # the same records, the same producer settings as the ingest bench
 
-from kota_common.broker import start_embedded_broker
-from kota_common.kafka import ensure_topics, make_producer
-from kota_common.testing import bench_workdir, free_port
+from kota_common.kafka import ensure_topics
+from kota_common.testing import bench_broker, bench_workdir
 
 STATIC_HEADERS = [("ce_specversion", b"1.0"), ("ce_source", b"/kota/sensors"), ("ce_subject", b"DEV-0001"),
                   ("ce_time", b"2026-11-23T05:00:00.000000+00:00"), ("content-type", b"application/json"),
@@ -37,33 +36,6 @@ PREFIX = '{"device_id":"DEV-0001","quantity":"pm25","unit":"ug/m3","value":'
 def record(i: int) -> tuple[bytes, list[tuple[str, bytes]]]:
     value = f'{PREFIX}{i % 97 + 0.5!r},"observed_at_ms":{1795400000000 + i}}}'.encode()
     return value, [("ce_id", f"DEV-0001/pm25/{i}".encode()), *STATIC_HEADERS]
-
-
-def librdkafka(bootstrap: str, topic: str, n: int, compression: str) -> float:
-    p = make_producer(bootstrap, **{"linger.ms": 20, "compression.type": compression, "batch.num.messages": 100_000,
-                                    "batch.size": 4 * 1024 * 1024, "queue.buffering.max.messages": 2_000_000,
-                                    "queue.buffering.max.kbytes": 1024 * 1024})
-    delivered = [0]
-
-    def on_delivery(err, _msg):
-        if err is None:
-            delivered[0] += 1
-
-    started = time.perf_counter()
-    for i in range(n):
-        value, headers = record(i)
-        while True:
-            try:
-                p.produce(topic, value, KEY, on_delivery=on_delivery, headers=headers)
-                break
-            except BufferError:
-                p.poll(0.005)
-        if i & 0x3FFF == 0:
-            p.poll(0)
-    p.flush(120)
-    elapsed = time.perf_counter() - started
-    assert delivered[0] == n, f"librdkafka: only {delivered[0]} of {n} acknowledged"
-    return n / elapsed
 
 
 async def aiokafka_send(bootstrap: str, topic: str, n: int, compression: str) -> float:
@@ -113,28 +85,19 @@ def main() -> int:
     ap.add_argument("--compression", default="lz4", choices=["lz4", "gzip", "zstd", "snappy"])
     args = ap.parse_args()
     work = bench_workdir("kota-bench-producer-")
-    broker = None
-    bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
-    if not bootstrap:
-        bootstrap = f"127.0.0.1:{free_port()}"
-        broker = start_embedded_broker(bootstrap, work / "broker.log")
-    try:
-        topics = [f"bench.producer.{uuid.uuid4().hex[:6]}.{i}" for i in range(3)]
+    with bench_broker(work) as bootstrap:
+        topics = [f"bench.producer.{uuid.uuid4().hex[:6]}.{i}" for i in range(2)]
         ensure_topics(bootstrap, topics)
         results = [
-            ("librdkafka (confluent-kafka), the ingest's producer", librdkafka(bootstrap, topics[0], args.records, args.compression)),
-            ("aiokafka send(), all in flight, one gather", asyncio.run(aiokafka_send(bootstrap, topics[1], args.records, args.compression))),
-            ("aiokafka create_batch/send_batch", asyncio.run(aiokafka_batches(bootstrap, topics[2], args.records, args.compression))),
+            ("librdkafka (confluent-kafka), the ingest's producer", raw_producer(bootstrap, args.records, True, args.compression)),
+            ("aiokafka send(), all in flight, one gather", asyncio.run(aiokafka_send(bootstrap, topics[0], args.records, args.compression))),
+            ("aiokafka create_batch/send_batch", asyncio.run(aiokafka_batches(bootstrap, topics[1], args.records, args.compression))),
         ]
         print(f"records/s acknowledged (acks=all, {args.compression}), {args.records:,} reading-shaped records each:")
         for name, rate in results:
             print(f"  {name:<56} {rate:>10,.0f}/s")
         print("the ingest's target: 250,000 readings/s end to end (validation, encoding and gRPC included)")
         return 0
-    finally:
-        if broker is not None:
-            broker.terminate()
-            broker.wait(10)
 
 
 if __name__ == "__main__":

@@ -368,6 +368,25 @@ def bench_workdir(prefix: str) -> Path:
 
 
 @contextlib.contextmanager
+def bench_broker(work: Path) -> Iterator[str]:
+    """A benchmark's broker: KOTA_KAFKA_BOOTSTRAP if set, otherwise the embedded broker on a free port (logging to
+    `work`), stopped when the benchmark is done. Yields the bootstrap address."""
+    bootstrap = os.environ.get("KOTA_KAFKA_BOOTSTRAP")
+    if bootstrap:
+        yield bootstrap
+        return
+    from kota_common.broker import start_embedded_broker
+
+    bootstrap = f"127.0.0.1:{free_port()}"
+    broker = start_embedded_broker(bootstrap, work / "broker.log")
+    try:
+        yield bootstrap
+    finally:
+        broker.terminate()
+        broker.wait(10)
+
+
+@contextlib.contextmanager
 def throwaway_postgres() -> Iterator[str]:
     """A PostgreSQL cluster in a temporary directory (as the `postgres` user when running as root)."""
     bindir = _postgres_bindir()
@@ -411,7 +430,7 @@ def _fresh_postgres_database(server_url: str) -> str:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from kota_common.db import libpq_conninfo
+    from kota_common.db.notify import libpq_conninfo
 
     name = f"kota_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(libpq_conninfo(server_url), autocommit=True) as conn:
@@ -440,7 +459,7 @@ def cpu_seconds(pid: int) -> float:
 def without_metrics_endpoint(module: str, env: dict[str, str]) -> dict[str, str]:
     """`env` for `python -m <module>` with its /metrics endpoint off unless the test chose an address: tests
     start many services at once, and each would take its default metrics port (e.g. 127.0.0.1:9101)."""
-    package = module.split()[0].split(".")[0]  # kota_gateway.baseline 8081 -> kota_gateway
+    package = module.split()[0].split(".")[0]  # kota_<name>.baseline 8081 -> kota_<name>
     variable = f"KOTA_{package.removeprefix('kota_').upper()}_METRICS_ADDRESS"
     return {variable: "off", **env}
 
