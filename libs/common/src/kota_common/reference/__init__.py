@@ -198,6 +198,8 @@ class AreaDirectory:
             d = (k.lat - lat) ** 2 + scale * (k.lon - lon) ** 2
             if d < best_d:
                 best, best_d = k, d
+        if best is None:
+            raise LookupError("the area directory has no kecamatan")
         return best
 
     def counts(self) -> dict[str, int]:

@@ -12,9 +12,9 @@ from kota_gateway.domain.complaints import OPEN, STATUS_NAMES
 
 
 def summarise(items: list, now: datetime) -> dict:
-    by_category, by_kota, by_status, by_agency, by_channel = Counter(), Counter(), Counter(), Counter(), Counter()
+    by_category, by_kota, by_status, by_agency, by_channel = (Counter[str]() for _ in range(5))
     hours: dict[str, list[float]] = defaultdict(list)
-    daily = Counter()
+    daily = Counter[str]()
     since = (now - timedelta(days=13)).date()
     for c in items:
         by_category[c.service_name or c.service_code] += 1

@@ -80,8 +80,8 @@ def parse(path: str, params: Mapping[str, str]) -> StaQuery:
     segments = [s for s in path.split("/") if s]
     if not segments or len(segments) > 3:
         raise ODataError(404, f"no such resource path: {path!r}")
-    parsed = [_SEGMENT.match(s) for s in segments]
-    if not all(parsed):
+    parsed = [m for m in (_SEGMENT.match(s) for s in segments) if m is not None]
+    if len(parsed) != len(segments):
         raise ODataError(404, f"no such resource path: {path!r}")
     head, key = parsed[0].group("set"), unquote_key(parsed[0].group("key"))
     if head not in ENTITY_SETS:

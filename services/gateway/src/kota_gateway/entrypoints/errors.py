@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from fastapi import Request
 from fastapi.routing import APIRoute
@@ -23,7 +24,9 @@ from kota_gateway.adapters.errors import FailureCode, RpcFailure
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Request, Exception], Response]
+# A handler is only called with an instance of the class it is registered for (see answering), which a
+# Mapping[type[E], Callable[[Request, E], ...]] cannot say for each E: the exception is typed Any.
+Handler = Callable[[Request, Any], Response]
 RETRY_LATER = {"Retry-After": "5"}
 
 # the portal's JSON API and the plain JSON endpoints (catalogue, downloads)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from typing import overload
 
 from kota_common.privacy import scrub
 
@@ -48,6 +49,10 @@ def coarsen_point(lat: float | None, lon: float | None, grid_m: float = DEFAULT_
     return round(centre_lat, 5), round(centre_lon, 5)
 
 
+@overload
+def truncate_to_hour(at: datetime) -> datetime: ...
+@overload
+def truncate_to_hour(at: None) -> None: ...
 def truncate_to_hour(at: datetime | None) -> datetime | None:
     if at is None:
         return None

@@ -24,7 +24,9 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from aiokafka import ConsumerRecord
 from sqlalchemy.engine import Engine
@@ -65,7 +67,7 @@ class BatchConsumer:
     name = "consumer"
     topics: tuple[str, ...] = ()
 
-    def __init__(self, engine: Engine, group_id: str, devices: callable, *, batch_size: int = 20000):
+    def __init__(self, engine: Engine, group_id: str, devices: Callable[..., Any], *, batch_size: int = 20000):
         self.engine = engine
         self.group_id = group_id
         self.devices = devices  # () -> dict[str, DeviceInfo]
@@ -108,7 +110,7 @@ class BatchConsumer:
 class _OnAssign:
     """aiokafka's rebalance listener: runs `on_assign` (database reads) off the event loop after each assignment."""
 
-    def __init__(self, on_assign: callable):
+    def __init__(self, on_assign: Callable[..., Any]):
         self.on_assign = on_assign
 
     async def on_partitions_revoked(self, revoked) -> None:
@@ -189,9 +191,9 @@ class AlertConsumer(BatchConsumer):
     name = "alert-evaluator"
     topics = (SUMMARIES_TOPIC, POSITIONS_TOPIC)
 
-    def __init__(self, engine: Engine, group_id: str, devices: callable, *, ispu_margin: int = 5,
+    def __init__(self, engine: Engine, group_id: str, devices: Callable[..., Any], *, ispu_margin: int = 5,
                  batch_size: int = 50000, silent_after_s: float = 900, silent_check_interval_s: float = 30,
-                 touch_interval_s: float = 1.0, on_alerts: callable = lambda: None, reload_devices: callable = None):
+                 touch_interval_s: float = 1.0, on_alerts: Callable[..., Any] = lambda: None, reload_devices: Callable[[], Any] | None = None):
         super().__init__(engine, group_id, devices, batch_size=batch_size)
         self.reload_devices = reload_devices  # re-reads the registry (devices provisioned by another process)
         self._last_reload = -RELOAD_MIN_INTERVAL_S
