@@ -5,6 +5,7 @@ changes nothing; a batch with a poison record in it still applies its neighbours
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -121,6 +122,29 @@ def test_an_event_delivered_twice_is_applied_once(engine):
     assert (handler.handled, handler.duplicates) == (1, 1)
     with Session(engine) as s:
         assert s.exec(select(ProcessedEvent.event_id)).all() == [event.id]
+
+
+def counted(name: str, group: str = "test-group") -> float:
+    """A counter's value for the complaints topic and the group, as Prometheus scrapes it (0 before any count)."""
+    from prometheus_client import REGISTRY, generate_latest
+
+    from kota_common.metrics import configure_metrics
+
+    configure_metrics("kota-test", "off")  # once a process; the instruments report through it
+    pattern = re.compile(rf'^{name}_total{{([^}}]*)}} (\S+)$', re.M)
+    return sum(float(value) for labels, value in pattern.findall(generate_latest(REGISTRY).decode())
+               if f'topic="{TOPIC}"' in labels and f'group="{group}"' in labels)
+
+
+def test_what_a_subscriber_handled_deduplicated_and_dead_lettered_is_counted(engine):
+    before = {m: counted(m) for m in ("kota_events_handled", "kota_events_deduplicated", "kota_events_dead_lettered")}
+    handler = IdempotentHandler(engine, "test-group", {TOPIC: Recorder(engine)})
+    event = routed("c-counted")
+    asyncio.run(dead_letters_of(bus_with(handler), [as_publish_args(event), as_publish_args(event),
+                                                    as_publish_args(routed(unit="refused"))]))
+    after = {m: counted(m) for m in before}
+    assert {m: after[m] - before[m] for m in before} == {
+        "kota_events_handled": 1, "kota_events_deduplicated": 1, "kota_events_dead_lettered": 1}
 
 
 def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(engine):
