@@ -36,7 +36,7 @@ from sqlalchemy import text
 
 from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from kota_common.db import make_engine
+from kota_common.db.engines import make_engine
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.testing import ServiceProcess, TopicReader, bench_workdir, child_pids, cpu_seconds, free_port
 

@@ -35,7 +35,7 @@ from sqlmodel import Session
 from kota.opendata.v1 import opendata_pb2 as pb
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
 from kota_common import envelope
-from kota_common.db import make_engine, upgrade_to_head
+from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.events.sensors import SensorReading
 from kota_common.kafka import ensure_topics, make_producer
 from kota_common.standards import ispu

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from kota_common import envelope
-from kota_common.db import write_lock
+from kota_common.db.sqlite import write_lock
 from kota_common.events import EventPayload
 from kota_common.events import topic as topic_spec
 
@@ -440,7 +440,7 @@ class IdempotentHandler:
     def _apply(self, topic: str, event: envelope.Event, payload: EventPayload) -> None:
         attributes = {"topic": topic, "group": self.group_id}
         with Session(self.engine) as session:
-            session.connection()  # connection first, then the write lock (see kota_common.db.write_lock)
+            session.connection()  # connection first, then the write lock (see kota_common.db.sqlite.write_lock)
             with write_lock(self.engine):
                 seen = session.exec(select(ProcessedEvent.event_id).where(
                     ProcessedEvent.consumer == self.group_id, ProcessedEvent.event_id == event.id)).first()

@@ -19,7 +19,7 @@ from opentelemetry import context as otel_context
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from kota_common.db import write_lock
+from kota_common.db.sqlite import write_lock
 from kota_common.errors import ServiceError
 
 log = logging.getLogger(__name__)

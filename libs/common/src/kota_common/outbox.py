@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from kota_common import envelope
-from kota_common.db import defer_insert, lock_file_beside, write_lock
+from kota_common.db.deferred import defer_insert
+from kota_common.db.sqlite import lock_file_beside, write_lock
 from kota_common.eventbus import EventBus
 
 log = logging.getLogger(__name__)

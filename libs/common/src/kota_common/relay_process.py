@@ -119,7 +119,7 @@ class RelayApp:
         self.settings = settings
 
     def start(self) -> None:
-        from kota_common.db import make_engine
+        from kota_common.db.engines import make_engine
         from kota_common.outbox import OutboxRelay
 
         s = self.settings

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, bindparam, insert, literal, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from kota_common.db import DriverStatement, insert_many, make_engine
+from kota_common.db.driver import DriverStatement, insert_many
+from kota_common.db.engines import make_engine
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def test_insert_many_stores_what_sqlalchemy_stores(database_url):
 def test_utc_timestamps_are_bound_as_sqlalchemy_binds_them():
     from sqlalchemy.dialects import sqlite
 
-    from kota_common.db import bind_processor
+    from kota_common.db.driver import bind_processor
 
     dialect = sqlite.dialect()
     ours, theirs = bind_processor(UTCDateTime(), dialect), UTCDateTime().dialect_impl(dialect).bind_processor(dialect)

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import insert, select
 
 from kota_common import envelope
-from kota_common.db import make_engine
+from kota_common.db.engines import make_engine
 from kota_common.outbox import OutboxMessage, OutboxRelay, outbox_row
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,8 @@ import textwrap
 import pytest
 from sqlalchemy import text
 
-from kota_common.db import make_engine, write_lock
+from kota_common.db.engines import make_engine
+from kota_common.db.sqlite import write_lock
 from kota_common.outbox import OutboxRelay
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,8 @@ def test_the_write_lock_excludes_a_writer_in_another_process(tmp_path):
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys
             from sqlalchemy import text
-            from kota_common.db import make_engine, write_lock
+            from kota_common.db.engines import make_engine
+            from kota_common.db.sqlite import write_lock
             engine = make_engine({url!r})
             with write_lock(engine):
                 print("locked", flush=True)

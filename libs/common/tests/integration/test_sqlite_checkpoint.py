@@ -8,7 +8,8 @@ from contextlib import closing
 import pytest
 from sqlalchemy import text
 
-from kota_common.db import WalCheckpointer, make_engine, write_lock
+from kota_common.db.engines import make_engine
+from kota_common.db.sqlite import WalCheckpointer, write_lock
 
 pytestmark = pytest.mark.integration
 

@@ -153,7 +153,7 @@ def test_a_stream_the_client_cancels_is_counted_as_cancelled(server_channel):
 
 
 def test_the_outbox_gauges_count_unpublished_rows_and_the_oldest_ones_age(tmp_path):
-    from kota_common.db import make_engine
+    from kota_common.db.engines import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
     OutboxMessage.__table__.create(engine)

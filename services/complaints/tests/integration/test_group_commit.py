@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from kota_common.db import make_engine, upgrade_to_head
+from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.errors import InvalidArgument
 from kota_common.group_commit import GroupCommitWriter
 from kota_common.outbox import OutboxMessage

@@ -273,7 +273,7 @@ def test_a_watcher_gets_the_changes_made_while_its_replica_was_not_listening(
         pytest.skip("replicas share a PostgreSQL database; SQLite is one process by construction")
     import psycopg
 
-    from kota_common.db import libpq_conninfo
+    from kota_common.db.notify import libpq_conninfo
 
     w = watched_across_replicas(start_complaints, staff_token, watch)
     with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as admin:

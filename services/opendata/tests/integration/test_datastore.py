@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from kota_common.db import make_engine
+from kota_common.db.engines import make_engine
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.datastore import FieldDef
 from kota_opendata.service_layer.records import validate_query

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from kota_common import envelope
-from kota_common.db import make_engine, upgrade_to_head
+from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.eventbus import ProcessedEvent
 from kota_common.events.sensors import SensorReading
 from kota_opendata.entrypoints.app import MIGRATIONS

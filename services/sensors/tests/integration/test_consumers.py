@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
-from kota_common.db import make_engine, upgrade_to_head
+from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.eventbus import EventBus
 from kota_common.events.sensors import READINGS_TOPIC, SUMMARIES_TOPIC
 from kota_common.kafka import ensure_topics

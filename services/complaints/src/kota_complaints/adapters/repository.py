@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from sqlalchemy import bindparam, func, literal, update
 from sqlmodel import Session, select
 
-from kota_common.db import DriverStatement, defer_insert, deferred_rows, flush_deferred
+from kota_common.db.deferred import defer_insert, deferred_rows, flush_deferred
+from kota_common.db.driver import DriverStatement
 from kota_complaints.adapters.orm import (
     AgencyRow,
     ComplaintRow,

@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlmodel import Session
 
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from kota_common.db import NotificationListener, make_engine, upgrade_to_head
+from kota_common.db.engines import make_engine, upgrade_to_head
+from kota_common.db.notify import NotificationListener
 from kota_common.errors import NotFound
 from kota_common.eventbus import EventBus, IdempotentHandler
 from kota_common.events import complaints as complaint_events

@@ -8,7 +8,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from kota_common import envelope, outbox
-from kota_common.db import defer_notify, write_lock
+from kota_common.db.deferred import defer_notify
+from kota_common.db.sqlite import write_lock
 from kota_common.events import complaints as ev
 from kota_common.telemetry import current_trace_headers
 from kota_complaints.adapters.repository import ComplaintRepository

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
-from kota_common.db import make_engine, upgrade_to_head
+from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.eventbus import EventBus, IdempotentBatchHandler
 from kota_common.events import complaints as complaint_events
 from kota_common.events import opendata as od_events
