@@ -5,9 +5,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kota_common.cli import SERVICES
+from kota_common.registration import installed_services
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVICES = installed_services()
+
+
+def test_every_service_in_the_tree_registers_itself_for_kota_up():
+    """A service is found by `kota up` and `kota service` through its `kota.services` entry point only."""
+    in_tree = {p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml")}
+    assert {s.name for s in SERVICES} == in_tree
+
+
+def test_libs_common_imports_no_service():
+    names = {f"kota_{s.name}" for s in SERVICES}
+    offending = [f"{path.relative_to(ROOT)}: {name}" for path in sorted((ROOT / "libs/common/src").rglob("*.py"))
+                 for name in names if name in path.read_text()]
+    assert not offending
 
 
 @pytest.mark.parametrize("name", [s.name for s in SERVICES])
@@ -39,13 +53,9 @@ def _known_settings() -> set[str]:
     from pydantic import AliasChoices
 
     from kota_common.settings import CommonSettings
-    from kota_complaints.config import ComplaintsSettings
-    from kota_gateway.config import GatewaySettings
-    from kota_opendata.config import OpenDataSettings
-    from kota_sensors.config import SensorsSettings
 
     names = set()
-    for model in (CommonSettings, ComplaintsSettings, GatewaySettings, OpenDataSettings, SensorsSettings):
+    for model in (CommonSettings, *(s.settings for s in SERVICES)):
         prefix = model.model_config.get("env_prefix", "")
         for name, field in model.model_fields.items():
             names.add((prefix + name).upper())

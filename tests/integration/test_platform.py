@@ -12,10 +12,11 @@ import pytest
 
 from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from kota_common.cli import SERVICES
+from kota_common.registration import installed_services
 from kota_common.testing import free_port
 
 pytestmark = pytest.mark.integration
+SERVICES = installed_services()
 
 
 def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_path):
@@ -30,7 +31,7 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
     env["KOTA_SENSORS_MQTT_ADDRESS"] = f"127.0.0.1:{free_port()}"
     out = open(tmp_path / "up.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kota_common.cli", "up", "--var-dir", str(tmp_path / "var"), "--no-simulate"],
+        [sys.executable, "-m", "kota_cli", "up", "--var-dir", str(tmp_path / "var"), "--no-simulate"],
         env=env, stdout=out, stderr=subprocess.STDOUT,
     )
     try:

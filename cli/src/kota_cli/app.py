@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import typer
 from rich.console import Console
+
+from kota_common.registration import ServiceSpec, installed_services
 
 app = typer.Typer(help="Kota smart-city platform", no_args_is_help=True, add_completion=False)
 events_app = typer.Typer(help="Inspect Kafka topics", no_args_is_help=True)
@@ -20,45 +24,23 @@ app.add_typer(events_app, name="events")
 console = Console(stderr=True)
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    module: str
-    address_env: str
-    default_address: str
-    database_env: str | None
-    # An HTTP service (not gRPC) is healthy when GET http://<address><health_path> answers 200.
-    health_path: str | None = None
-    default_metrics_address: str = ""  # Prometheus /metrics (KOTA_<NAME>_METRICS_ADDRESS)
-
-    @property
-    def metrics_env(self) -> str:
-        return f"KOTA_{self.name.upper()}_METRICS_ADDRESS"
-
-
-# Every deployable service, in start order. Later services join this list as they are built.
-SERVICES = [
-    ServiceSpec("complaints", "kota_complaints", "KOTA_COMPLAINTS_GRPC_ADDRESS", "127.0.0.1:50051", "KOTA_COMPLAINTS_DATABASE_URL",
-                default_metrics_address="127.0.0.1:9101"),
-    ServiceSpec("sensors", "kota_sensors", "KOTA_SENSORS_GRPC_ADDRESS", "127.0.0.1:50052", "KOTA_SENSORS_DATABASE_URL",
-                default_metrics_address="127.0.0.1:9102"),
-    ServiceSpec("opendata", "kota_opendata", "KOTA_OPENDATA_GRPC_ADDRESS", "127.0.0.1:50053", "KOTA_OPENDATA_DATABASE_URL",
-                default_metrics_address="127.0.0.1:9103"),
-    ServiceSpec("gateway", "kota_gateway", "KOTA_GATEWAY_HTTP_ADDRESS", "127.0.0.1:8080", None, health_path="/readyz",
-                default_metrics_address="127.0.0.1:9100"),
-]
+@cache
+def _services() -> list[ServiceSpec]:
+    """The installed services, in start order (each registers itself: kota_common.registration)."""
+    return installed_services()
 
 
 def _service(name: str) -> ServiceSpec:
-    for spec in SERVICES:
+    services = _services()
+    for spec in services:
         if spec.name == name:
             return spec
-    raise typer.BadParameter(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
+    raise typer.BadParameter(f"unknown service {name!r}; known: {', '.join(s.name for s in services)}")
 
 
 def _metrics_url(spec: ServiceSpec) -> str:
     """Where the service serves Prometheus metrics, as `kota up` starts it (its environment or the default)."""
-    address = os.environ.get(spec.metrics_env, spec.default_metrics_address)
+    address = spec.metrics_address()
     return "off" if address.strip().lower() in ("", "off") else f"http://{address}/metrics"
 
 
@@ -73,7 +55,7 @@ def _port_open(address: str) -> bool:
         return False
 
 
-def _wait_healthy(address: str, timeout: float = 60.0) -> bool:
+def _wait_healthy(address: str, service: str = "", timeout: float = 60.0) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -82,7 +64,7 @@ def _wait_healthy(address: str, timeout: float = 60.0) -> bool:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                if stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
                     return True
             except grpc.RpcError:
                 pass
@@ -114,90 +96,80 @@ def up(
 ) -> None:
     """Start the whole platform: embedded broker and every service as its own process, supervised."""
     from kota_common.broker import start_embedded_broker
+    from kota_common.events import topics
+    from kota_common.runtime import ChildProcess
     from kota_common.settings import CommonSettings
 
+    # The supervisor says through logging when it restarts a process that died.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     var_dir.mkdir(parents=True, exist_ok=True)
-    (var_dir / "log").mkdir(exist_ok=True)
+    logs = var_dir / "log"
+    logs.mkdir(exist_ok=True)
     common = CommonSettings()
-    children: dict[str, subprocess.Popen] = {}
+    broker = None
     if _port_open(common.kafka_bootstrap.split(",")[0]):
         console.print(f"[yellow]using the Kafka broker already at {common.kafka_bootstrap}[/]")
     else:
         console.print(f"starting embedded broker (Tansu) on {common.kafka_bootstrap}")
-        children["broker"] = start_embedded_broker(common.kafka_bootstrap.split(",")[0], var_dir / "log" / "broker.log")
+        broker = start_embedded_broker(common.kafka_bootstrap.split(",")[0], logs / "broker.log")
 
-    def launch(spec: ServiceSpec) -> subprocess.Popen:
-        env = dict(os.environ)
-        if spec.database_env and spec.database_env not in env:
+    services = _services()
+    children: list[ChildProcess] = []  # each restarted when it dies, as Kubernetes would
+    for spec in services:
+        env = {}
+        if spec.database_env and spec.database_env not in os.environ:
             env[spec.database_env] = f"sqlite:///{(var_dir / f'{spec.name}.db').resolve()}"
-        log = open(var_dir / "log" / f"{spec.name}.log", "ab")
-        return subprocess.Popen([sys.executable, "-m", spec.module], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    addresses = {}
-    for spec in SERVICES:
-        address = os.environ.get(spec.address_env, spec.default_address)
-        addresses[spec.name] = address
-        children[spec.name] = launch(spec)
-    for spec in SERVICES:
-        metrics = _metrics_url(spec)
+        children.append(ChildProcess(spec.name, spec.python_module, env, log_path=logs / f"{spec.name}.log"))
+    for child in children:
+        child.start()
+    for spec in services:
+        address, metrics = spec.address(), _metrics_url(spec)
         if spec.health_path:
-            ok = _wait_http_healthy(f"http://{addresses[spec.name]}{spec.health_path}")
-            console.print(f"  {spec.name:<12} HTTP {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}"
-                          f"  metrics {metrics}")
-            continue
-        ok = _wait_healthy(addresses[spec.name])
-        console.print(f"  {spec.name:<12} gRPC {addresses[spec.name]:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}"
+            ok, kind = _wait_http_healthy(f"http://{address}{spec.health_path}"), "HTTP"
+        else:
+            ok, kind = _wait_healthy(address, spec.health_service), "gRPC"
+        console.print(f"  {spec.name:<12} {kind} {address:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}"
                       f"  metrics {metrics}")
     if demo:
-        from kota_common import demo as demo_data
+        for spec in services:
+            if spec.demo is not None:
+                spec.demo(spec.address())
+    if simulate:  # gentle simulated activity (e.g. sensor readings), from the services that offer it
+        for spec in services:
+            if spec.simulate is not None:
+                child = ChildProcess(f"{spec.name} simulator", "kota_cli", {},
+                                     argv=[sys.executable, "-m", "kota_cli", "simulate", spec.name, "--quiet"],
+                                     log_path=logs / f"{spec.name}-simulator.log")
+                child.start()
+                children.append(child)
+    console.print("[bold]Kota is up.[/] Logs in " + str(logs) + ". Ctrl-C stops everything.")
+    console.print(f"Watch events: [cyan]kota events tail {next(iter(topics()))}[/]")
+    for spec in services:
+        if spec.portal:
+            console.print(f"[bold]Portal: http://{spec.address()}/[/]")
 
-        demo_data.seed(addresses)
-    if simulate and "sensors" in addresses:  # a gentle stream of simulated sensor readings
-        sim_log = open(var_dir / "log" / "simulator.log", "ab")
-        children["simulator"] = subprocess.Popen(
-            [sys.executable, "-m", "kota_common.cli", "simulate", "sensors", "--rate", "50", "--quiet",
-             "--address", addresses["sensors"]],
-            stdout=sim_log, stderr=subprocess.STDOUT,
-        )
-    console.print("[bold]Kota is up.[/] Logs in " + str(var_dir / "log") + ". Ctrl-C stops everything.")
-    console.print("Watch events: [cyan]kota events tail complaints.events.v1[/]")
-    if "gateway" in addresses:
-        console.print(f"[bold]Portal: http://{os.environ.get('KOTA_GATEWAY_HTTP_ADDRESS', '127.0.0.1:8080')}/[/]")
-
-    stopping = False
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    restarts: dict[str, int] = {}
-    while not stopping:
-        time.sleep(1)
-        for spec in SERVICES:  # restart a crashed service, as Kubernetes would
-            proc = children[spec.name]
-            if proc.poll() is not None and not stopping:
-                restarts[spec.name] = restarts.get(spec.name, 0) + 1
-                console.print(f"[red]{spec.name} exited ({proc.returncode}); restarting (#{restarts[spec.name]})[/]")
-                time.sleep(min(2 ** restarts[spec.name], 30))
-                children[spec.name] = launch(spec)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    stopping.wait()
     console.print("stopping…")
-    for _name, proc in reversed(list(children.items())):
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in children.values():
+    for child in reversed(children):  # all asked at once, then each waited for (killed if it does not stop)
+        child.terminate()
+    for child in children:
+        child.stop()
+    if broker is not None:
+        broker.terminate()
         try:
-            proc.wait(15)
+            broker.wait(15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            broker.kill()
 
 
 @app.command()
-def service(name: str = typer.Argument(..., help="complaints, ...")) -> None:
+def service(name: str = typer.Argument(..., help="an installed service: " + ", ".join(s.name for s in _services()))) -> None:
     """Run one service in the foreground (needs a broker address and a database URL from the environment)."""
     spec = _service(name)
-    os.execv(sys.executable, [sys.executable, "-m", spec.module])
+    os.execv(sys.executable, [sys.executable, "-m", spec.python_module])
 
 
 @app.command()
@@ -314,24 +286,9 @@ simulate_app = typer.Typer(help="Simulated activity", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
 
 
-@simulate_app.command("sensors")
-def simulate_sensors(
-    rate: float = typer.Option(50, help="readings per second in all"),
-    duration: float = typer.Option(0, help="stop after this many seconds (0: never)"),
-    event_minutes: float = typer.Option(10, help="length of the (time-compressed) rain event that raises the gauges"),
-    address: str = typer.Option("127.0.0.1:50052", envvar="KOTA_SENSORS_GRPC_ADDRESS", help="sensors gRPC address"),
-    quiet: bool = typer.Option(False, help="no live display"),
-) -> None:
-    """Diurnal PM2.5 at DKI1-DKI5, a rain event raising the gauges through the Siaga levels, buses on Koridor 1."""
-    from kota_common.auth import issue_token
-    from kota_common.settings import CommonSettings, load_settings
-    from kota_sensors.simulate import Simulator, run_with_progress
-
-    token = issue_token(load_settings(CommonSettings).auth_secret, "simulator", "DSDA", ["admin"])
-    sim = Simulator(address, token, rate, event_minutes)
-    sim.issue_credentials()
-    stats = run_with_progress(sim, duration, quiet)
-    console.print(f"sent {stats.sent:,}, accepted {stats.accepted:,}, rejected {stats.rejected:,}, refused batches {stats.refused}")
+for _spec in _services():  # `kota simulate <name>`, for each service that offers a simulator
+    if _spec.simulate is not None:
+        simulate_app.command(_spec.name)(_spec.simulate)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from kota_common.eventbus import EventBus
@@ -229,11 +230,12 @@ class Periodic:
 
 class ChildProcess:
     """A child process (`python -m <module>` with extra environment) restarted when it dies, stopped with the
-    service: terminated, then killed if it has not exited within `stop_timeout`."""
+    service: terminated, then killed if it has not exited within `stop_timeout`. Its output goes to this process's,
+    or is appended to `log_path`."""
 
     def __init__(self, name: str, module: str, env: dict[str, str], *, pass_fds: tuple[int, ...] = (),
                  first_start_env: dict[str, str] | None = None, restart_after_s: float = 2.0,
-                 stop_timeout: float = 15.0, argv: Sequence[str] | None = None):
+                 stop_timeout: float = 15.0, argv: Sequence[str] | None = None, log_path: Path | None = None):
         """`pass_fds` and `first_start_env` (e.g. a pipe to say it is ready) go to the first start only."""
         self.name = name
         self.argv = list(argv) if argv is not None else [sys.executable, "-m", module]
@@ -242,6 +244,7 @@ class ChildProcess:
         self.pass_fds = pass_fds
         self.restart_after_s = restart_after_s
         self.stop_timeout = stop_timeout
+        self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
         self._stop = threading.Event()
@@ -250,11 +253,26 @@ class ChildProcess:
         self._spawn()
         threading.Thread(target=self._supervise, name=f"{self.name}-supervisor", daemon=True).start()
 
+    def _launch(self, first: bool) -> tuple[dict[str, str], tuple[int, ...]]:
+        """The environment and the descriptors of a start (the first, or a restart)."""
+        env = {**os.environ, **self.env, **(self.first_start_env if first else {})}
+        return env, self.pass_fds if first else ()
+
+    def _spawned(self, first: bool) -> None:
+        """Called once a start has spawned the process (a subclass may hand it something)."""
+
     def _spawn(self) -> None:
         first = self.proc is None
-        env = {**os.environ, **self.env, **(self.first_start_env if first else {})}
-        self.proc = subprocess.Popen(self.argv, env=env, pass_fds=self.pass_fds if first else ())
+        env, pass_fds = self._launch(first)
+        out = open(self.log_path, "ab") if self.log_path else None
+        try:
+            self.proc = subprocess.Popen(self.argv, env=env, pass_fds=pass_fds, stdout=out,
+                                         stderr=subprocess.STDOUT if out else None)
+        finally:
+            if out is not None:
+                out.close()  # the child has its own copy
         log.info("started %s process (pid %d)", self.name, self.proc.pid)
+        self._spawned(first)
 
     def _supervise(self) -> None:
         while not self._stop.wait(self.restart_after_s):

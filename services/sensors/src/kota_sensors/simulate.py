@@ -1,4 +1,4 @@
-"""`kota simulate sensors`: a realistic generator for Jakarta's devices, sent over the gRPC ingest stream.
+"""`kota simulate sensors` (`command`): a realistic generator for Jakarta's devices, sent over the gRPC ingest stream.
 
 - Air-quality stations DKI1-DKI5: diurnal PM2.5 (morning and evening rush-hour peaks on a 30 ug/m3 base, a
   little noise, each station its own offset), PM10 ~1.7x PM2.5, NO2/CO following traffic, O3 peaking at noon.
@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
+import typer
 
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
@@ -233,3 +234,24 @@ def run_with_progress(sim: Simulator, duration: float, quiet: bool) -> Stats:
     except KeyboardInterrupt:
         sim.stop()
     return sim.stats
+
+
+def command(
+    rate: float = typer.Option(50, help="readings per second in all"),
+    duration: float = typer.Option(0, help="stop after this many seconds (0: never)"),
+    event_minutes: float = typer.Option(10, help="length of the (time-compressed) rain event that raises the gauges"),
+    address: str = typer.Option("127.0.0.1:50052", envvar="KOTA_SENSORS_GRPC_ADDRESS", help="sensors gRPC address"),
+    quiet: bool = typer.Option(False, help="no live display"),
+) -> None:
+    """Diurnal PM2.5 at DKI1-DKI5, a rain event raising the gauges through the Siaga levels, buses on Koridor 1."""
+    from rich.console import Console
+
+    from kota_common.auth import issue_token
+    from kota_common.settings import CommonSettings, load_settings
+
+    token = issue_token(load_settings(CommonSettings).auth_secret, "simulator", "DSDA", ["admin"])
+    sim = Simulator(address, token, rate, event_minutes)
+    sim.issue_credentials()
+    stats = run_with_progress(sim, duration, quiet)
+    Console(stderr=True).print(f"sent {stats.sent:,}, accepted {stats.accepted:,}, rejected {stats.rejected:,}, "
+                               f"refused batches {stats.refused}")
