@@ -15,13 +15,12 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kota_common.runtime import ChildProcess
 from kota_common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -49,22 +48,17 @@ def beside_this_process() -> set[int]:
     return set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
 
 
-class RelayProcess:
-    """The service's handle on its relay process: starts it, wakes it, restarts it if it dies, stops it."""
+class RelayProcess(ChildProcess):
+    """The service's handle on its relay process: started, restarted if it dies and stopped as any ChildProcess;
+    each start gets a new wake-up pipe, and stopping closes the pipe rather than signalling."""
 
     def __init__(self, name: str, database_url: str, *, linger_ms: float):
-        self.name = name
-        self.env = {"KOTA_RELAY_NAME": name, "KOTA_RELAY_DATABASE_URL": database_url,
-                    "KOTA_RELAY_LINGER_MS": str(linger_ms)}
-        self.proc: subprocess.Popen | None = None
+        super().__init__(name, "kota_common.relay_process", {
+            "KOTA_RELAY_NAME": name, "KOTA_RELAY_DATABASE_URL": database_url, "KOTA_RELAY_LINGER_MS": str(linger_ms),
+        }, restart_after_s=RESTART_CHECK_S)
         self._wake_fd = -1
+        self._read_fd = self._next_wake_fd = -1  # the new pipe's ends, between _launch and _spawned
         self._fd_lock = threading.Lock()  # a wake-up never goes to a descriptor being replaced
-        self._stop = threading.Event()
-
-    def start(self) -> RelayProcess:
-        self._spawn()
-        threading.Thread(target=self._supervise, name=f"{self.name}-supervisor", daemon=True).start()
-        return self
 
     def notify(self) -> None:
         """Called after a commit that added events. One byte; a full pipe already holds a wake-up."""
@@ -76,40 +70,32 @@ class RelayProcess:
             except (BlockingIOError, BrokenPipeError):
                 pass
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Closing the pipe asks the child to publish what it has in hand and exit."""
+    def terminate(self) -> None:
+        """Closing the pipe asks the child to publish what it has in hand and exit (stop() then waits for it)."""
         self._stop.set()
         with self._fd_lock:
-            os.close(self._wake_fd)
-            self._wake_fd = -1
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("%s process did not stop; killing it", self.name)
-                self.proc.kill()
+            if self._wake_fd >= 0:
+                os.close(self._wake_fd)
+                self._wake_fd = -1
 
-    def _spawn(self) -> None:
-        read_fd, write_fd = os.pipe()
+    def _launch(self, first: bool) -> tuple[dict[str, str], tuple[int, ...]]:
+        self._read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)  # the writer thread never waits on the relay
-        env = {**os.environ, **self.env, "KOTA_RELAY_WAKE_FD": str(read_fd)}
+        self._next_wake_fd = write_fd
+        env = {**os.environ, **self.env, "KOTA_RELAY_WAKE_FD": str(self._read_fd)}
         env.pop("KOTA_CPU_AFFINITY", None)
         if others := beside_this_process():
             env["KOTA_CPU_AFFINITY"] = json.dumps(sorted(others))
-        self.proc = subprocess.Popen([sys.executable, "-m", "kota_common.relay_process"], env=env, pass_fds=(read_fd,))
-        os.close(read_fd)
+        return env, (self._read_fd,)
+
+    def _spawned(self, first: bool) -> None:
+        os.close(self._read_fd)
         with self._fd_lock:
-            old, self._wake_fd = self._wake_fd, write_fd
+            old, self._wake_fd = self._wake_fd, self._next_wake_fd
             if old >= 0:
                 os.close(old)
-        log.info("started %s process (pid %d)", self.name, self.proc.pid)
-
-    def _supervise(self) -> None:
-        while not self._stop.wait(RESTART_CHECK_S):
-            if self.proc is not None and self.proc.poll() is not None and not self._stop.is_set():
-                log.warning("%s process exited with %s; restarting it", self.name, self.proc.returncode)
-                self._spawn()
-                self.notify()  # what was committed meanwhile
+        if not first:
+            self.notify()  # what was committed meanwhile
 
 
 class RelayApp:
