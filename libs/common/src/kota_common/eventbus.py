@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from kota_common import envelope
-from kota_common.db.sqlite import write_lock
+from kota_common.db.sqlite import holding_write_lock
 from kota_common.events import EventPayload
 from kota_common.events import topic as topic_spec
 
@@ -54,6 +54,7 @@ EVENTS_DEAD_LETTERED = _meter.create_counter(
     "kota.events.dead_lettered", unit="{event}", description="records sent to <topic>.dlq"
 )
 HANDLER_ATTEMPTS = 5
+BATCH_WAIT_MS = 25
 # Subscriber settings every Kota consumer shares: read from the start of a new group, only committed
 # transactions, commit after handling; a group forms in about half the session timeout on Tansu.
 CONSUMER_DEFAULTS: dict[str, Any] = {
@@ -160,7 +161,9 @@ class EventBus:
         async def on_batch(message=Context("message")) -> None:
             await bus._handle(handler, message, list(message.raw_message), group_id)
 
-        options.setdefault("batch_timeout_ms", 200)
+        # FastStream's batch subscriber sleeps this long again after an empty fetch (0.7: usecase.get_msg), so on a
+        # quiet topic a record can wait twice this before it is handled: at 200 ms open data's freshness doubled.
+        options.setdefault("batch_timeout_ms", BATCH_WAIT_MS)
         self._register(on_batch, topics, group_id, description, batch=True, max_records=max_records, **options)
 
     def _register(self, fn, topics, group_id, description, **options) -> None:
@@ -439,24 +442,22 @@ class IdempotentHandler:
 
     def _apply(self, topic: str, event: envelope.Event, payload: EventPayload) -> None:
         attributes = {"topic": topic, "group": self.group_id}
-        with Session(self.engine) as session:
-            session.connection()  # connection first, then the write lock (see kota_common.db.sqlite.write_lock)
-            with write_lock(self.engine):
-                seen = session.exec(select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == self.group_id, ProcessedEvent.event_id == event.id)).first()
-                if seen:
-                    self.duplicates += 1
-                    EVENTS_DEDUPLICATED.add(1, attributes)
-                    return
-                self.handlers[topic](session, event, payload)
-                session.add(ProcessedEvent(consumer=self.group_id, event_id=event.id))
-                try:
-                    session.commit()
-                except IntegrityError:  # a concurrent replica handled it first
-                    session.rollback()
-                    self.duplicates += 1
-                    EVENTS_DEDUPLICATED.add(1, attributes)
-                    return
+        with Session(self.engine) as session, holding_write_lock(session):
+            seen = session.exec(select(ProcessedEvent.event_id).where(
+                ProcessedEvent.consumer == self.group_id, ProcessedEvent.event_id == event.id)).first()
+            if seen:
+                self.duplicates += 1
+                EVENTS_DEDUPLICATED.add(1, attributes)
+                return
+            self.handlers[topic](session, event, payload)
+            session.add(ProcessedEvent(consumer=self.group_id, event_id=event.id))
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent replica handled it first
+                session.rollback()
+                self.duplicates += 1
+                EVENTS_DEDUPLICATED.add(1, attributes)
+                return
         self.handled += 1
         EVENTS_HANDLED.add(1, attributes)
         if self.on_handled:
@@ -487,25 +488,23 @@ class IdempotentBatchHandler(IdempotentHandler):
         applied: dict[str, int] = {}
         skipped: dict[str, int] = {}
         try:
-            with Session(self.engine) as session:
-                session.connection()
-                with write_lock(self.engine):
-                    if self.begin_batch:
-                        self.begin_batch(session)
-                    ids = list({event.id for _, event, _ in parsed})
-                    seen = set(session.exec(select(ProcessedEvent.event_id).where(
-                        ProcessedEvent.consumer == self.group_id, ProcessedEvent.event_id.in_(ids))).all())
-                    for topic, event, payload in parsed:
-                        if event.id in seen:
-                            skipped[topic] = skipped.get(topic, 0) + 1
-                            continue
-                        seen.add(event.id)
-                        self.handlers[topic](session, event, payload)
-                        session.add(ProcessedEvent(consumer=self.group_id, event_id=event.id))
-                        applied[topic] = applied.get(topic, 0) + 1
-                    if self.end_batch:
-                        self.end_batch(session)
-                    session.commit()
+            with Session(self.engine) as session, holding_write_lock(session):
+                if self.begin_batch:
+                    self.begin_batch(session)
+                ids = list({event.id for _, event, _ in parsed})
+                seen = set(session.exec(select(ProcessedEvent.event_id).where(
+                    ProcessedEvent.consumer == self.group_id, ProcessedEvent.event_id.in_(ids))).all())
+                for topic, event, payload in parsed:
+                    if event.id in seen:
+                        skipped[topic] = skipped.get(topic, 0) + 1
+                        continue
+                    seen.add(event.id)
+                    self.handlers[topic](session, event, payload)
+                    session.add(ProcessedEvent(consumer=self.group_id, event_id=event.id))
+                    applied[topic] = applied.get(topic, 0) + 1
+                if self.end_batch:
+                    self.end_batch(session)
+                session.commit()
         except IntegrityError:  # a concurrent replica handled some of them first
             return False
         except Exception:
