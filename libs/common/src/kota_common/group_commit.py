@@ -19,7 +19,7 @@ from opentelemetry import context as otel_context
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from kota_common.db.sqlite import write_lock
+from kota_common.db.sqlite import holding_write_lock
 from kota_common.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ class GroupCommitWriter:
         max_batch: int = 64,
         commit_delay: float = 0.0,
     ):
-        """`make_uow(session)` builds a unit of work on the shared session; its `changed` list is handed to
-        `after_commit` once the batch is durable.
+        """`make_uow(session)` builds a unit of work joined to the batch's session (its use case's complete()
+        stages into the batch; the writer commits); its `changed` list is handed to `after_commit` once the
+        batch is durable.
 
         `commit_delay` (seconds), as PostgreSQL's commit_delay: while requests arrive faster than one at a time
         (the last batch held more than one), the writer waits this long for more before it starts a batch
@@ -112,20 +113,18 @@ class GroupCommitWriter:
         outcomes: list[tuple[_Pending, Any, BaseException | None]] = []
         changed: list = []
         try:
-            with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
-                session.connection()  # connection first, then the write lock
-                with write_lock(self.engine):
-                    for work, pending, ctx in batch:
-                        token = otel_context.attach(ctx)
-                        uow = self.make_uow(session)
-                        try:
-                            outcomes.append((pending, work(uow), None))
-                            changed += uow.changed
-                        except ServiceError as err:  # refused before writing anything
-                            outcomes.append((pending, None, err))
-                        finally:
-                            otel_context.detach(token)
-                    session.commit()
+            with Session(self.engine, expire_on_commit=False, autoflush=False) as session, holding_write_lock(session):
+                for work, pending, ctx in batch:
+                    token = otel_context.attach(ctx)
+                    uow = self.make_uow(session)
+                    try:
+                        outcomes.append((pending, work(uow), None))
+                        changed += uow.changed
+                    except ServiceError as err:  # refused before writing anything
+                        outcomes.append((pending, None, err))
+                    finally:
+                        otel_context.detach(token)
+                session.commit()
         except Exception as exc:
             if len(batch) > 1:
                 log.warning("group commit of %d failed (%s); retrying one by one", len(batch), exc)

@@ -53,7 +53,7 @@ def test_a_batch_sees_its_own_submissions_and_refuses_one_alone(database_url):
     upgrade_to_head(database_url, MIGRATIONS)
     engine = make_engine(database_url)
     ctx = load_context(engine, ComplaintsSettings(database_url=database_url))
-    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(None, session=session), lambda changed: None)
+    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(session=session), lambda changed: None)
     first, duplicate, invalid, resent = run_in_one_batch(writer, ctx, [
         submission(idempotency_key="gc-first"),
         submission(description="sampah lagi, bau sekali"),  # same category and place: a duplicate
@@ -85,7 +85,7 @@ def test_duplicates_of_one_stored_master_in_one_batch_see_each_others_changes(da
     ctx = load_context(engine, ComplaintsSettings(database_url=database_url))
 
     def writer() -> GroupCommitWriter:
-        return GroupCommitWriter(engine, lambda session: UnitOfWork(None, session=session), lambda changed: None)
+        return GroupCommitWriter(engine, lambda session: UnitOfWork(session=session), lambda changed: None)
 
     [(master, _code)] = run_in_one_batch(writer(), ctx, [submission()])
     batch = writer()
@@ -109,7 +109,7 @@ def test_under_load_a_lone_submission_waits_for_company_before_its_commit(databa
     engine = make_engine(database_url)
     ctx = load_context(engine, ComplaintsSettings(database_url=database_url))
     # A long delay, so that the second submission is surely queued within it.
-    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(None, session=session), lambda changed: None,
+    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(session=session), lambda changed: None,
                                commit_delay=2.0)
     outcomes: list = []
 

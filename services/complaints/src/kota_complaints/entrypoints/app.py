@@ -79,7 +79,7 @@ def bootstrap(s: ComplaintsSettings) -> ServiceHost:
     if engine.dialect.name == "postgresql":
         components.append(NotificationListener(s.database_url, UPDATES_CHANNEL, complaints.on_notice,
                                                on_reconnect=complaints.catch_up_watchers))
-    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(None, session=session), complaints.after_commit,
+    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(session=session), complaints.after_commit,
                                commit_delay=s.commit_delay_ms / 1000)
     bus = EventBus(s.common.kafka_bootstrap, "complaints")
     if s.consume_alerts:
@@ -154,7 +154,7 @@ class Complaints:
         self.hub.publish(Update(complaint.id, agency_code, ce_type, complaint_to_pb(complaint, self.ctx)))
 
     def on_alert(self, session, event, payload) -> None:
-        uow = UnitOfWork(None, session=session)
+        uow = UnitOfWork(session=session)
         self._alert_changes = uow.changed
         services.handle_sensor_alert(payload, uow, self.ctx)
 

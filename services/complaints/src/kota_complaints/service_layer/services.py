@@ -199,7 +199,7 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
             complaint.link_to(uow.complaints.get(master.id), now)
         else:
             complaint.route(ctx.routing.route(complaint.service_code, complaint.area), category.sla_hours, now)
-        uow.commit()
+        uow.complete()
     return complaint, ctx.tracking_code(complaint.id)
 
 
@@ -254,7 +254,7 @@ def update_status(complaint_id: str, status: str, note: str, principal: Principa
         _domain(complaint.change_status, to, principal.actor, note.strip(), now)
         for linked in uow.complaints.linked_to(complaint.id):
             linked.follow(complaint, now)
-        uow.commit()
+        uow.complete()
         return complaint
 
 
@@ -265,7 +265,7 @@ def add_note(complaint_id: str, note: str, principal: Principal | None, uow: Uni
         complaint = _load(uow, complaint_id)
         _require_staff(principal, complaint)
         _domain(complaint.add_note, note, principal.actor, now_utc())
-        uow.commit()
+        uow.complete()
         return complaint
 
 
@@ -274,7 +274,7 @@ def rate(complaint_id: str, tracking_code: str, rating: int, uow: UnitOfWork, ct
     with uow:
         complaint = _load(uow, complaint_id)
         _domain(complaint.rate, rating, now_utc())
-        uow.commit()
+        uow.complete()
         return complaint
 
 
@@ -285,7 +285,7 @@ def reopen(complaint_id: str, tracking_code: str, reason: str, uow: UnitOfWork, 
         if complaint.duplicate_of:  # the citizen disagrees with the shared resolution: it becomes its own ticket
             complaint.duplicate_of = None
         _domain(complaint.reopen, reason, now_utc(), ctx.policy)
-        uow.commit()
+        uow.complete()
         return complaint
 
 
@@ -305,7 +305,7 @@ def enforce_slas(uow_factory, ctx: Context, now: datetime | None = None) -> int:
                 complaint.escalation_level + 1, ctx.routing.agencies.get(complaint.agency_code), complaint.area
             )
             complaint.breach_sla(now, target, category.sla_hours if category else 72, ctx.policy)
-            uow.commit()
+            uow.complete()
             escalated += 1
     return escalated
 
@@ -349,7 +349,7 @@ def handle_sensor_alert(alert: SensorAlert, uow: UnitOfWork, ctx: Context) -> Co
             else:
                 complaint.add_note(f"level fell back to {alert.level} ({reading})", "system", now)
             uow.session.delete(incident)
-        uow.commit()
+        uow.complete()
         return complaint
     service_code = "disaster" if alert.kind == "flood" else "air_quality"
     what = "Banjir: tinggi muka air" if alert.kind == "flood" else "Kualitas udara: ISPU"
@@ -369,7 +369,7 @@ def handle_sensor_alert(alert: SensorAlert, uow: UnitOfWork, ctx: Context) -> Co
     complaint.route(ctx.routing.route(service_code, complaint.area), category.sla_hours, now)
     if alert.kind == "flood":
         complaint.add_note("Dinas Sumber Daya Air diberi tahu untuk operasi pintu air dan pompa", "system", now)
-    uow.commit()  # stages the complaint first: the incident row refers to it
+    uow.complete()  # stages the complaint first: the incident row refers to it
     uow.session.add(
         SensorIncidentRow(station_id=alert.station_id, kind=alert.kind, complaint_id=complaint.id, level=alert.level, opened_at=now)
     )

@@ -9,53 +9,37 @@ from sqlmodel import Session
 
 from kota_common import envelope, outbox
 from kota_common.db.deferred import defer_notify
-from kota_common.db.sqlite import write_lock
 from kota_common.events import complaints as ev
 from kota_common.telemetry import current_trace_headers
+from kota_common.unit_of_work import SqlUnitOfWork
 from kota_complaints.adapters.repository import ComplaintRepository
 from kota_complaints.domain.model import Complaint
 from kota_complaints.service_layer.updates import UPDATES_CHANNEL, ChangeNotice
 
 
-class UnitOfWork:
+class UnitOfWork(SqlUnitOfWork):
+    """With an engine, it owns its transaction and `after_commit(changed)` announces what a commit changed. With
+    `session`, it joins the transaction of the group-commit writer or of the alert consumer, which commits it:
+    `changed` then tells that owner what to announce."""
+
+    complaints: ComplaintRepository
+
     def __init__(
         self,
-        engine: Engine | None,
+        engine: Engine | None = None,
         after_commit: Callable[[list[tuple[Complaint, str]]], None] | None = None,
         *,
         session: Session | None = None,
     ):
-        """With `session`, the caller owns the transaction (the group-commit writer, or a Kafka consumer that
-        records the event id in it): commit() then only stages, and `changed` tells the owner what to announce."""
-        self.engine = engine
-        self.after_commit = after_commit
-        self.changed: list[tuple[Complaint, str]] = []
-        self._external = session
-        if session is not None:
-            self.session = session
-            self.complaints = ComplaintRepository(session)
+        self._announce = after_commit
+        super().__init__(engine, session=session)
 
-    def __enter__(self) -> UnitOfWork:
-        if self._external is None:
-            # No autoflush: nothing is written before commit(), which holds the engine's write lock.
-            self.session = Session(self.engine, expire_on_commit=False, autoflush=False)
-            self.complaints = ComplaintRepository(self.session)
-        return self
+    def _open(self, session: Session) -> None:
+        self.complaints = ComplaintRepository(session)
 
-    def __exit__(self, *exc) -> None:
-        if self._external is None:
-            self.session.rollback()
-            self.session.close()
-
-    def commit(self) -> None:
-        if self._external is not None:
-            self.changed += self.stage()
-            return
-        with write_lock(self.session.get_bind()):
-            changed = self.stage()
-            self.session.commit()
-        if self.after_commit and changed:
-            self.after_commit(changed)
+    def after_commit(self, changed: list) -> None:
+        if self._announce is not None:
+            self._announce(changed)
 
     def stage(self) -> list[tuple[Complaint, str]]:
         """Writes aggregates and their events (to the outbox) into the open transaction without committing."""
