@@ -45,6 +45,7 @@ from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow
 from kota_opendata.domain import catalog
 from kota_opendata.entrypoints.app import MIGRATIONS
 from kota_opendata.service_layer.catalog import ensure_catalog
+from kota_opendata.service_layer.unit_of_work import UnitOfWork
 from kota_opendata.service_layer.uploads import upload_indexes
 
 NAME = "bench-udara-1m"
@@ -64,7 +65,7 @@ def line(name: str, ms: list[float]) -> str:
 def load(url: str, rows: int) -> None:
     upgrade_to_head(url, MIGRATIONS)
     engine = make_engine(url)
-    ensure_catalog(engine)
+    ensure_catalog(UnitOfWork(engine))
     ds_id = catalog.dataset_id(NAME)
     table_name = "od_bench_udara_1m_v1"
     with Session(engine) as session:

@@ -49,7 +49,8 @@ class SqlUnitOfWork:
     def __exit__(self, *exc: object) -> None:
         if not self.joined:
             try:
-                self.session.rollback()
+                # close() rolls back what was not committed, and leaves what was read readable: a rollback
+                # would expire the rows a read-only use case returns.
                 self.session.close()
             finally:
                 self._stop_writing()

@@ -13,6 +13,7 @@ from kota_common.events.sensors import SensorReading
 from kota_opendata.entrypoints.app import MIGRATIONS
 from kota_opendata.service_layer.catalog import ensure_catalog, prune_processed_events
 from kota_opendata.service_layer.projections import Projector
+from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +37,8 @@ def rows(engine, table, key_column, device):
 def test_batched_and_single_readings_give_the_same_records(database_url):
     upgrade_to_head(database_url, MIGRATIONS)
     engine = make_engine(database_url)
-    tables = ensure_catalog(engine)
-    ensure_catalog(engine)  # idempotent
+    tables = ensure_catalog(UnitOfWork(engine))
+    ensure_catalog(UnitOfWork(engine))  # idempotent
     projector = Projector(tables)
     values = [float(v) for v in range(10, 400, 7)]  # 56 readings, 2 minutes apart: two hours, many 10-minute slots
     for device, batched in (("DKI1", False), ("DKI2", True)):
@@ -70,7 +71,7 @@ def test_old_processed_event_ids_are_forgotten(database_url):
         session.add(ProcessedEvent(consumer="c", event_id="old", processed_at=now - timedelta(hours=80)))
         session.add(ProcessedEvent(consumer="c", event_id="new", processed_at=now - timedelta(hours=1)))
         session.commit()
-    assert prune_processed_events(engine, timedelta(hours=72)) == 1
+    assert prune_processed_events(UnitOfWork(engine), timedelta(hours=72)) == 1
     with Session(engine) as session:
         assert [p.event_id for p in session.exec(select(ProcessedEvent)).scalars()] == ["new"]
     engine.dispose()

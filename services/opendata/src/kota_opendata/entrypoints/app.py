@@ -21,6 +21,7 @@ from kota_opendata.entrypoints import subscribers
 from kota_opendata.entrypoints.grpc_api import OpenDataServicer, Stats
 from kota_opendata.service_layer import catalog as catalog_service
 from kota_opendata.service_layer.projections import Projector
+from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "kota.opendata.v1.OpenDataService"
@@ -35,7 +36,7 @@ def bootstrap(s: OpenDataSettings) -> ServiceHost:
     upgrade_to_head(s.database_url, MIGRATIONS)
     engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
     observe_outbox(engine, "opendata")  # kota.outbox.backlog and .oldest_age at /metrics
-    tables = catalog_service.ensure_catalog(engine)
+    tables = catalog_service.ensure_catalog(UnitOfWork(engine))
     projector = Projector(tables, k=s.k_anonymity, grid_m=s.coordinate_grid_m, announce_interval=s.update_event_interval_s)
     relay = OutboxRelay(engine, s.common.kafka_bootstrap)
     bus = EventBus(s.common.kafka_bootstrap, "opendata")
@@ -49,7 +50,7 @@ def bootstrap(s: OpenDataSettings) -> ServiceHost:
                                       begin_batch=projector.begin_batch, end_batch=projector.end_batch)
     if s.consume_events:
         subscribers.subscribe(bus, consumer, s)
-    servicer = OpenDataServicer(engine, s, Stats(applied=lambda: consumer.handled,
+    servicer = OpenDataServicer(lambda: UnitOfWork(engine), s, Stats(applied=lambda: consumer.handled,
                                                  dead_lettered=lambda: bus.dead_letters.count))
 
     def register(server):
@@ -57,13 +58,13 @@ def bootstrap(s: OpenDataSettings) -> ServiceHost:
         return [SERVICE_NAME]
 
     def announce() -> None:
-        if catalog_service.flush_announcements(engine, s.update_event_interval_s):
+        if catalog_service.flush_announcements(UnitOfWork(engine), s.update_event_interval_s):
             relay.notify()
 
     retention = timedelta(hours=s.processed_retention_hours)
 
     def prune() -> None:
-        if removed := catalog_service.prune_processed_events(engine, retention):
+        if removed := catalog_service.prune_processed_events(UnitOfWork(engine), retention):
             log.info("forgot %d processed event ids older than %s", removed, retention)
 
     return ServiceHost("opendata", [

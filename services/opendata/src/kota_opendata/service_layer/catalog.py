@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Table
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from kota_common import envelope
 from kota_common.events import opendata as od_events
@@ -19,6 +18,7 @@ from kota_common.telemetry import current_trace_headers
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
 from kota_opendata.domain import catalog
+from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +48,25 @@ def live_tables() -> dict[str, LiveTable]:
     return out
 
 
-def ensure_catalog(engine: Engine) -> dict[str, LiveTable]:
+def ensure_catalog(uow: UnitOfWork) -> dict[str, LiveTable]:
     """Seeds organizations, groups and the live datasets (idempotent; safe at every start)."""
     tables = live_tables()
     now = now_utc()
-    with Session(engine) as session:
+    with uow:
         for code, (title, description) in catalog.ORGANIZATIONS.items():
-            if session.get(OrganizationRow, code) is None:
-                session.add(OrganizationRow(name=code, title=title, description=description, created=now))
+            if uow.catalog.organization(code) is None:
+                uow.catalog.add(OrganizationRow(name=code, title=title, description=description, created=now))
         for name, (title, description) in catalog.GROUPS.items():
-            if session.get(GroupRow, name) is None:
-                session.add(GroupRow(name=name, title=title, description=description))
-        session.commit()
+            if uow.catalog.group(name) is None:
+                uow.catalog.add(GroupRow(name=name, title=title, description=description))
+        uow.complete()
         for lt in tables.values():
-            datastore.create_table(session.connection(), lt.table)
+            uow.begin_writing()  # the records table is created before the commit
+            datastore.create_table(uow.session.connection(), lt.table)
             d = lt.definition
-            if session.get(DatasetRow, lt.dataset_id) is None:
+            if uow.catalog.dataset(lt.dataset_id) is None:
                 fields_json = datastore.fields_to_json(lt.fields)
-                session.add(
+                uow.catalog.add(
                     DatasetRow(
                         id=lt.dataset_id, name=d.name, title=d.title, notes=d.notes, organization=d.organization,
                         tags=json.dumps(list(d.tags)), groups=json.dumps(list(d.groups)),
@@ -74,13 +75,13 @@ def ensure_catalog(engine: Engine) -> dict[str, LiveTable]:
                         time_field=d.time_field, metadata_created=now, metadata_modified=now,
                     )
                 )
-                session.add(
+                uow.catalog.add(
                     DatasetVersionRow(dataset_id=lt.dataset_id, number=1, table_name=lt.table.name, fields=fields_json,
                                       created=now, actor="system", note="live dataset fed by platform events")
                 )
-                add_event(session, od_events.TOPIC, lt.dataset_id, published_event(lt.dataset_id, d.name, d.title,
+                add_event(uow.session, od_events.TOPIC, lt.dataset_id, published_event(lt.dataset_id, d.name, d.title,
                           d.organization, 1, 0, 0, "events", "system", now))
-            session.commit()
+            uow.complete()
     return tables
 
 
@@ -142,30 +143,26 @@ def announce(session: Session, row: DatasetRow, at: datetime) -> None:
     row.last_event_at = at
 
 
-def flush_announcements(engine: Engine, interval: float) -> int:
+def flush_announcements(uow: UnitOfWork, interval: float) -> int:
     """Announces live datasets whose changes have waited at least `interval` seconds (run periodically)."""
     at = now_utc()
     n = 0
-    with Session(engine) as session:
-        for row in session.exec(select(DatasetRow).where(DatasetRow.pending_changes > 0)).all():
+    with uow:
+        for row in uow.catalog.with_pending_changes():
             last = row.last_event_at
             if last is not None and last.tzinfo is None:
                 last = last.replace(tzinfo=timezone.utc)
             if last is None or at - last >= timedelta(seconds=interval):
-                announce(session, row, at)
-                session.add(row)
+                announce(uow.session, row, at)
+                uow.catalog.add(row)
                 n += 1
-        session.commit()
+        uow.complete()
     return n
 
 
-def prune_processed_events(engine: Engine, retention: timedelta) -> int:
+def prune_processed_events(uow: UnitOfWork, retention: timedelta) -> int:
     """Forgets event ids older than the retention (a duplicate arriving later than that would count twice)."""
-    from sqlalchemy import delete
-
-    from kota_common.eventbus import ProcessedEvent
-
-    with Session(engine) as session:
-        removed = session.exec(delete(ProcessedEvent).where(ProcessedEvent.processed_at < now_utc() - retention)).rowcount
-        session.commit()
-    return removed or 0
+    with uow:
+        removed = uow.catalog.forget_events_before(now_utc() - retention)
+        uow.complete()
+    return removed

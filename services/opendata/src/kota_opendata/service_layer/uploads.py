@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
-
 from kota_common.auth import Principal
 from kota_common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from kota_common.outbox import add_event
 from kota_opendata.adapters import datastore
-from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
+from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, OrganizationRow
 from kota_opendata.domain import anonymise, catalog, schema
 from kota_opendata.service_layer.catalog import now_utc, published_event
+from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
 MAX_REPORTED_ERRORS = 1000
 
@@ -70,7 +68,7 @@ def _validate(req: UploadRequest, max_bytes: int) -> None:
         raise InvalidArgument("invalid upload", v)
 
 
-def upload(engine: Engine, principal: Principal, req: UploadRequest, max_bytes: int) -> UploadResult:
+def upload(uow: UnitOfWork, principal: Principal, req: UploadRequest, max_bytes: int) -> UploadResult:
     _validate(req, max_bytes)
     org_code = (req.organization or principal.agency).upper()
     if not org_code:
@@ -88,28 +86,29 @@ def upload(engine: Engine, principal: Principal, req: UploadRequest, max_bytes: 
     if unknown:
         raise InvalidArgument("invalid upload", unknown)
     errors = parsed.errors[:MAX_REPORTED_ERRORS]
-    with Session(engine) as session:
-        existing = session.exec(select(DatasetRow).where(DatasetRow.name == req.name)).first()
+    with uow:
+        existing = uow.catalog.dataset_named(req.name)
         if existing is not None and existing.source != "upload":
             raise FailedPrecondition(f"dataset {req.name!r} is maintained from platform events and cannot be uploaded")
         if existing is not None and existing.organization != org_code:
             raise PermissionDenied(f"dataset {req.name!r} belongs to {existing.organization}")
         for i, g in enumerate(req.groups):
-            if session.get(GroupRow, g) is None:
+            if uow.catalog.group(g) is None:
                 raise InvalidArgument("invalid upload", [(f"groups[{i}]", f"unknown group {g!r}")])
         version = (existing.version + 1) if existing else 1
         if req.validate_only or not parsed.rows:
             return UploadResult(None, 0, parsed.fields, len(parsed.rows), parsed.rejected, errors)
         now = now_utc()
-        if session.get(OrganizationRow, org_code) is None:
-            session.add(OrganizationRow(name=org_code, title=org_code, description="", created=now))
+        if uow.catalog.organization(org_code) is None:
+            uow.catalog.add(OrganizationRow(name=org_code, title=org_code, description="", created=now))
         ds_id = existing.id if existing else catalog.dataset_id(req.name)
         fields = [datastore.FieldDef(f.id, f.type, f.label) for f in parsed.fields]
         table_name = f"od_up_{ds_id.replace('-', '')[:12]}_v{version}"
         rows = [_scrub(fields, r) for r in parsed.rows]
         indexes = upload_indexes(fields, rows)
         table = datastore.table_for(table_name, fields, indexes)
-        conn = session.connection()
+        uow.begin_writing()  # the records table is created and loaded before the commit
+        conn = uow.session.connection()
         datastore.create_table(conn, table, full_text=False)
         datastore.insert_many(conn, table, fields, rows)
         datastore.create_full_text_index(conn, table)
@@ -137,13 +136,13 @@ def upload(engine: Engine, principal: Principal, req: UploadRequest, max_bytes: 
         existing.temporal_end = times[-1] if times else None
         existing.bbox = bbox
         existing.metadata_modified = now
-        session.add(existing)
-        session.add(DatasetVersionRow(dataset_id=ds_id, number=version, table_name=table_name, fields=fields_json,
-                                      created=now, record_count=len(rows), rejected_count=parsed.rejected,
-                                      actor=principal.actor, note=req.version_note[:500]))
-        add_event(session, "opendata.events.v1", ds_id, published_event(
+        uow.catalog.add(existing)
+        uow.catalog.add(DatasetVersionRow(dataset_id=ds_id, number=version, table_name=table_name, fields=fields_json,
+                                          created=now, record_count=len(rows), rejected_count=parsed.rejected,
+                                          actor=principal.actor, note=req.version_note[:500]))
+        add_event(uow.session, "opendata.events.v1", ds_id, published_event(
             ds_id, req.name, existing.title, org_code, version, len(rows), parsed.rejected, "upload", principal.actor, now))
-        session.commit()
+        uow.complete()
     return UploadResult(ds_id, version, parsed.fields, len(rows), parsed.rejected, errors)
 
 

@@ -146,3 +146,61 @@ def query_observations(session: Session, q: ObservationQuery) -> tuple[list[Obse
     rows = list(session.exec(stmt))
     total = session.exec(count).one() if q.include_total else None
     return rows, total
+
+
+class DeviceRepository:
+    """The device registry's rows."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, device_id: str) -> DeviceRow | None:
+        return self.session.get(DeviceRow, device_id)
+
+    def ids(self) -> set[str]:
+        return set(self.session.exec(select(DeviceRow.id)))
+
+    def add(self, row: DeviceRow) -> None:
+        self.session.add(row)
+
+    def list(self, kind: str = "", owner_agency: str = "") -> list[DeviceRow]:
+        """Every device of that kind and agency (either empty: any), by id."""
+        stmt = select(DeviceRow)
+        if kind:
+            stmt = stmt.where(DeviceRow.kind == kind)
+        if owner_agency:
+            stmt = stmt.where(DeviceRow.owner_agency == owner_agency)
+        return list(self.session.exec(stmt.order_by(DeviceRow.id)))
+
+
+class ReadingRepository:
+    """What devices measured: datastreams (latest values), observations and vehicle positions."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def datastreams_of(self, device_ids: list[str]) -> dict[str, list[DatastreamRow]]:
+        """The devices' datastreams by device id, each list by datastream id: one query for a page of devices."""
+        streams: dict[str, list[DatastreamRow]] = {}
+        if device_ids:
+            stmt = select(DatastreamRow).where(DatastreamRow.device_id.in_(device_ids)).order_by(DatastreamRow.id)
+            for d in self.session.exec(stmt):
+                streams.setdefault(d.device_id, []).append(d)
+        return streams
+
+    def datastreams(self, device_id: str = "", quantity: str = "") -> list[DatastreamRow]:
+        stmt = select(DatastreamRow)
+        if device_id:
+            stmt = stmt.where(DatastreamRow.device_id == device_id)
+        if quantity:
+            stmt = stmt.where(DatastreamRow.quantity == quantity)
+        return list(self.session.exec(stmt.order_by(DatastreamRow.id)))
+
+    def observations(self, q: ObservationQuery) -> tuple[list[ObservationRow], int | None]:
+        return query_observations(self.session, q)
+
+    def vehicle_positions(self, route_id: str = "") -> list[VehiclePositionRow]:
+        stmt = select(VehiclePositionRow)
+        if route_id:
+            stmt = stmt.where(VehiclePositionRow.route_id == route_id)
+        return list(self.session.exec(stmt.order_by(VehiclePositionRow.vehicle_id)))

@@ -28,6 +28,7 @@ from kota_sensors.entrypoints.grpc_api import SensorsServicer
 from kota_sensors.service_layer.evaluator import AlertConsumer, ObservationStore
 from kota_sensors.service_layer.ingest import IngestPipeline
 from kota_sensors.service_layer.registry import Registry
+from kota_sensors.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "kota.sensors.v1.SensorsService"
@@ -60,6 +61,9 @@ class Sensors:
         self.engine = engine
         self.devices = load_devices(engine)
         self.pipeline: IngestPipeline | None = None
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
 
     def reload_devices(self) -> None:
         """Picks up registrations and revocations made by other processes and replicas."""
@@ -118,7 +122,7 @@ def add_consumer(host: ServiceHost, bus: EventBus, sensors: Sensors, s: SensorsS
 
 
 def add_ingest(host: ServiceHost, sensors: Sensors, s: SensorsSettings) -> None:
-    registry = Registry(sensors.engine, sensors.reload_devices)
+    registry = Registry(sensors.uow, sensors.reload_devices)
     if s.role == "all" and s.seed and (n := registry.seed(jakarta_devices())):
         log.info("registered %d Jakarta devices", n)
     validator = Validator(Rules(max_future_ms=int(s.max_future_s * 1000), max_age_ms=int(s.max_age_s * 1000)))
@@ -129,7 +133,7 @@ def add_ingest(host: ServiceHost, sensors: Sensors, s: SensorsSettings) -> None:
     pipeline.reload_devices = sensors.reload_devices
     sensors.pipeline = pipeline
     host.add(Hook("ingest producer", on_stop=pipeline.close))
-    servicer = SensorsServicer(sensors.engine, pipeline, registry, s.common.auth_secret)
+    servicer = SensorsServicer(sensors.uow, pipeline, registry, s.common.auth_secret)
 
     def register(server):
         pb_grpc.add_SensorsServiceServicer_to_server(servicer, server)

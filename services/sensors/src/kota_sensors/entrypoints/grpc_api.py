@@ -5,21 +5,23 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from collections.abc import Callable
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlmodel import Session, select
 
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
 from kota_common.auth import InvalidToken, Principal, bearer_from_metadata, verify_token
-from kota_common.errors import InvalidArgument, NotFound, Unauthenticated
+from kota_common.errors import InvalidArgument, Unauthenticated
 from kota_common.grpc_server import timestamp, translate_errors
-from kota_sensors.adapters.orm import DatastreamRow, DeviceRow, VehiclePositionRow
-from kota_sensors.adapters.repository import ObservationQuery, query_observations
+from kota_sensors.adapters.orm import DatastreamRow, DeviceRow
+from kota_sensors.adapters.repository import ObservationQuery
 from kota_sensors.domain.validation import QUANTITIES
+from kota_sensors.service_layer import queries
 from kota_sensors.service_layer.ingest import DESCRIPTIONS, MAX_REJECTIONS_REPORTED, IngestPipeline, PositionsIn, SeriesIn, Ticket
 from kota_sensors.service_layer.registry import Registry
+from kota_sensors.service_layer.unit_of_work import UnitOfWork
 
 ACK_TIMEOUT_S = 130.0  # a little over the producer's message.timeout.ms
 
@@ -81,8 +83,8 @@ def _page(page_token: str, skip: int) -> int:
 
 
 class SensorsServicer(pb_grpc.SensorsServiceServicer):
-    def __init__(self, engine, pipeline: IngestPipeline, registry: Registry, secret: str):
-        self.engine = engine
+    def __init__(self, make_uow: Callable[[], UnitOfWork], pipeline: IngestPipeline, registry: Registry, secret: str):
+        self.make_uow = make_uow
         self.pipeline = pipeline
         self.registry = registry
         self.secret = secret
@@ -156,67 +158,35 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
     # -- read side -------------------------------------------------------------------------------------
     @translate_errors
     def GetDevice(self, request, context):
-        with Session(self.engine) as s:
-            row = s.get(DeviceRow, request.id)
-            if row is None:
-                raise NotFound(f"no device {request.id!r}")
-            streams = list(s.exec(select(DatastreamRow).where(DatastreamRow.device_id == row.id).order_by(DatastreamRow.id)))
-            return pb.GetDeviceResponse(device=device_to_pb(row, streams))
+        row, streams = queries.get_device(request.id, self.make_uow())
+        return pb.GetDeviceResponse(device=device_to_pb(row, streams))
 
     @translate_errors
     def ListDevices(self, request, context):
-        size = request.page_size or 100
-        if not 0 < size <= 1000:
-            raise InvalidArgument("page_size out of range", [("page_size", "1..1000")])
-        offset = _page(request.page_token, request.skip)
-        with Session(self.engine) as s:
-            stmt = select(DeviceRow)
-            if request.kind:
-                stmt = stmt.where(DeviceRow.kind == request.kind)
-            if request.owner_agency:
-                stmt = stmt.where(DeviceRow.owner_agency == request.owner_agency)
-            rows = list(s.exec(stmt.order_by(DeviceRow.id)))
-            page = rows[offset : offset + size]
-            ids = [r.id for r in page]
-            streams: dict[str, list] = {}
-            if ids:
-                for d in s.exec(select(DatastreamRow).where(DatastreamRow.device_id.in_(ids)).order_by(DatastreamRow.id)):
-                    streams.setdefault(d.device_id, []).append(d)
-            nxt = str(offset + size) if offset + size < len(rows) else ""
-            return pb.ListDevicesResponse(
-                devices=[device_to_pb(r, streams.get(r.id, [])) for r in page], next_page_token=nxt, total_size=len(rows)
-            )
+        page = queries.list_devices(request.kind, request.owner_agency, _page(request.page_token, request.skip),
+                                    request.page_size or 100, self.make_uow())
+        return pb.ListDevicesResponse(
+            devices=[device_to_pb(r, page.datastreams.get(r.id, [])) for r in page.devices],
+            next_page_token="" if page.next_offset is None else str(page.next_offset), total_size=page.total,
+        )
 
     @translate_errors
     def ListDatastreams(self, request, context):
-        with Session(self.engine) as s:
-            stmt = select(DatastreamRow)
-            if request.device_id:
-                stmt = stmt.where(DatastreamRow.device_id == request.device_id)
-            if request.quantity:
-                stmt = stmt.where(DatastreamRow.quantity == request.quantity)
-            return pb.ListDatastreamsResponse(datastreams=[datastream_to_pb(r) for r in s.exec(stmt.order_by(DatastreamRow.id))])
+        rows = queries.list_datastreams(request.device_id, request.quantity, self.make_uow())
+        return pb.ListDatastreamsResponse(datastreams=[datastream_to_pb(r) for r in rows])
 
     @translate_errors
     def ListObservations(self, request, context):
-        size = request.page_size or 100
-        if not 0 < size <= 10000:
-            raise InvalidArgument("page_size out of range", [("page_size", "1..10000")])
-        if request.datastream_id and ":" not in request.datastream_id:
-            raise InvalidArgument("invalid datastream id", [("datastream_id", "<device_id>:<quantity>")])
         q = ObservationQuery(
             datastream_id=request.datastream_id, device_id=request.device_id, quantity=request.quantity,
             from_ms=request.time_from.ToMilliseconds() if request.HasField("time_from") else None,
             to_ms=request.time_to.ToMilliseconds() if request.HasField("time_to") else None,
             value_min=request.value_min if request.has_value_min else None,
             value_max=request.value_max if request.has_value_max else None,
-            ascending=request.ascending, offset=_page(request.page_token, request.skip), limit=size + 1,
+            ascending=request.ascending, offset=_page(request.page_token, request.skip), limit=request.page_size or 100,
             include_total=request.include_total,
         )
-        with Session(self.engine) as s:
-            rows, total = query_observations(s, q)
-        more = len(rows) > size
-        rows = rows[:size]
+        page = queries.list_observations(q, self.make_uow())
         return pb.ListObservationsResponse(
             observations=[
                 pb.Observation(
@@ -224,25 +194,21 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
                     device_id=r.device_id, quantity=r.quantity, value=r.value,
                     unit=QUANTITIES[r.quantity].unit if r.quantity in QUANTITIES else "", phenomenon_time=_ts_ms(r.ts_ms),
                 )
-                for r in rows
+                for r in page.observations
             ],
-            next_page_token=str(q.offset + size) if more else "",
-            total_size=total or 0,
+            next_page_token="" if page.next_offset is None else str(page.next_offset),
+            total_size=page.total or 0,
         )
 
     @translate_errors
     def ListVehiclePositions(self, request, context):
-        with Session(self.engine) as s:
-            stmt = select(VehiclePositionRow)
-            if request.route_id:
-                stmt = stmt.where(VehiclePositionRow.route_id == request.route_id)
-            return pb.ListVehiclePositionsResponse(
-                positions=[
-                    pb.VehiclePositionView(vehicle_id=r.vehicle_id, route_id=r.route_id, lat=r.lat, lon=r.lon, bearing=r.bearing,
-                                           speed_kmh=r.speed_kmh, observed_at=_ts_ms(r.ts_ms))
-                    for r in s.exec(stmt.order_by(VehiclePositionRow.vehicle_id))
-                ]
-            )
+        return pb.ListVehiclePositionsResponse(
+            positions=[
+                pb.VehiclePositionView(vehicle_id=r.vehicle_id, route_id=r.route_id, lat=r.lat, lon=r.lon, bearing=r.bearing,
+                                       speed_kmh=r.speed_kmh, observed_at=_ts_ms(r.ts_ms))
+                for r in queries.list_vehicle_positions(request.route_id, self.make_uow())
+            ]
+        )
 
     @translate_errors
     def GetIngestStats(self, request, context):

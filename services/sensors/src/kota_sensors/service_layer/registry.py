@@ -5,36 +5,34 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
-
 from kota_common.auth import Principal
 from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from kota_sensors.adapters.orm import DeviceRow
 from kota_sensors.adapters.repository import now_utc
 from kota_sensors.domain.devices import hash_token, new_token, validate_device
+from kota_sensors.service_layer.unit_of_work import UnitOfWork
 
 DEVICE_FIELDS = ("id", "name", "kind", "lat", "lon", "location_description", "owner_agency", "kota_code",
                  "sensor_model", "route_id")
 
 
 class Registry:
-    def __init__(self, engine: Engine, on_change: Callable[[], None]):
-        self.engine = engine
+    def __init__(self, make_uow: Callable[[], UnitOfWork], on_change: Callable[[], None]):
+        self.make_uow = make_uow
         self.on_change = on_change
 
     def seed(self, devices: list[dict]) -> int:
         """Registers the devices that are not there yet (without credentials: issue them when installing)."""
         added = 0
-        with Session(self.engine) as s:
-            existing = set(s.exec(select(DeviceRow.id)))
+        with self.make_uow() as uow:
+            existing = uow.devices.ids()
             for d in devices:
                 if d["id"] in existing:
                     continue
-                s.add(DeviceRow(**{k: d.get(k, "") for k in DEVICE_FIELDS}, thresholds=json.dumps(d.get("thresholds", {})),
-                                created_at=now_utc()))
+                uow.devices.add(DeviceRow(**{k: d.get(k, "") for k in DEVICE_FIELDS},
+                                          thresholds=json.dumps(d.get("thresholds", {})), created_at=now_utc()))
                 added += 1
-            s.commit()
+            uow.complete()
         if added:
             self.on_change()
         return added
@@ -46,29 +44,26 @@ class Registry:
         if not principal.is_staff_of(fields.get("owner_agency") or ""):
             raise PermissionDenied("only staff of the owner agency or an admin may provision its devices")
         token = new_token()
-        with Session(self.engine) as s:
-            if s.get(DeviceRow, fields["id"]) is not None:
+        with self.make_uow() as uow:
+            if uow.devices.get(fields["id"]) is not None:
                 raise FailedPrecondition(f"device {fields['id']} already exists; use IssueDeviceCredential")
             row = DeviceRow(**{k: fields.get(k) if fields.get(k) is not None else "" for k in DEVICE_FIELDS},
                             thresholds=json.dumps(fields.get("thresholds") or {}), token_hash=hash_token(token),
                             token_issued_at=now_utc(), created_at=now_utc())
-            s.add(row)
-            s.commit()
-            s.refresh(row)
+            uow.devices.add(row)
+            uow.complete()
         self.on_change()
         return row, token
 
     def _change(self, principal: Principal, device_id: str, apply: Callable[[DeviceRow], None]) -> DeviceRow:
-        with Session(self.engine) as s:
-            row = s.get(DeviceRow, device_id)
+        with self.make_uow() as uow:
+            row = uow.devices.get(device_id)
             if row is None:
                 raise NotFound(f"no device {device_id!r}")
             if not principal.is_staff_of(row.owner_agency):
                 raise PermissionDenied("only staff of the owner agency or an admin may manage this device")
             apply(row)
-            s.add(row)
-            s.commit()
-            s.refresh(row)
+            uow.complete()
         self.on_change()
         return row
 
