@@ -42,6 +42,22 @@ def verify_token(secret: str, token: str) -> Principal:
     return Principal(subject=claims["sub"], agency=claims.get("agency", ""), roles=frozenset(claims.get("roles", [])))
 
 
+def principal_from_metadata(secret: str, metadata, *, required: bool = True) -> Principal | None:
+    """The staff principal of a gRPC call's `authorization: Bearer <token>` metadata. None when the call carries
+    no token and none is `required`; UNAUTHENTICATED (google.rpc status) when one is required or invalid."""
+    from kota_common.errors import Unauthenticated
+
+    token = bearer_from_metadata(metadata)
+    if not token:
+        if not required:
+            return None
+        raise Unauthenticated("a staff bearer token is required (metadata authorization: Bearer ...)")
+    try:
+        return verify_token(secret, token)
+    except InvalidToken as exc:
+        raise Unauthenticated(f"invalid bearer token: {exc}") from None
+
+
 def bearer_from_metadata(metadata) -> str | None:
     for key, value in metadata or ():
         if key == "authorization" and value.lower().startswith("bearer "):

@@ -10,8 +10,8 @@ import grpc
 
 from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from kota_common.auth import InvalidToken, Principal, bearer_from_metadata, verify_token
-from kota_common.errors import InvalidArgument, Unauthenticated
+from kota_common.auth import Principal, principal_from_metadata
+from kota_common.errors import InvalidArgument
 from kota_common.grpc_server import timestamp, translate_errors
 from kota_common.privacy import scrub
 from kota_complaints.adapters.channels import ChannelNormaliser, RawMessage, reply_text
@@ -95,13 +95,7 @@ class ComplaintsServicer(pb_grpc.ComplaintsServiceServicer):
         self.auth_secret = auth_secret
 
     def _principal(self, context: grpc.ServicerContext) -> Principal | None:
-        token = bearer_from_metadata(context.invocation_metadata())
-        if token is None:
-            return None
-        try:
-            return verify_token(self.auth_secret, token)
-        except InvalidToken as exc:
-            raise Unauthenticated(f"invalid bearer token: {exc}") from exc
+        return principal_from_metadata(self.auth_secret, context.invocation_metadata(), required=False)
 
     @translate_errors
     def SubmitComplaint(self, request: pb.SubmitComplaintRequest, context):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urlparse
 
 from kota_common.auth import Principal
+from kota_common.clock import now_utc
 from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from kota_common.events.sensors import SensorAlert
 from kota_common.ids import new_uuid, random_bytes
@@ -36,9 +37,6 @@ _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648
 _TRACKING_SHIFTS = tuple(range(55, -1, -5))  # 12 letters of 5 bits, most significant first
 
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def new_complaint_id() -> str:

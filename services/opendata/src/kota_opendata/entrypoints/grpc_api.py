@@ -15,8 +15,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kota.opendata.v1 import opendata_pb2 as pb
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
-from kota_common.auth import InvalidToken, bearer_from_metadata, verify_token
-from kota_common.errors import InvalidArgument, NotFound, Unauthenticated
+from kota_common.auth import principal_from_metadata
+from kota_common.errors import InvalidArgument, NotFound
 from kota_common.grpc_server import abort_with, timestamp, translate_errors
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, OrganizationRow
@@ -248,13 +248,7 @@ class OpenDataServicer(pb_grpc.OpenDataServiceServicer):
     # ---- uploads -------------------------------------------------------------------------------------------
     @translate_errors
     def UploadDataset(self, request, context):
-        token = bearer_from_metadata(context.invocation_metadata())
-        if not token:
-            raise Unauthenticated("a staff bearer token is required (metadata authorization: Bearer ...)")
-        try:
-            principal = verify_token(self.settings.common.auth_secret, token)
-        except InvalidToken as exc:
-            raise Unauthenticated(f"invalid token: {exc}") from None
+        principal = principal_from_metadata(self.settings.common.auth_secret, context.invocation_metadata())
         req = uploads.UploadRequest(
             name=request.name, csv=request.csv, title=request.title, notes=request.notes,
             organization=request.organization, tags=list(request.tags), groups=list(request.groups),

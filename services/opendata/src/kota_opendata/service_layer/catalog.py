@@ -12,6 +12,7 @@ from sqlalchemy import Table
 from sqlmodel import Session
 
 from kota_common import envelope
+from kota_common.clock import now_utc
 from kota_common.events import opendata as od_events
 from kota_common.outbox import add_event
 from kota_common.telemetry import current_trace_headers
@@ -22,9 +23,6 @@ from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def live_table_name(name: str) -> str:

@@ -7,12 +7,13 @@ import json
 from dataclasses import dataclass, field
 
 from kota_common.auth import Principal
+from kota_common.clock import now_utc
 from kota_common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from kota_common.outbox import add_event
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, OrganizationRow
 from kota_opendata.domain import anonymise, catalog, schema
-from kota_opendata.service_layer.catalog import now_utc, published_event
+from kota_opendata.service_layer.catalog import published_event
 from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
 MAX_REPORTED_ERRORS = 1000

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from sqlalchemy import func, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,10 +12,6 @@ from sqlmodel import Session, select
 
 from kota_sensors.adapters.orm import DatastreamRow, DeviceRow, ObservationRow, VehiclePositionRow
 from kota_sensors.domain.devices import DeviceInfo
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def device_info(row: DeviceRow) -> DeviceInfo:

@@ -12,8 +12,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
-from kota_common.auth import InvalidToken, Principal, bearer_from_metadata, verify_token
-from kota_common.errors import InvalidArgument, Unauthenticated
+from kota_common.auth import Principal, principal_from_metadata
+from kota_common.errors import InvalidArgument
 from kota_common.grpc_server import timestamp, translate_errors
 from kota_sensors.adapters.orm import DatastreamRow, DeviceRow
 from kota_sensors.adapters.repository import ObservationQuery
@@ -90,13 +90,9 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
         self.secret = secret
 
     def _principal(self, context) -> Principal:
-        token = bearer_from_metadata(context.invocation_metadata())
-        if not token:
-            raise Unauthenticated("a staff bearer token is required")
-        try:
-            return verify_token(self.secret, token)
-        except InvalidToken as exc:
-            raise Unauthenticated(f"invalid token: {exc}") from exc
+        principal = principal_from_metadata(self.secret, context.invocation_metadata())
+        assert principal is not None  # required: refused above otherwise
+        return principal
 
     # -- ingest ----------------------------------------------------------------------------------------
     def IngestReadings(self, request_iterator, context):

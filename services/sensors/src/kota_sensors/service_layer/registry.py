@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 
 from kota_common.auth import Principal
+from kota_common.clock import now_utc
 from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from kota_sensors.adapters.orm import DeviceRow
-from kota_sensors.adapters.repository import now_utc
 from kota_sensors.domain.devices import hash_token, new_token, validate_device
 from kota_sensors.service_layer.unit_of_work import UnitOfWork
 
