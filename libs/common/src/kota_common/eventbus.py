@@ -369,9 +369,6 @@ class ConsumerLag:
             if end is not None:
                 self._lag[(group_id, topic, partition)] = max(end - offset - 1, 0)
 
-    def get(self, group_id: str, topic: str, partition: int) -> int | None:
-        return self._lag.get((group_id, topic, partition))
-
     def _observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         for (group, topic, partition), lag in list(self._lag.items()):
             yield Observation(lag, {"service": self.service, "group": group, "topic": topic, "partition": partition})
