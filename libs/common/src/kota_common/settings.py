@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER = "REPLACE-ME"  # what the deployment examples ship in place of secrets
+ADDRESS_PATTERN = r"^[\w.\-\[\]:]+:\d+$"  # host:port (a name, IPv4 or [IPv6])
 METRICS_ADDRESS_PATTERN = r"^(|off|[\w.\-\[\]:]+:\d+)$"
 
 
@@ -18,6 +19,11 @@ def refuse_placeholder(value: str) -> str:
     if PLACEHOLDER.lower() in value.lower():
         raise ValueError(f"still the placeholder from the deployment example ({PLACEHOLDER}...): set a long random secret")
     return value
+
+
+def address_field(default: str, description: str = ""):
+    """A host:port setting (where a server listens, or another service's address)."""
+    return Field(default, pattern=ADDRESS_PATTERN, description=description or "host:port")
 
 
 def metrics_address_field(default: str):

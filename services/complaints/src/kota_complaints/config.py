@@ -7,13 +7,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings, metrics_address_field
+from kota_common.settings import CommonSettings, address_field, metrics_address_field
 
 
 class ComplaintsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOTA_COMPLAINTS_", extra="ignore")
 
-    grpc_address: str = Field("127.0.0.1:50051", pattern=r"^[\w.\-\[\]:]+:\d+$")
+    grpc_address: str = address_field("127.0.0.1:50051", "where its gRPC server listens")
     database_url: str = "sqlite:///var/complaints.db"
     reference_file: str = Field("", description="city reference JSON (agencies, categories, routing); default Jakarta")
     duplicate_radius_m: float = Field(100.0, gt=0, le=5000)

@@ -7,9 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings, metrics_address_field, refuse_placeholder
+from kota_common.settings import ADDRESS_PATTERN, CommonSettings, metrics_address_field, refuse_placeholder
 
-_ADDRESS = r"^[\w.\-\[\]:]+:\d+$"
 # In a checkout (an editable install), the document `kota asyncapi` keeps in docs/.
 REPOSITORY_ASYNCAPI = Path(__file__).resolve().parents[4] / "docs" / "asyncapi" / "asyncapi.json"
 
@@ -17,20 +16,20 @@ REPOSITORY_ASYNCAPI = Path(__file__).resolve().parents[4] / "docs" / "asyncapi" 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOTA_GATEWAY_", extra="ignore", populate_by_name=True)
 
-    http_address: str = Field("127.0.0.1:8080", pattern=_ADDRESS)
+    http_address: str = Field("127.0.0.1:8080", pattern=ADDRESS_PATTERN)
     complaints_address: str = Field(
         "127.0.0.1:50051",
-        pattern=_ADDRESS,
+        pattern=ADDRESS_PATTERN,
         validation_alias=AliasChoices("KOTA_GATEWAY_COMPLAINTS_ADDRESS", "KOTA_COMPLAINTS_GRPC_ADDRESS"),
     )
     sensors_address: str = Field(
         "127.0.0.1:50052",
-        pattern=_ADDRESS,
+        pattern=ADDRESS_PATTERN,
         validation_alias=AliasChoices("KOTA_GATEWAY_SENSORS_ADDRESS", "KOTA_SENSORS_GRPC_ADDRESS"),
     )
     opendata_address: str = Field(
         "127.0.0.1:50053",
-        pattern=_ADDRESS,
+        pattern=ADDRESS_PATTERN,
         validation_alias=AliasChoices("KOTA_GATEWAY_OPENDATA_ADDRESS", "KOTA_OPENDATA_GRPC_ADDRESS"),
     )
     rpc_timeout_s: float = Field(5.0, gt=0, le=120, description="deadline of each unary gRPC call")

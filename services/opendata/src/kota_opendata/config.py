@@ -5,13 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings, metrics_address_field
+from kota_common.settings import CommonSettings, address_field, metrics_address_field
 
 
 class OpenDataSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOTA_OPENDATA_", extra="ignore")
 
-    grpc_address: str = Field("127.0.0.1:50053", pattern=r"^[\w.\-\[\]:]+:\d+$")
+    grpc_address: str = address_field("127.0.0.1:50053", "where its gRPC server listens")
     database_url: str = "sqlite:///var/opendata.db"
     consumer_group: str = "kota-opendata"
     consume_events: bool = True

@@ -7,19 +7,17 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings, metrics_address_field
-
-ADDRESS = r"^[\w.\-\[\]:]+:\d+$"
+from kota_common.settings import ADDRESS_PATTERN, CommonSettings, metrics_address_field
 
 
 class SensorsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOTA_SENSORS_", extra="ignore")
 
-    grpc_address: str = Field("127.0.0.1:50052", pattern=ADDRESS)
-    http_address: str = Field("127.0.0.1:8052", pattern=ADDRESS, description="HTTP ingest for simple devices")
+    grpc_address: str = Field("127.0.0.1:50052", pattern=ADDRESS_PATTERN)
+    http_address: str = Field("127.0.0.1:8052", pattern=ADDRESS_PATTERN, description="HTTP ingest for simple devices")
     http_enabled: bool = True
     mqtt_enabled: bool = Field(True, description="subscribe to an MQTT broker for device readings")
-    mqtt_address: str = Field("127.0.0.1:1883", pattern=ADDRESS, description="with the embedded broker: where it "
+    mqtt_address: str = Field("127.0.0.1:1883", pattern=ADDRESS_PATTERN, description="with the embedded broker: where it "
                               "listens (0.0.0.0:1883 in a container, so that devices reach it); otherwise: the "
                               "external MQTT broker to subscribe to")
     mqtt_embedded_broker: bool = Field(True, description="start an MQTT broker (amqtt) inside this process; it "
@@ -27,7 +25,7 @@ class SensorsSettings(BaseSettings):
                                        "where each device document carries its credential in plain text (any "
                                        "subscriber to the topics would collect them): development only")
     mqtt_topic_prefix: str = Field("kota/devices", pattern=r"^[\w\-/]+$")
-    mqtt_tls_address: str = Field("", pattern="^$|" + ADDRESS, description="the embedded broker's MQTT over "
+    mqtt_tls_address: str = Field("", pattern="^$|" + ADDRESS_PATTERN, description="the embedded broker's MQTT over "
                                   "TLS listener (0.0.0.0:8883 in a container): devices send their credential at "
                                   "CONNECT, so those on public networks should reach the broker only here (expose "
                                   "this port to them, not MQTT_ADDRESS's)")
