@@ -36,7 +36,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from kota_common import envelope
 from kota_common.db.sqlite import holding_write_lock
@@ -490,7 +490,7 @@ class IdempotentBatchHandler(IdempotentHandler):
                     self.begin_batch(session)
                 ids = list({event.id for _, event, _ in parsed})
                 seen = set(session.exec(select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == self.group_id, ProcessedEvent.event_id.in_(ids))).all())
+                    ProcessedEvent.consumer == self.group_id, col(ProcessedEvent.event_id).in_(ids))).all())
                 for topic, event, payload in parsed:
                     if event.id in seen:
                         skipped[topic] = skipped.get(topic, 0) + 1

@@ -86,9 +86,10 @@ def observe_outbox(engine: Engine, service: str) -> None:
     oldest row by the index on published_at, id), not before; a failing query leaves the scrape without them."""
     from sqlalchemy import func, select
 
+    from kota_common.db.tables import table_of
     from kota_common.outbox import OutboxMessage
 
-    table = OutboxMessage.__table__
+    table = table_of(OutboxMessage)
     unpublished = table.c.published_at.is_(None)
     oldest = select(table.c.created_at).where(unpublished).order_by(table.c.id).limit(1).scalar_subquery()
     statement = select(func.count(), oldest).select_from(table).where(unpublished)

@@ -14,17 +14,19 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from typing import TextIO
 
 import orjson
 from aiokafka.errors import KafkaTimeoutError
 from opentelemetry import trace
-from sqlalchemy import Column, Index, LargeBinary, delete, update
-from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import Column, Index, LargeBinary, delete, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Field, Session, SQLModel
 
 from kota_common import envelope
 from kota_common.db.deferred import defer_insert
 from kota_common.db.sqlite import lock_file_beside, write_lock
+from kota_common.db.tables import table_of
 from kota_common.eventbus import EventBus
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ def outbox_row(topic: str, key: str, event: envelope.Event) -> dict:
 def add_events(session: Session, rows: list[dict]) -> None:
     """Stages events (from outbox_row) in the caller's transaction; they are written when it commits, with
     every other event of the transaction in one statement."""
-    defer_insert(session, OutboxMessage.__table__, rows)
+    defer_insert(session, table_of(OutboxMessage), rows)
 
 
 def add_event(session: Session, topic: str, key: str, event: envelope.Event) -> None:
@@ -98,7 +100,7 @@ def add_event(session: Session, topic: str, key: str, event: envelope.Event) -> 
 def events_since(engine: Engine, topic: str, since: datetime) -> list[tuple[str | None, str]]:
     """(key, ce_type) of the events staged for `topic` from `since` on, published or not (as far back as the
     relay's retention), in commit order: what a process that stopped hearing of changes meanwhile missed."""
-    table = OutboxMessage.__table__
+    table = table_of(OutboxMessage)
     stmt = select(table.c.key, table.c.ce_type).where(table.c.topic == topic, table.c.created_at >= since)
     with engine.connect() as conn:
         return [(key, ce_type) for key, ce_type in conn.execute(stmt.order_by(table.c.id))]
@@ -146,8 +148,8 @@ class OutboxRelay:
         self.mark_interval = mark_interval
         self._last_cleanup = 0.0
         self._last_mark = 0.0
-        self._leader_conn = None
-        self._leader_file = None
+        self._leader_conn: Connection | None = None
+        self._leader_file: TextIO | None = None
         self.published_total = 0
 
     def notify(self) -> None:
@@ -300,7 +302,7 @@ class OutboxRelay:
         if len(in_flight) >= self.batch_size * 10:  # broker is slow or away: don't pile up more
             self._stop.wait(0.1)
             return 0
-        table = OutboxMessage.__table__
+        table = table_of(OutboxMessage)
         stmt = (
             select(table.c.id, table.c.topic, table.c.key, table.c.headers, table.c.payload)
             .where(table.c.published_at.is_(None))
@@ -341,7 +343,7 @@ class OutboxRelay:
         if not ids:
             return
         now = datetime.now(timezone.utc)
-        table = OutboxMessage.__table__
+        table = table_of(OutboxMessage)
         try:
             with self.engine.connect() as conn, write_lock(self.engine):
                 for start in range(0, len(ids), 500):
@@ -361,7 +363,7 @@ class OutboxRelay:
             return
         self._last_cleanup = time.monotonic()
         cutoff = datetime.now(timezone.utc) - self.retention
-        table = OutboxMessage.__table__
+        table = table_of(OutboxMessage)
         with self.engine.connect() as conn, write_lock(self.engine):
             conn.execute(delete(table).where(table.c.published_at.is_not(None), table.c.published_at < cutoff))
             conn.commit()

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings
 
 from kota_common.logging import configure_logging
 from kota_common.metrics import configure_metrics
-from kota_common.settings import load_settings
+from kota_common.settings import CommonSettings, load_settings
 from kota_common.telemetry import configure_tracing
 
 
@@ -24,13 +24,17 @@ def run_service(
     app_factory: Callable[[Any], Any],
     metrics_address: Callable[[Any], str] = lambda settings: settings.metrics_address,
 ) -> None:
-    """`app_factory(settings)` returns an object with start() and stop(); it is imported lazily by the caller
+    """`settings_class` has the shared settings as its `common` field (CommonSettings).
+    `app_factory(settings)` returns an object with start() and stop(); it is imported lazily by the caller
     so that logging, tracing and metrics are configured before the service's modules load.
     `metrics_address(settings)`: where this process serves /metrics (by default the metrics_address setting)."""
     settings = load_settings(settings_class)
-    if settings.common.cpu_affinity:  # before any thread starts: threads inherit it
-        os.sched_setaffinity(0, settings.common.cpu_affinity)
-    configure_logging(name, settings.common.log_level, settings.common.log_json)
+    common = getattr(settings, "common", None)
+    if not isinstance(common, CommonSettings):
+        raise TypeError(f"{settings_class.__name__} has no `common: CommonSettings` field")
+    if common.cpu_affinity:  # before any thread starts: threads inherit it
+        os.sched_setaffinity(0, common.cpu_affinity)
+    configure_logging(name, common.log_level, common.log_json)
     configure_tracing(f"kota-{name}")
     configure_metrics(f"kota-{name}", metrics_address(settings))
     app = app_factory(settings)

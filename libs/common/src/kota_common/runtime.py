@@ -81,17 +81,19 @@ class ServiceHost:
         """Each watched component's health under its own name on every gRPC server of the service (a stalled
         consumer shows in probes and `kota up`)."""
         servers = [c for c in self._started if isinstance(c, GrpcServer)]
-        watched = [c for c in self._started if getattr(c, "health_name", None)]
+        watched: list[tuple[str, Component]] = [
+            (health_name, c) for c in self._started if (health_name := getattr(c, "health_name", None))
+        ]
         last: dict[str, bool] = {}
         while True:
-            for component in watched:
+            for health_name, component in watched:
                 healthy = _healthy(component)
-                if last.get(component.health_name) != healthy:
+                if last.get(health_name) != healthy:
                     if not healthy:
                         log.warning("%s: %s is not healthy", self.name, component.name)
                     for server in servers:
-                        server.set_health(component.health_name, healthy)
-                    last[component.health_name] = healthy
+                        server.set_health(health_name, healthy)
+                    last[health_name] = healthy
             if self._stop.wait(self.health_interval):
                 return
 

@@ -4,5 +4,6 @@
 - `sqlite`: one writer at a time (SqliteWriteLock, write_lock, holding_write_lock) and the checkpointer thread;
 - `deferred`: rows and notifications written when the session commits (defer_insert, defer_notify);
 - `driver`: statements run straight on the driver for hot paths (DriverStatement, insert_many, bind_processor);
-- `notify`: PostgreSQL LISTEN (NotificationListener).
+- `notify`: PostgreSQL LISTEN (NotificationListener);
+- `tables`: the Core table of a SQLModel table model, typed (table_of).
 """

@@ -104,7 +104,10 @@ class DriverStatement:
         for key, value in params.items():
             processor = bind_processors.get(key)
             values[key] = processor(value) if processor else value
-        cursor = conn.connection.dbapi_connection.cursor()
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection is None:  # invalidated, or closed underneath
+            raise RuntimeError("the connection has no driver connection to run the statement on")
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(sql, values if positions is None else tuple(values[k] for k in positions))
         except BaseException:

@@ -175,5 +175,5 @@ def holding_write_lock(session: Session) -> Iterator[None]:
     """The session's connection, then its engine's write lock, in that order (see write_lock), for as long
     as the block runs: the way every unit of work and event handler writes."""
     session.connection()
-    with write_lock(session.get_bind()):
+    with write_lock(session.get_bind().engine):  # the bind is an Engine (or a Connection: then its engine)
         yield

@@ -22,11 +22,14 @@ def _example(**values) -> ConfigDict:
     return ConfigDict(extra="forbid", json_schema_extra={"examples": [values]})
 
 
+_AREA_EXAMPLE = dict(lat=-6.1754, lon=106.8272, kelurahan_code="31.71.01.1001", kelurahan="Gambir",
+                     kecamatan="Gambir", kota_code="31.71", kota="Kota Administrasi Jakarta Pusat")
+
+
 class AreaRef(BaseModel):
     """Where a complaint is: a point, and the kelurahan, kecamatan and kota (city) it falls in."""
 
-    model_config = _example(lat=-6.1754, lon=106.8272, kelurahan_code="31.71.01.1001", kelurahan="Gambir",
-                            kecamatan="Gambir", kota_code="31.71", kota="Kota Administrasi Jakarta Pusat")
+    model_config = _example(**_AREA_EXAMPLE)
 
     lat: float | None = Field(None, description="latitude, WGS84")
     lon: float | None = Field(None, description="longitude, WGS84")
@@ -42,7 +45,7 @@ class ComplaintSubmitted(EventPayload):
 
     model_config = _example(
         complaint_id="0f8c2b7e-5d4a-4c1e-9a3b-7e2d1c6f8a90", channel="web", service_code="waste",
-        description="Sampah menumpuk di TPS sejak tiga hari", location=AreaRef.model_config["json_schema_extra"]["examples"][0],
+        description="Sampah menumpuk di TPS sejak tiga hari", location=_AREA_EXAMPLE,
         media_urls=[], attributes={}, reporter_ref="r-5b1f0c2a9e", anonymous=False,
         requested_at="2025-03-04T07:15:00Z", duplicate_of=None,
     )
