@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple, overload
 
+import sqlalchemy
 from sqlalchemy import bindparam, func, literal, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from kota_common.db.deferred import defer_insert, deferred_rows, flush_deferred
 from kota_common.db.driver import DriverStatement
+from kota_common.db.tables import table_of
 from kota_complaints.adapters.orm import (
     AgencyRow,
     ComplaintRow,
@@ -36,6 +38,10 @@ from kota_complaints.domain.model import (
 )
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: datetime | None) -> datetime | None: ...
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything Kota stores is UTC.
     if value is not None and value.tzinfo is None:
@@ -56,11 +62,12 @@ class ComplaintFilter:
     ids: tuple[str, ...] = ()
 
 
-_TABLE = ComplaintRow.__table__
+_TABLE = table_of(ComplaintRow)
 _C = _TABLE.c
 _OPEN = (Status.RECEIVED.value, Status.ROUTED.value, Status.IN_PROGRESS.value)
-# Built once: the duplicate check runs on every submission.
-_OPEN_NEAR = DriverStatement(select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_at, _C.status).where(
+# Built once: the duplicate check runs on every submission. (Core statements: sqlalchemy's select, typed for any
+# number of columns.)
+_OPEN_NEAR = DriverStatement(sqlalchemy.select(_C.id, _C.channel, _C.lat, _C.lon, _C.requested_at, _C.status).where(
     _C.service_code == bindparam("code"),
     _C.status.in_([literal(status) for status in _OPEN]),  # fixed parameters: no per-call IN expansion
     _C.lat.between(bindparam("min_lat"), bindparam("max_lat")),
@@ -69,14 +76,63 @@ _OPEN_NEAR = DriverStatement(select(_C.id, _C.channel, _C.lat, _C.lon, _C.reques
     _C.requested_at >= bindparam("since"),
 ))
 
+
+
+class _ComplaintRecord(NamedTuple):
+    """A row of the complaints table as _BY_ID reads it (its columns, in the table's order)."""
+
+    id: str
+    channel: str
+    service_code: str
+    description: str
+    lat: float | None
+    lon: float | None
+    address: str
+    kelurahan_code: str
+    kelurahan: str
+    kecamatan: str
+    kota_code: str
+    kota: str
+    media_urls: str
+    attributes: str
+    external_ref: str
+    reporter_ref: str
+    anonymous: bool
+    idempotency_key: str | None
+    status: str
+    requested_at: datetime
+    updated_at: datetime
+    agency_code: str
+    unit: str
+    routed_at: datetime | None
+    due_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    sla_breached: bool
+    escalation_level: int
+    duplicate_of: str | None
+    supporters_count: int
+    rating: int | None
+    status_notes: str
+    version: int
+
+
+class _HistoryRecord(NamedTuple):
+    at: datetime
+    kind: str
+    status: str
+    actor: str
+    note: str
+
+
 # A complaint and its history, loaded for every change to it (and a duplicate's master on intake).
-_BY_ID = DriverStatement(select(*_TABLE.c).where(_C.id == bindparam("id")))
-_BY_ID_FOR_UPDATE = DriverStatement(select(*_TABLE.c).where(_C.id == bindparam("id")).with_for_update())
-_ComplaintRecord = namedtuple("_ComplaintRecord", [c.key for c in _TABLE.c])
-_HISTORY = HistoryRow.__table__
+_RECORD_COLUMNS = [_C[name] for name in _ComplaintRecord._fields]  # a field the table lacks fails here, on import
+_BY_ID = DriverStatement(sqlalchemy.select(*_RECORD_COLUMNS).where(_C.id == bindparam("id")))
+_BY_ID_FOR_UPDATE = DriverStatement(sqlalchemy.select(*_RECORD_COLUMNS).where(_C.id == bindparam("id")).with_for_update())
+_HISTORY = table_of(HistoryRow)
 _H = _HISTORY.c
 _HISTORY_OF = DriverStatement(
-    select(_H.at, _H.kind, _H.status, _H.actor, _H.note).where(_H.complaint_id == bindparam("id")).order_by(_H.seq)
+    sqlalchemy.select(_H.at, _H.kind, _H.status, _H.actor, _H.note).where(_H.complaint_id == bindparam("id")).order_by(_H.seq)
 )
 # Every column a change can touch (ComplaintRepository._columns), written back by id: a duplicate's master on
 # every duplicate submission, and each staff change.
@@ -89,7 +145,7 @@ UPDATED_COLUMNS = (
 _UPDATE = DriverStatement(
     update(_TABLE).where(_C.id == bindparam("_id")).values({k: bindparam(k, type_=_C[k].type) for k in UPDATED_COLUMNS})
 )
-_HistoryRecord = namedtuple("_HistoryRecord", ["at", "kind", "status", "actor", "note"])
+_REPORTERS = table_of(ReporterRow)
 
 
 class ComplaintRepository:
@@ -135,7 +191,7 @@ class ComplaintRepository:
             ]
             self._history_len[complaint.id] = len(complaint.history)
         defer_insert(self.session, _TABLE, inserts)
-        defer_insert(self.session, ReporterRow.__table__, self._reporters)
+        defer_insert(self.session, _REPORTERS, self._reporters)
         self._reporters = []
         defer_insert(self.session, _HISTORY, history)
 
@@ -201,7 +257,7 @@ class ComplaintRepository:
                 return row["id"], stored
         # A range on the unique index (":" + 1 is ";"), the same on every database.
         found = self.session.connection().execute(
-            select(_C.id, _C.idempotency_key).where(_C.idempotency_key >= scope, _C.idempotency_key < scope[:-1] + ";")
+            sqlalchemy.select(_C.id, _C.idempotency_key).where(_C.idempotency_key >= scope, _C.idempotency_key < scope[:-1] + ";")
         ).first()
         return (found.id, found.idempotency_key) if found else None
 
@@ -250,9 +306,9 @@ class ComplaintRepository:
             self.session.exec(
                 select(ComplaintRow.id)
                 .where(
-                    ComplaintRow.status.in_([Status.ROUTED.value, Status.IN_PROGRESS.value]),
-                    ComplaintRow.duplicate_of.is_(None),
-                    ComplaintRow.due_at < now,
+                    col(ComplaintRow.status).in_([Status.ROUTED.value, Status.IN_PROGRESS.value]),
+                    col(ComplaintRow.duplicate_of).is_(None),
+                    col(ComplaintRow.due_at) < now,
                 )
                 .limit(limit)
             ).all()
@@ -262,25 +318,25 @@ class ComplaintRepository:
         flush_deferred(self.session)
         stmt = select(ComplaintRow)
         if flt.statuses:
-            stmt = stmt.where(ComplaintRow.status.in_([s.value for s in flt.statuses]))
+            stmt = stmt.where(col(ComplaintRow.status).in_([s.value for s in flt.statuses]))
         for column, value in (
-            (ComplaintRow.service_code, flt.service_code),
-            (ComplaintRow.agency_code, flt.agency_code),
-            (ComplaintRow.kota_code, flt.kota_code),
-            (ComplaintRow.kelurahan_code, flt.kelurahan_code),
-            (ComplaintRow.channel, flt.channel),
+            (col(ComplaintRow.service_code), flt.service_code),
+            (col(ComplaintRow.agency_code), flt.agency_code),
+            (col(ComplaintRow.kota_code), flt.kota_code),
+            (col(ComplaintRow.kelurahan_code), flt.kelurahan_code),
+            (col(ComplaintRow.channel), flt.channel),
         ):
             if value:
                 stmt = stmt.where(column == value)
         if flt.ids:
-            stmt = stmt.where(ComplaintRow.id.in_(flt.ids))
+            stmt = stmt.where(col(ComplaintRow.id).in_(flt.ids))
         if flt.start:
-            stmt = stmt.where(ComplaintRow.requested_at >= flt.start)
+            stmt = stmt.where(col(ComplaintRow.requested_at) >= flt.start)
         if flt.end:
-            stmt = stmt.where(ComplaintRow.requested_at <= flt.end)
+            stmt = stmt.where(col(ComplaintRow.requested_at) <= flt.end)
         total = self.session.exec(select(func.count()).select_from(stmt.subquery())).one()
         rows = self.session.exec(
-            stmt.order_by(ComplaintRow.requested_at.desc(), ComplaintRow.id.desc()).offset(offset).limit(limit)
+            stmt.order_by(col(ComplaintRow.requested_at).desc(), col(ComplaintRow.id).desc()).offset(offset).limit(limit)
         ).all()
         return list(rows), total
 
@@ -356,6 +412,6 @@ def load_routing_table(session: Session, default_agency: str) -> RoutingTable:
         )
     rules = [
         RoutingRule(r.service_code, r.agency_code, r.unit, r.kota_code)
-        for r in session.exec(select(RoutingRuleRow).order_by(RoutingRuleRow.id)).all()
+        for r in session.exec(select(RoutingRuleRow).order_by(col(RoutingRuleRow.id))).all()
     ]
     return RoutingTable(agencies=agencies, categories=categories, rules=rules, default_agency=default_agency)

@@ -137,6 +137,11 @@ class Area:
     def has_point(self) -> bool:
         return self.lat is not None and self.lon is not None
 
+    @property
+    def point(self) -> tuple[float, float] | None:
+        """(lat, lon), or None without a point."""
+        return (self.lat, self.lon) if self.lat is not None and self.lon is not None else None
+
 
 @dataclass(frozen=True)
 class RoutingRule:
@@ -165,7 +170,7 @@ class RoutingTable:
         """The most specific rule wins: category and kota, then category alone, then the category's agency."""
         specific = [r for r in self.rules if r.service_code == service_code and r.kota_code and r.kota_code == area.kota_code]
         general = [r for r in self.rules if r.service_code == service_code and not r.kota_code]
-        rule = (specific or general or [None])[0]
+        rule = next(iter(specific or general), None)
         if rule is not None:
             return Assignment(rule.agency_code, _unit(rule.unit, area))
         category = self.categories.get(service_code)
@@ -456,20 +461,22 @@ def check_attributes(category: ServiceCategory, values: dict[str, str]) -> None:
 
 def find_duplicate(new: Complaint, candidates: list[Complaint], policy: Policy) -> Complaint | None:
     """The nearest open complaint of the same category within the radius and time window, if any."""
-    if not new.area.has_point:
+    new_point = new.area.point
+    if new_point is None:
         return None
     best, best_d = None, policy.duplicate_radius_m
     for c in candidates:
+        point = c.area.point
         if (
             c.id == new.id
             or c.duplicate_of
             or c.service_code != new.service_code
             or c.status not in OPEN_STATUSES
-            or not c.area.has_point
+            or point is None
             or new.requested_at - c.requested_at > policy.duplicate_window
         ):
             continue
-        d = distance_m(new.area.lat, new.area.lon, c.area.lat, c.area.lon)
+        d = distance_m(*new_point, *point)
         if d <= best_d:
             best, best_d = c, d
     return best

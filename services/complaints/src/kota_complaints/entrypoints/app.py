@@ -70,6 +70,7 @@ def bootstrap(s: ComplaintsSettings) -> ServiceHost:
     # A group commit keeps its requests' objects alive until it commits; the default threshold spent about
     # 4% of intake's CPU in the collector (perf), and p99 at 500/s halved without it.
     collect_garbage_less_often(GC_YOUNG_THRESHOLD)
+    relay: RelayProcess | OutboxRelay
     if s.outbox_relay == "process":
         relay = RelayProcess("complaints-relay", s.database_url, linger_ms=s.outbox_linger_ms)
     else:
@@ -137,6 +138,8 @@ class Complaints:
             return
         latest: dict[str, str] = {}
         for complaint_id, ce_type in events_since(self.engine, complaint_events.TOPIC, since - CATCH_UP_MARGIN):
+            if complaint_id is None:  # keyless: not a complaint's event (each has its complaint's id as key)
+                continue
             latest.pop(complaint_id, None)  # re-inserted: the order is that of each complaint's last change
             latest[complaint_id] = ce_type
         log.info("caught up %d complaint(s) changed while not listening", len(latest))

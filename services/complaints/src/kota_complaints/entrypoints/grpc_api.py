@@ -24,7 +24,7 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 
 
-def channel_to_pb(channel: Channel) -> int:
+def channel_to_pb(channel: Channel) -> pb.Channel:
     return pb.Channel.Value(f"CHANNEL_{channel.name}")
 
 
@@ -33,7 +33,7 @@ def channel_from_pb(value: int) -> str:
     return "" if value == pb.CHANNEL_UNSPECIFIED else Channel[name.removeprefix("CHANNEL_")].value
 
 
-def status_to_pb(status: Status) -> int:
+def status_to_pb(status: Status) -> pb.Status:
     return pb.Status.Value(f"STATUS_{status.name}")
 
 

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlparse
 
+from sqlmodel import SQLModel
+
 from kota_common.auth import Principal
 from kota_common.clock import now_utc
+from kota_common.db.tables import table_of
 from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from kota_common.events.sensors import SensorAlert
 from kota_common.ids import new_uuid, random_bytes
-from kota_common.reference import AreaDirectory, haversine_km
+from kota_common.reference import AreaDirectory, Kota, haversine_km
 from kota_complaints.adapters.orm import ComplaintRow, ReporterRow, SensorIncidentRow
 from kota_complaints.adapters.repository import ComplaintFilter
 from kota_complaints.domain.commands import EMAIL, PHONE, SubmitComplaint
@@ -67,20 +70,29 @@ class Context:
             raise PermissionDenied("the tracking code does not match this complaint")
 
 
+def _max_length(model: type[SQLModel], column: str) -> int:
+    # String's length, or AutoString's (SQLModel's str columns: a TypeDecorator passing it on from its String).
+    length = getattr(table_of(model).c[column].type, "length", None)
+    if not isinstance(length, int):
+        raise TypeError(f"{model.__name__}.{column} is not a string column of bounded length")
+    return length
+
+
 # Field name and column length of each free-text field, in the order _validate_submission reads them (read from
 # the columns once: SQLAlchemy's attribute lookup costs more than the whole check).
 _TEXT_LIMITS = tuple(
-    (name, column.type.length)
-    for name, column in (
-        ("location.address", ComplaintRow.address), ("external_ref", ComplaintRow.external_ref),
-        ("idempotency_key", ComplaintRow.idempotency_key), ("contact.first_name", ReporterRow.first_name),
-        ("contact.last_name", ReporterRow.last_name), ("contact.email", ReporterRow.email),
-        ("contact.phone", ReporterRow.phone), ("contact.device_id", ReporterRow.device_id),
+    (name, _max_length(model, column))
+    for name, model, column in (
+        ("location.address", ComplaintRow, "address"), ("external_ref", ComplaintRow, "external_ref"),
+        ("idempotency_key", ComplaintRow, "idempotency_key"), ("contact.first_name", ReporterRow, "first_name"),
+        ("contact.last_name", ReporterRow, "last_name"), ("contact.email", ReporterRow, "email"),
+        ("contact.phone", ReporterRow, "phone"), ("contact.device_id", ReporterRow, "device_id"),
     )
 )
 
 
-def _validate_submission(cmd: SubmitComplaint, ctx: Context) -> tuple[Channel, list[tuple[str, str]]]:
+def _validate_submission(cmd: SubmitComplaint, ctx: Context) -> Channel:
+    """The submission's channel; InvalidArgument with every violation if it is not valid."""
     violations: list[tuple[str, str]] = []
     channel = None
     try:
@@ -119,28 +131,39 @@ def _validate_submission(cmd: SubmitComplaint, ctx: Context) -> tuple[Channel, l
     ), strict=True):
         if len(value) > limit:
             violations.append((name, f"must be at most {limit} characters"))
-    return channel, violations
+    if violations or channel is None:  # no channel is a violation
+        raise InvalidArgument("the complaint is not valid", violations)
+    return channel
+
+
+def _kota(areas: AreaDirectory, code: str) -> Kota:
+    kota = areas.find_kota(code)
+    if kota is None:  # the directory is a tree: every kecamatan's kota is in it
+        raise LookupError(f"kota {code!r} is not in the area directory")
+    return kota
 
 
 def resolve_area(cmd: SubmitComplaint, areas: AreaDirectory) -> Area:
     """Fills kelurahan/kecamatan/kota from the city's area directory."""
     if cmd.kelurahan_code:
         kel = areas.find_kelurahan(cmd.kelurahan_code)
+        if kel is None:  # refused by _validate_submission
+            raise InvalidArgument(f"unknown kelurahan {cmd.kelurahan_code!r}", [("location.kelurahan_code", "unknown kelurahan")])
         kec = areas.find_kecamatan(kel.kecamatan_code)
-        kota = areas.find_kota(kel.kota_code)
+        if kec is None:  # the directory is a tree: every kelurahan's kecamatan is in it
+            raise LookupError(f"kecamatan {kel.kecamatan_code!r} of kelurahan {kel.code!r} is not in the area directory")
+        kota = _kota(areas, kel.kota_code)
         return Area(cmd.lat, cmd.lon, cmd.address.strip(), kel.code, kel.name, kec.name, kota.code, kota.name)
-    if cmd.lat is not None:
+    if cmd.lat is not None and cmd.lon is not None:  # given together (_validate_submission)
         kec = areas.nearest_kecamatan(cmd.lat, cmd.lon)
         if haversine_km(kec.lat, kec.lon, cmd.lat, cmd.lon) <= 8:  # beyond that, outside the city
-            kota = areas.find_kota(kec.kota_code)
+            kota = _kota(areas, kec.kota_code)
             return Area(cmd.lat, cmd.lon, cmd.address.strip(), "", "", kec.name, kota.code, kota.name)
     return Area(cmd.lat, cmd.lon, cmd.address.strip())
 
 
 def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tuple[Complaint, str]:
-    channel, violations = _validate_submission(cmd, ctx)
-    if violations:
-        raise InvalidArgument("the complaint is not valid", violations)
+    channel = _validate_submission(cmd, ctx)
     now = now_utc()
     with uow:
         key = cmd.stored_idempotency_key()
@@ -152,7 +175,7 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
                     raise InvalidArgument("the idempotency key was already used for another submission", [(
                         "idempotency_key", "was sent before with other content: send a new key for a new submission",
                     )])
-                return uow.complaints.get(complaint_id), ctx.tracking_code(complaint_id)
+                return _found(uow.complaints.get(complaint_id), complaint_id), ctx.tracking_code(complaint_id)
         category = ctx.routing.categories[cmd.service_code]
         reporter_ref = new_uuid()
         try:
@@ -184,42 +207,41 @@ def submit_complaint(cmd: SubmitComplaint, uow: UnitOfWork, ctx: Context) -> tup
                 created_at=now,
             )
         master = None
-        if complaint.area.has_point:
+        if (point := complaint.area.point) is not None:
             candidates = uow.complaints.open_near(
                 complaint.service_code,
-                complaint.area.lat,
-                complaint.area.lon,
+                *point,
                 ctx.policy.duplicate_radius_m,
                 now - ctx.policy.duplicate_window,
             )
             master = find_duplicate(complaint, candidates, ctx.policy)
         if master is not None:
-            complaint.link_to(uow.complaints.get(master.id), now)
+            complaint.link_to(_found(uow.complaints.get(master.id), master.id), now)
         else:
             complaint.route(ctx.routing.route(complaint.service_code, complaint.area), category.sla_hours, now)
         uow.complete()
     return complaint, ctx.tracking_code(complaint.id)
 
 
+def _found(complaint: Complaint | None, complaint_id: str) -> Complaint:
+    if complaint is None:
+        raise NotFound(f"complaint {complaint_id!r} not found", [("id", "no such complaint")])
+    return complaint
+
+
 def get_complaint(complaint_id: str, uow: UnitOfWork) -> Complaint:
     with uow:
-        complaint = uow.complaints.get(complaint_id)
-        if complaint is None:
-            raise NotFound(f"complaint {complaint_id!r} not found", [("id", "no such complaint")])
-        return complaint
+        return _found(uow.complaints.get(complaint_id), complaint_id)
 
 
 def list_complaints(flt: ComplaintFilter, offset: int, limit: int, uow: UnitOfWork) -> tuple[list[Complaint], int]:
     with uow:
         rows, total = uow.complaints.list(flt, offset, limit)
-        return [uow.complaints.get(r.id) for r in rows], total
+        return [_found(uow.complaints.get(r.id), r.id) for r in rows], total
 
 
 def _load(uow: UnitOfWork, complaint_id: str) -> Complaint:
-    complaint = uow.complaints.get(complaint_id, for_update=True)
-    if complaint is None:
-        raise NotFound(f"complaint {complaint_id!r} not found", [("id", "no such complaint")])
-    return complaint
+    return _found(uow.complaints.get(complaint_id, for_update=True), complaint_id)
 
 
 def _domain(call, *args):
@@ -231,11 +253,12 @@ def _domain(call, *args):
         raise FailedPrecondition(str(err)) from err
 
 
-def _require_staff(principal: Principal | None, complaint: Complaint) -> None:
+def _require_staff(principal: Principal | None, complaint: Complaint) -> Principal:
     if principal is None:
         raise Unauthenticated("a staff bearer token is required")
     if not principal.is_staff_of(complaint.agency_code):
         raise PermissionDenied(f"only staff of {complaint.agency_code} may act on this complaint")
+    return principal
 
 
 def update_status(complaint_id: str, status: str, note: str, principal: Principal | None, uow: UnitOfWork) -> Complaint:
@@ -246,10 +269,10 @@ def update_status(complaint_id: str, status: str, note: str, principal: Principa
     now = now_utc()
     with uow:
         complaint = _load(uow, complaint_id)
-        _require_staff(principal, complaint)
+        staff = _require_staff(principal, complaint)
         if complaint.duplicate_of:
             raise FailedPrecondition(f"this report follows {complaint.duplicate_of}; update that ticket instead")
-        _domain(complaint.change_status, to, principal.actor, note.strip(), now)
+        _domain(complaint.change_status, to, staff.actor, note.strip(), now)
         for linked in uow.complaints.linked_to(complaint.id):
             linked.follow(complaint, now)
         uow.complete()
@@ -261,8 +284,8 @@ def add_note(complaint_id: str, note: str, principal: Principal | None, uow: Uni
         raise InvalidArgument("note is too long", [("note", f"must be at most {MAX_DESCRIPTION} characters")])
     with uow:
         complaint = _load(uow, complaint_id)
-        _require_staff(principal, complaint)
-        _domain(complaint.add_note, note, principal.actor, now_utc())
+        staff = _require_staff(principal, complaint)
+        _domain(complaint.add_note, note, staff.actor, now_utc())
         uow.complete()
         return complaint
 
@@ -333,7 +356,7 @@ def handle_sensor_alert(alert: SensorAlert, uow: UnitOfWork, ctx: Context) -> Co
     if incident is None and not severe:
         return None
     if incident is not None:
-        complaint = uow.complaints.get(incident.complaint_id, for_update=True)
+        complaint = _load(uow, incident.complaint_id)
         if severe:
             if alert.level != incident.level:
                 complaint.add_note(f"level now {alert.level} at {alert.station_name} ({reading})", "system", now)
