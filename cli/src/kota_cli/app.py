@@ -259,9 +259,12 @@ def _tail_line(msg, known) -> dict:
 @app.command()
 def token(
     agency: str = typer.Option(..., help="agency code, e.g. DSDA"),
-    role: list[str] = typer.Option(["staff"], help="staff, admin"),
+    role: list[str] = typer.Option(["staff"], help="staff, admin; Musrenbang: rt_rw, lurah, tim_kecamatan, "
+                                   "agency_verifier, bappeda"),
     subject: str = typer.Option("petugas", help="who the token is for"),
     hours: float = typer.Option(12, help="validity"),
+    area: str = typer.Option("", help="the area a Musrenbang role acts for: kelurahan 31.71.01.1001 (RW: "
+                             "31.71.01.1001/05), kecamatan 31.71.01 or kota 31.71"),
 ) -> None:
     """Issue a staff bearer token for an agency (signed with KOTA_AUTH_SECRET)."""
     from datetime import timedelta
@@ -269,7 +272,7 @@ def token(
     from kota_common.auth import issue_token
     from kota_common.settings import CommonSettings, load_settings
 
-    print(issue_token(load_settings(CommonSettings).auth_secret, subject, agency, role, timedelta(hours=hours)))
+    print(issue_token(load_settings(CommonSettings).auth_secret, subject, agency, role, timedelta(hours=hours), area=area))
 
 
 @app.command()

@@ -15,6 +15,9 @@ class Principal:
     subject: str
     agency: str
     roles: frozenset[str]
+    # The administrative area the staff member acts for (a Kemendagri code: kelurahan 31.71.01.1001, kecamatan
+    # 31.71.01, kota 31.71, or a kelurahan's RW "31.71.01.1001/05"); "" for agency-wide staff.
+    area: str = ""
 
     def is_staff_of(self, agency_code: str) -> bool:
         return "admin" in self.roles or ("staff" in self.roles and self.agency == agency_code)
@@ -28,9 +31,12 @@ class InvalidToken(Exception):
     pass
 
 
-def issue_token(secret: str, subject: str, agency: str, roles: list[str], ttl: timedelta = timedelta(hours=12)) -> str:
+def issue_token(secret: str, subject: str, agency: str, roles: list[str], ttl: timedelta = timedelta(hours=12),
+                *, area: str = "") -> str:
     now = datetime.now(timezone.utc)
     claims = {"iss": ISSUER, "sub": subject, "agency": agency, "roles": roles, "iat": now, "exp": now + ttl}
+    if area:
+        claims["area"] = area
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -39,7 +45,8 @@ def verify_token(secret: str, token: str) -> Principal:
         claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub"]})
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    return Principal(subject=claims["sub"], agency=claims.get("agency", ""), roles=frozenset(claims.get("roles", [])))
+    return Principal(subject=claims["sub"], agency=claims.get("agency", ""), roles=frozenset(claims.get("roles", [])),
+                     area=claims.get("area", ""))
 
 
 def principal_from_metadata(secret: str, metadata, *, required: bool = True) -> Principal | None:

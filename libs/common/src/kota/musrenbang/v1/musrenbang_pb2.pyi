@@ -30,6 +30,7 @@ class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_FINISH: _ClassVar[Decision]
     DECISION_NOT_REALISED: _ClassVar[Decision]
     DECISION_SUBMIT: _ClassVar[Decision]
+    DECISION_ASSESS: _ClassVar[Decision]
 LEVEL_UNSPECIFIED: Level
 LEVEL_RW: Level
 LEVEL_KELURAHAN: Level
@@ -45,6 +46,7 @@ DECISION_START_REALISATION: Decision
 DECISION_FINISH: Decision
 DECISION_NOT_REALISED: Decision
 DECISION_SUBMIT: Decision
+DECISION_ASSESS: Decision
 
 class StageWindow(_message.Message):
     __slots__ = ("level", "name", "opens", "closes", "open_now")
@@ -387,16 +389,20 @@ class Assessment(_message.Message):
     def __init__(self, urgency: _Optional[int] = ..., beneficiaries: _Optional[int] = ..., alignment: _Optional[int] = ...) -> None: ...
 
 class ReviewProposalRequest(_message.Message):
-    __slots__ = ("id", "decision", "reason", "assessment")
+    __slots__ = ("id", "decision", "reason", "assessment", "rank", "level")
     ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
     id: str
     decision: Decision
     reason: str
     assessment: Assessment
-    def __init__(self, id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., assessment: _Optional[_Union[Assessment, _Mapping]] = ...) -> None: ...
+    rank: int
+    level: Level
+    def __init__(self, id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., assessment: _Optional[_Union[Assessment, _Mapping]] = ..., rank: _Optional[int] = ..., level: _Optional[_Union[Level, str]] = ...) -> None: ...
 
 class ReviewProposalResponse(_message.Message):
     __slots__ = ("proposal",)

@@ -192,8 +192,9 @@ class MusrenbangServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReviewProposal(self, request, context):
-        """ReviewProposal is a staff decision on a proposal: verify, reject (reason required), prioritise (with the
-        forum's assessment), accept into the work plan, start realisation, finish, or mark not realised (reason).
+        """ReviewProposal is a staff decision on a proposal: verify, reject (reason required), assess (the kecamatan
+        forum's judgement, scored), prioritise (rank), accept into the work plan, start realisation, finish, or mark
+        not realised (reason required).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,372 @@
+"""Proposals, supports, evidence and selections in the service's database.
+
+Support counts move only by relative SQL increments (`support_count = support_count + 1`) under the row's lock,
+so that simultaneous supports never overwrite each other; everything else a proposal holds is written with an
+optimistic version check: a change made meanwhile by another request aborts this one (ConcurrentChange) instead
+of being lost."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import grpc
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from kota_common.errors import ServiceError
+from kota_musrenbang.adapters.orm import (
+    AlertEvidenceRow,
+    ComplaintEvidenceRow,
+    HistoryRow,
+    MilestoneRow,
+    ProposalRow,
+    SelectionRow,
+    SupportQuotaRow,
+    SupportRow,
+)
+from kota_musrenbang.domain.catalog import Activity, activity_by_code
+from kota_musrenbang.domain.cycle import Level
+from kota_musrenbang.domain.evidence import Evidence
+from kota_musrenbang.domain.model import HistoryEntry, Location, Milestone, Proposal, Status
+
+
+class ConcurrentChange(ServiceError):
+    """Another request changed the proposal after this one read it: nothing was written; try again."""
+
+    code = grpc.StatusCode.ABORTED
+
+
+@dataclass(frozen=True)
+class Assessment:
+    urgency: int
+    beneficiaries: int
+    alignment: int
+
+
+@dataclass
+class StoredProposal:
+    """A proposal as loaded, with what only this service keeps beside it."""
+
+    proposal: Proposal
+    proposer_hash: str
+    assessment: Assessment | None
+    version: int
+    loaded_history: int = 0  # entries already stored
+    loaded_milestones: int = 0
+    assessed: bool = False  # the assessment changed
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.proposal.events) or self.assessed or len(self.proposal.history) != self.loaded_history
+
+
+@dataclass(frozen=True)
+class ProposalFilter:
+    cycle_year: int
+    kelurahan_code: str = ""
+    kecamatan_code: str = ""
+    statuses: tuple[Status, ...] = ()
+    activity_code: str = ""
+    q: str = ""
+    order_by: str = "newest"
+
+
+class ProposalRepository:
+    def __init__(self, session: Session, catalogue: tuple[Activity, ...]):
+        self.session = session
+        self.catalogue = catalogue
+        self.seen: dict[str, StoredProposal] = {}
+        self._new: set[str] = set()
+        self._request_ids: dict[str, str | None] = {}
+
+    # -- proposals ---------------------------------------------------------------------------------------------
+    def add(self, proposal: Proposal, proposer_hash: str, request_id: str | None = None) -> None:
+        self.seen[proposal.id] = StoredProposal(proposal, proposer_hash, None, 0)
+        self._new.add(proposal.id)
+        self._request_ids[proposal.id] = request_id
+
+    def get(self, proposal_id: str, *, for_update: bool = False) -> StoredProposal | None:
+        if proposal_id in self.seen:
+            return self.seen[proposal_id]
+        query = select(ProposalRow).where(col(ProposalRow.id) == proposal_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self.session.execute(query).scalar_one_or_none()
+        if row is None:
+            return None
+        return self._load([row])[0]
+
+    def by_request_id(self, request_id: str) -> StoredProposal | None:
+        row = self.session.execute(select(ProposalRow).where(col(ProposalRow.request_id) == request_id)).scalar_one_or_none()
+        return None if row is None else self._load([row])[0]
+
+    def list(self, f: ProposalFilter, *, offset: int, limit: int) -> tuple[list[StoredProposal], int]:
+        conditions = [col(ProposalRow.cycle_year) == f.cycle_year]
+        if f.kelurahan_code:
+            conditions.append(col(ProposalRow.kelurahan_code) == f.kelurahan_code)
+        if f.kecamatan_code:
+            conditions.append(col(ProposalRow.kecamatan_code) == f.kecamatan_code)
+        if f.statuses:
+            conditions.append(col(ProposalRow.status).in_([s.value for s in f.statuses]))
+        if f.activity_code:
+            conditions.append(col(ProposalRow.activity_code) == f.activity_code)
+        for word in f.q.split()[:5]:
+            pattern = f"%{word.lower()}%"
+            conditions.append(or_(func.lower(ProposalRow.title).like(pattern), func.lower(ProposalRow.problem).like(pattern)))
+        where = and_(*conditions)
+        total = self.session.execute(select(func.count()).select_from(ProposalRow).where(where)).scalar_one()
+        order = {
+            "supports": [col(ProposalRow.support_count).desc(), col(ProposalRow.created).desc()],
+            "score": [col(ProposalRow.score_total).desc().nulls_last(), col(ProposalRow.created).desc()],
+            "cost": [col(ProposalRow.cost).desc()],
+        }.get(f.order_by, [col(ProposalRow.created).desc()])
+        rows = self.session.execute(
+            select(ProposalRow).where(where).order_by(*order, col(ProposalRow.id)).offset(offset).limit(limit)
+        ).scalars().all()
+        return self._load(list(rows)), total
+
+    def nearby(self, cycle_year: int, kecamatan_code: str, exclude: str) -> list[Proposal]:
+        """The cycle's live proposals in a kecamatan (candidates for duplicates)."""
+        rows = self.session.execute(
+            select(ProposalRow).where(
+                col(ProposalRow.cycle_year) == cycle_year, col(ProposalRow.kecamatan_code) == kecamatan_code,
+                col(ProposalRow.status).in_([Status.SUBMITTED.value, Status.VERIFIED.value, Status.PRIORITISED.value]),
+                col(ProposalRow.id) != exclude,
+            )
+        ).scalars().all()
+        return [s.proposal for s in self._load(list(rows), with_children=False)]
+
+    def set_assessment(self, proposal_id: str, assessment: Assessment, score: float) -> None:
+        stored = self.seen[proposal_id]
+        stored.assessment, stored.assessed = assessment, True
+        stored.proposal.score = score
+
+    def flush_changes(self) -> None:
+        """Writes every proposal seen: new ones whole, changed ones with a version check; then their new history
+        entries and milestones."""
+        for pid, stored in self.seen.items():
+            if pid not in self._new and not stored.changed:
+                continue
+            p = stored.proposal
+            values = self._columns(stored)
+            if pid in self._new:
+                row = ProposalRow(**values, id=pid, proposer_hash=stored.proposer_hash, proposer_ref=p.proposer_ref,
+                                  support_count=p.support_count, created=p.created_at, version=1,
+                                  request_id=self._request_ids.get(pid))
+                self.session.add(row)
+                self.session.flush()
+                stored.version = 1
+            else:
+                done = self.session.execute(
+                    update(ProposalRow)
+                    .where(col(ProposalRow.id) == pid, col(ProposalRow.version) == stored.version)
+                    .values(**values, version=stored.version + 1)
+                )
+                if done.rowcount != 1:  # type: ignore[attr-defined]
+                    raise ConcurrentChange(f"usulan {pid} diubah oleh permintaan lain; silakan ulangi")
+                stored.version += 1
+            for h in p.history[stored.loaded_history:]:
+                self.session.add(HistoryRow(proposal_id=pid, at=h.at, status=h.status.value, actor=h.actor,
+                                            reason=h.reason, level=h.level.value if h.level else None))
+            for m in p.milestones[stored.loaded_milestones:]:
+                at = m.at if isinstance(m.at, datetime) else datetime(m.at.year, m.at.month, m.at.day)
+                self.session.add(MilestoneRow(proposal_id=pid, title=m.title, progress_percent=m.progress_percent, at=at,
+                                              photo_url=m.photo_url, note=m.note))
+            stored.loaded_history, stored.loaded_milestones, stored.assessed = len(p.history), len(p.milestones), False
+        self._new.clear()
+        self.session.flush()
+
+    # -- supports ----------------------------------------------------------------------------------------------
+    def add_support(self, proposal_id: str, resident_hash: str, cycle_year: int, limit: int, at: datetime) -> bool | None:
+        """Records one support. True: added; False: this resident had supported it already (nothing changed);
+        None: the resident has no support left this cycle (nothing changed). Exact under concurrency: the primary
+        key refuses a second support and a conditional UPDATE the one past the limit."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(SupportRow(proposal_id=proposal_id, resident_hash=resident_hash, cycle_year=cycle_year,
+                                            created=at))
+                self.session.flush()
+        except IntegrityError:
+            return False
+        self._ensure_quota_row(cycle_year, resident_hash)
+        raised = self.session.execute(
+            update(SupportQuotaRow)
+            .where(col(SupportQuotaRow.cycle_year) == cycle_year, col(SupportQuotaRow.resident_hash) == resident_hash,
+                   col(SupportQuotaRow.used) < limit)
+            .values(used=SupportQuotaRow.used + 1)
+        )
+        if raised.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        self._bump_count(proposal_id, +1)
+        return True
+
+    def remove_support(self, proposal_id: str, resident_hash: str, cycle_year: int) -> bool:
+        removed = self.session.execute(
+            delete(SupportRow).where(col(SupportRow.proposal_id) == proposal_id, col(SupportRow.resident_hash) == resident_hash)
+        )
+        if removed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        self.session.execute(
+            update(SupportQuotaRow)
+            .where(col(SupportQuotaRow.cycle_year) == cycle_year, col(SupportQuotaRow.resident_hash) == resident_hash)
+            .values(used=SupportQuotaRow.used - 1)
+        )
+        self._bump_count(proposal_id, -1)
+        return True
+
+    def supports_used(self, cycle_year: int, resident_hash: str) -> int:
+        used = self.session.execute(
+            select(SupportQuotaRow.used).where(col(SupportQuotaRow.cycle_year) == cycle_year,
+                                               col(SupportQuotaRow.resident_hash) == resident_hash)
+        ).scalar_one_or_none()
+        return used or 0
+
+    def support_count(self, proposal_id: str) -> int:
+        return self.session.execute(select(ProposalRow.support_count).where(col(ProposalRow.id) == proposal_id)).scalar_one()
+
+    def merge_supports(self, source_id: str, target_id: str) -> int:
+        """Moves the source's supporters to the target, each resident once (one who supported both keeps one
+        support there and gets the other back); the target's count as it now is."""
+        target_residents = select(SupportRow.resident_hash).where(col(SupportRow.proposal_id) == target_id)
+        both = self.session.execute(
+            select(SupportRow.resident_hash, SupportRow.cycle_year).where(
+                col(SupportRow.proposal_id) == source_id, col(SupportRow.resident_hash).in_(target_residents))
+        ).all()
+        for resident_hash, cycle_year in both:
+            self.session.execute(
+                update(SupportQuotaRow)
+                .where(col(SupportQuotaRow.cycle_year) == cycle_year, col(SupportQuotaRow.resident_hash) == resident_hash)
+                .values(used=SupportQuotaRow.used - 1)
+            )
+        self.session.execute(delete(SupportRow).where(
+            col(SupportRow.proposal_id) == source_id, col(SupportRow.resident_hash).in_([h for h, _ in both])))
+        self.session.execute(update(SupportRow).where(col(SupportRow.proposal_id) == source_id).values(proposal_id=target_id))
+        count = self.session.execute(
+            select(func.count()).select_from(SupportRow).where(col(SupportRow.proposal_id) == target_id)).scalar_one()
+        for pid, n in ((target_id, count), (source_id, 0)):
+            self.session.execute(update(ProposalRow).where(col(ProposalRow.id) == pid).values(support_count=n))
+        for pid in (target_id, source_id):
+            if pid in self.seen:
+                self.seen[pid].proposal.support_count = count if pid == target_id else 0
+        return count
+
+    def _ensure_quota_row(self, cycle_year: int, resident_hash: str) -> None:
+        exists = self.session.execute(
+            select(SupportQuotaRow.used).where(col(SupportQuotaRow.cycle_year) == cycle_year,
+                                               col(SupportQuotaRow.resident_hash) == resident_hash)
+        ).first()
+        if exists is None:
+            try:
+                with self.session.begin_nested():
+                    self.session.add(SupportQuotaRow(cycle_year=cycle_year, resident_hash=resident_hash, used=0))
+                    self.session.flush()
+            except IntegrityError:
+                pass  # made by a simultaneous support of the same resident: the conditional UPDATE decides
+
+    def _bump_count(self, proposal_id: str, delta: int) -> None:
+        self.session.execute(
+            update(ProposalRow).where(col(ProposalRow.id) == proposal_id)
+            .values(support_count=ProposalRow.support_count + delta)
+        )  # no version bump: support counts are never written from a loaded proposal (see _columns)
+        if proposal_id in self.seen:
+            self.seen[proposal_id].proposal.support_count = self.support_count(proposal_id)
+
+    # -- evidence ----------------------------------------------------------------------------------------------
+    def record_complaint(self, complaint_id: str, kelurahan_code: str, service_code: str, at: datetime) -> None:
+        if self.session.get(ComplaintEvidenceRow, complaint_id) is None:
+            self.session.add(ComplaintEvidenceRow(complaint_id=complaint_id, kelurahan_code=kelurahan_code,
+                                                  service_code=service_code, at=at))
+
+    def record_alert(self, alert_id: str, kecamatan_code: str, kind: str, level: str, station: str, at: datetime) -> None:
+        if self.session.get(AlertEvidenceRow, alert_id) is None:
+            self.session.add(AlertEvidenceRow(alert_id=alert_id, kecamatan_code=kecamatan_code, kind=kind, level=level,
+                                              station_name=station, at=at))
+
+    def evidence(self, kelurahan_code: str, kecamatan_code: str, service_codes: frozenset[str],
+                 alert_kinds: frozenset[str], since: datetime) -> Evidence:
+        complaints: dict[str, int] = {}
+        alerts: dict[str, int] = {}
+        if service_codes:
+            complaints = dict(self.session.execute(  # type: ignore[arg-type]
+                select(ComplaintEvidenceRow.service_code, func.count()).where(
+                    col(ComplaintEvidenceRow.kelurahan_code) == kelurahan_code,
+                    col(ComplaintEvidenceRow.service_code).in_(sorted(service_codes)),
+                    col(ComplaintEvidenceRow.at) >= since,
+                ).group_by(ComplaintEvidenceRow.service_code)
+            ).all())
+        if alert_kinds:
+            alerts = dict(self.session.execute(  # type: ignore[arg-type]
+                select(AlertEvidenceRow.kind, func.count()).where(
+                    col(AlertEvidenceRow.kecamatan_code) == kecamatan_code,
+                    col(AlertEvidenceRow.kind).in_(sorted(alert_kinds)),
+                    col(AlertEvidenceRow.at) >= since,
+                ).group_by(AlertEvidenceRow.kind)
+            ).all())
+        return Evidence(complaints, alerts)
+
+    # -- selections --------------------------------------------------------------------------------------------
+    def add_selection(self, selection_id: str, cycle_year: int, kecamatan_code: str, document: dict, at: datetime) -> None:
+        self.session.add(SelectionRow(id=selection_id, cycle_year=cycle_year, kecamatan_code=kecamatan_code,
+                                      document=json.dumps(document), decided_at=at))
+
+    def latest_selection(self, cycle_year: int, kecamatan_code: str) -> dict | None:
+        doc = self.session.execute(
+            select(SelectionRow.document).where(col(SelectionRow.cycle_year) == cycle_year,
+                                                col(SelectionRow.kecamatan_code) == kecamatan_code)
+            .order_by(col(SelectionRow.decided_at).desc()).limit(1)
+        ).scalar_one_or_none()
+        return None if doc is None else json.loads(doc)
+
+    # -- mapping -----------------------------------------------------------------------------------------------
+    def _columns(self, stored: StoredProposal) -> dict:
+        p, a = stored.proposal, stored.assessment
+        loc = p.location
+        return dict(
+            cycle_year=p.cycle_year, title=p.title, problem=p.problem, activity_code=p.activity.code, volume=p.volume,
+            cost=p.cost, kelurahan_code=loc.kelurahan_code, kecamatan_code=loc.kecamatan_code, rw=loc.rw, rt=loc.rt,
+            address=loc.address, lat=loc.lat, lon=loc.lon, photo_url=p.photo_url, status=p.status.value,
+            level=p.level.value, urgency=a.urgency if a else None, beneficiaries=a.beneficiaries if a else None,
+            alignment=a.alignment if a else None, score_total=p.score,
+            ranks=json.dumps({lv.value: r for lv, r in p.ranks.items()}), technically_verified=p.technically_verified,
+            merged_into=p.merged_into, updated=p.updated_at or p.created_at,
+        )
+
+    def _load(self, rows: list[ProposalRow], *, with_children: bool = True) -> list[StoredProposal]:
+        ids = [r.id for r in rows]
+        history: dict[str, list[HistoryEntry]] = {i: [] for i in ids}
+        milestones: dict[str, list[Milestone]] = {i: [] for i in ids}
+        if with_children and ids:
+            for h in self.session.execute(
+                select(HistoryRow).where(col(HistoryRow.proposal_id).in_(ids)).order_by(col(HistoryRow.id))
+            ).scalars():
+                history[h.proposal_id].append(HistoryEntry(h.at, Status(h.status), h.actor, h.reason,
+                                                           Level(h.level) if h.level else None))
+            for m in self.session.execute(
+                select(MilestoneRow).where(col(MilestoneRow.proposal_id).in_(ids)).order_by(col(MilestoneRow.id))
+            ).scalars():
+                milestones[m.proposal_id].append(Milestone(m.title, m.progress_percent, m.at, m.photo_url, m.note))
+        loaded = []
+        for r in rows:
+            activity = activity_by_code(r.activity_code, self.catalogue)
+            if activity is None:
+                raise LookupError(f"activity {r.activity_code} of proposal {r.id} is not in the catalogue")
+            proposal = Proposal(
+                id=r.id, cycle_year=r.cycle_year, title=r.title, problem=r.problem, activity=activity, volume=r.volume,
+                location=Location(r.kelurahan_code, r.kecamatan_code, r.rw, r.rt, r.address, r.lat, r.lon),
+                proposer_ref=r.proposer_ref, created_at=r.created, photo_url=r.photo_url, status=Status(r.status),
+                level=Level(r.level), support_count=r.support_count, score=r.score_total,
+                ranks={Level(k): v for k, v in json.loads(r.ranks).items()}, technically_verified=r.technically_verified,
+                updated_at=r.updated, merged_into=r.merged_into, history=history[r.id], milestones=milestones[r.id],
+            )
+            assessment = None
+            if r.urgency is not None and r.beneficiaries is not None and r.alignment is not None:
+                assessment = Assessment(r.urgency, r.beneficiaries, r.alignment)
+            stored = StoredProposal(proposal, r.proposer_hash, assessment, r.version, len(history[r.id]),
+                                    len(milestones[r.id]))
+            if with_children:
+                self.seen[r.id] = stored
+            loaded.append(stored)
+        return loaded

@@ -1,0 +1,500 @@
+"""The use cases of e-Musrenbang: each takes a command, loads through the repository inside a unit of work, lets
+the domain decide and commits. The domain's refusals become the errors every entrypoint maps to its protocol:
+a rule broken by the input is INVALID_ARGUMENT (with the field), the wrong stage or status FAILED_PRECONDITION,
+the wrong role or area PERMISSION_DENIED."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from kota_common.auth import Principal
+from kota_common.clock import now_utc
+from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceError
+from kota_common.events import musrenbang as ev
+from kota_common.ids import new_uuid
+from kota_common.reference import AreaDirectory, haversine_km
+from kota_musrenbang.adapters.repository import Assessment, ProposalFilter, StoredProposal
+from kota_musrenbang.domain import duplicates, evidence, scoring, selection
+from kota_musrenbang.domain.catalog import JAKARTA_ACTIVITIES, Activity, Field, activity_by_code
+from kota_musrenbang.domain.cycle import Action, Level, PlanningCycle
+from kota_musrenbang.domain.errors import (
+    DomainError,
+    InvalidNik,
+    InvalidTransition,
+    NotPermitted,
+    OutsideStageWindow,
+    SelectionInfeasible,
+    SupportLimitReached,
+)
+from kota_musrenbang.domain.model import HistoryEntry, Location, Milestone, Proposal, Role, Staff, Status
+from kota_musrenbang.domain.nik import Nik, NikHasher, nik_matches_kelurahan, parse_nik, resident_ref
+from kota_musrenbang.service_layer.unit_of_work import UnitOfWork
+
+MakeUnitOfWork = Callable[[], UnitOfWork]
+MAX_PAGE = 200
+
+
+@dataclass
+class Context:
+    """What the use cases share: the cycle's calendar, the catalogue, the city's areas, the NIK hasher, the
+    scoring weights and the duplicate policy."""
+
+    cycle: PlanningCycle
+    areas: AreaDirectory
+    hasher: NikHasher
+    weights: scoring.Weights = field(default_factory=scoring.Weights)
+    catalogue: tuple[Activity, ...] = JAKARTA_ACTIVITIES
+    duplicate_radius_km: float = 0.5
+    duplicate_min_similarity: float = 70.0
+    city: str = "Provinsi DKI Jakarta"
+    clock: Callable[[], datetime] = now_utc
+
+
+@contextmanager
+def domain_rules() -> Iterator[None]:
+    """The domain's refusals as service errors, with the offending field."""
+    try:
+        yield
+    except (OutsideStageWindow, InvalidTransition, SupportLimitReached, SelectionInfeasible) as exc:
+        raise FailedPrecondition(exc.message, [(exc.field or "state", exc.message)]) from None
+    except NotPermitted as exc:
+        raise PermissionDenied(exc.message, [(exc.field or "authorization", exc.message)]) from None
+    except DomainError as exc:
+        raise InvalidArgument(exc.message, [(exc.field or "request", exc.message)]) from None
+
+
+# -- residents -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resident:
+    nik: Nik
+    hash: str
+
+    @property
+    def ref(self) -> str:
+        return resident_ref(self.hash)
+
+
+def resident(ctx: Context, raw_nik: str, kelurahan_code: str) -> Resident:
+    """A verified resident of the kelurahan's kecamatan (the NIK names the kecamatan that issued it)."""
+    try:
+        nik = parse_nik(raw_nik, today=ctx.clock().date())
+    except InvalidNik as exc:
+        raise InvalidArgument(f"NIK tidak valid: {exc.message}", [("nik", exc.message)]) from None
+    if ctx.areas.find_kelurahan(kelurahan_code) is None:
+        raise InvalidArgument(f"kelurahan {kelurahan_code!r} tidak dikenal", [("kelurahan_code", "tidak dikenal")])
+    if not nik_matches_kelurahan(nik, kelurahan_code):
+        message = f"NIK ini tidak terdaftar di kecamatan kelurahan {kelurahan_code}"
+        raise PermissionDenied(message, [("nik", message)])
+    return Resident(nik, ctx.hasher.hash(nik))
+
+
+def check_resident(ctx: Context, uow: UnitOfWork, raw_nik: str, kelurahan_code: str) -> tuple[bool, str, int]:
+    try:
+        who = resident(ctx, raw_nik, kelurahan_code)
+    except ServiceError as exc:
+        return False, exc.message, 0
+    with uow:
+        used = uow.proposals.supports_used(ctx.cycle.year, who.hash)
+    return True, "", max(ctx.cycle.support_limit - used, 0)
+
+
+# -- staff -----------------------------------------------------------------------------------------------------
+def staff_of(principal: Principal) -> Staff:
+    """The Musrenbang role a bearer token carries, with its area (kelurahan code, "/<rw>" for RT/RW)."""
+    roles = [r for r in Role if r.value in principal.roles]
+    if not roles:
+        needed = ", ".join(r.value for r in Role)
+        raise PermissionDenied(f"token tanpa peran Musrenbang (perlu salah satu: {needed})", [("authorization", needed)])
+    area, _, rw = principal.area.partition("/")
+    with domain_rules():
+        return Staff(actor_id=principal.subject, role=roles[0], area_code=area, agency_code=principal.agency or None, rw=rw)
+
+
+# -- proposals -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SubmitProposal:
+    nik: str
+    title: str
+    problem: str
+    activity_code: str
+    volume: int
+    kelurahan_code: str
+    rw: str = ""
+    rt: str = ""
+    address: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    photo_url: str = ""
+    draft: bool = False
+    request_id: str = ""
+
+
+@dataclass
+class ProposalView:
+    """A proposal as shown: with the city's evidence and its score's parts."""
+
+    stored: StoredProposal
+    evidence: evidence.Evidence
+    score: scoring.Score | None
+
+    @property
+    def proposal(self) -> Proposal:
+        return self.stored.proposal
+
+
+def activity(ctx: Context, code: str) -> Activity:
+    found = activity_by_code(code, ctx.catalogue)
+    if found is None:
+        raise InvalidArgument(f"kegiatan {code!r} tidak ada di katalog", [("activity_code", "tidak ada di katalog")])
+    return found
+
+
+def submit_proposal(ctx: Context, uow: UnitOfWork, cmd: SubmitProposal) -> tuple[ProposalView, list[duplicates.Similar]]:
+    who = resident(ctx, cmd.nik, cmd.kelurahan_code)
+    at = ctx.clock()
+    with uow:
+        if cmd.request_id and (earlier := uow.proposals.by_request_id(cmd.request_id)) is not None:
+            if earlier.proposer_hash != who.hash:
+                raise FailedPrecondition("request_id sudah dipakai", [("request_id", "sudah dipakai")])
+            return _view(ctx, uow, earlier), []
+        with domain_rules():
+            level = Level.KELURAHAN if cmd.draft else _submission_level(ctx, at)
+            location = Location(cmd.kelurahan_code, cmd.kelurahan_code.rsplit(".", 1)[0], cmd.rw, cmd.rt,
+                                " ".join(cmd.address.split())[:300], cmd.lat, cmd.lon)
+            make = Proposal.draft if cmd.draft else Proposal.submit_new
+            proposal = make(id=f"U-{ctx.cycle.year}-{new_uuid()[:8]}", cycle_year=ctx.cycle.year, title=cmd.title,
+                            problem=cmd.problem, activity=activity(ctx, cmd.activity_code), volume=cmd.volume,
+                            location=location, proposer_ref=who.ref, at=at, photo_url=cmd.photo_url, level=level,
+                            areas=ctx.areas)
+        similar = duplicates.find_similar(proposal, uow.proposals.nearby(ctx.cycle.year, location.kecamatan_code, proposal.id),
+                                          radius_km=ctx.duplicate_radius_km, min_similarity=ctx.duplicate_min_similarity)
+        uow.proposals.add(proposal, who.hash, cmd.request_id or None)
+        uow.complete()
+        return _view(ctx, uow, uow.proposals.seen[proposal.id]), similar
+
+
+def _submission_level(ctx: Context, at: datetime) -> Level:
+    return ctx.cycle.submission_level(at)
+
+
+def get_proposal(ctx: Context, uow: UnitOfWork, proposal_id: str) -> ProposalView:
+    with uow:
+        return _view(ctx, uow, _found(uow, proposal_id))
+
+
+def list_proposals(ctx: Context, uow: UnitOfWork, f: ProposalFilter, page_size: int, page_token: str
+                   ) -> tuple[list[ProposalView], str, int]:
+    size = page_size or 50
+    if not 0 < size <= MAX_PAGE:
+        raise InvalidArgument(f"page_size harus 1 sampai {MAX_PAGE}", [("page_size", f"1..{MAX_PAGE}")])
+    try:
+        offset = int(page_token or 0)
+        if offset < 0:
+            raise ValueError
+    except ValueError:
+        raise InvalidArgument("page_token tidak valid", [("page_token", "tidak valid")]) from None
+    with uow:
+        stored, total = uow.proposals.list(f, offset=offset, limit=size)
+        views = [_view(ctx, uow, s) for s in stored]
+    next_token = str(offset + size) if offset + size < total else ""
+    return views, next_token, total
+
+
+def _found(uow: UnitOfWork, proposal_id: str, *, for_update: bool = False) -> StoredProposal:
+    stored = uow.proposals.get(proposal_id, for_update=for_update) if proposal_id else None
+    if stored is None:
+        raise NotFound(f"usulan {proposal_id!r} tidak ditemukan", [("id", "tidak ditemukan")])
+    return stored
+
+
+def proposal_evidence(ctx: Context, uow: UnitOfWork, proposal: Proposal) -> evidence.Evidence:
+    codes, kinds = evidence.sources_for(proposal.activity.code)
+    loc = proposal.location
+    return uow.proposals.evidence(loc.kelurahan_code, loc.kecamatan_code, codes, kinds, evidence.window_start(ctx.clock()))
+
+
+def _score(ctx: Context, stored: StoredProposal, found: evidence.Evidence) -> scoring.Score | None:
+    a = stored.assessment
+    if a is None:
+        return None
+    return scoring.score(
+        scoring.ScoreInputs(urgency=a.urgency, beneficiaries=a.beneficiaries, alignment=a.alignment,
+                            evidence_count=found.total, supports=stored.proposal.support_count,
+                            complaints=found.complaint_count, alerts=found.alert_count),
+        ctx.weights,
+    )
+
+
+def _view(ctx: Context, uow: UnitOfWork, stored: StoredProposal) -> ProposalView:
+    found = proposal_evidence(ctx, uow, stored.proposal)
+    return ProposalView(stored, found, _score(ctx, stored, found))
+
+
+# -- supports --------------------------------------------------------------------------------------------------
+def support(ctx: Context, uow: UnitOfWork, proposal_id: str, raw_nik: str) -> tuple[int, int, bool]:
+    """(support count, supports left, added). A resident's second support of the same proposal changes nothing
+    and says so; simultaneous ones count once (the database decides: repository.add_support)."""
+    at = ctx.clock()
+    with uow:
+        stored = _found(uow, proposal_id)
+        who = resident(ctx, raw_nik, stored.proposal.location.kelurahan_code)
+        with domain_rules():
+            ctx.cycle.require_action_open(Action.SUPPORT, at)
+            if stored.proposal.status.value not in ("submitted", "verified"):
+                raise InvalidTransition(f"usulan berstatus {stored.proposal.status.value} tidak dapat didukung", "proposal_id")
+        uow.begin_writing()  # the connection and the write lock first: the checks below then see every support
+        added = uow.proposals.add_support(proposal_id, who.hash, ctx.cycle.year, ctx.cycle.support_limit, at)
+        if added is None:
+            used = uow.proposals.supports_used(ctx.cycle.year, who.hash)
+            message = (f"setiap warga dapat mendukung paling banyak {ctx.cycle.support_limit} usulan per siklus; "
+                       f"Anda sudah memakai {used}")
+            raise FailedPrecondition(message, [("nik", message)])
+        if added:  # published beside the proposal, not through it: a support does not change what staff decide
+            uow.publish(proposal_id, ev.ProposalSupportCountChanged(
+                proposal_id=proposal_id, support_count=stored.proposal.support_count, changed_at=at))
+        used = uow.proposals.supports_used(ctx.cycle.year, who.hash)
+        count = stored.proposal.support_count
+        uow.complete()
+    return count, max(ctx.cycle.support_limit - used, 0), bool(added)
+
+
+def withdraw_support(ctx: Context, uow: UnitOfWork, proposal_id: str, raw_nik: str) -> tuple[int, int]:
+    at = ctx.clock()
+    with uow:
+        stored = _found(uow, proposal_id)
+        who = resident(ctx, raw_nik, stored.proposal.location.kelurahan_code)
+        with domain_rules():
+            ctx.cycle.require_action_open(Action.WITHDRAW_SUPPORT, at)
+            if stored.proposal.status.value not in ("submitted", "verified"):
+                raise InvalidTransition(f"dukungan untuk usulan berstatus {stored.proposal.status.value} tidak dapat "
+                                        "ditarik", "proposal_id")
+        uow.begin_writing()
+        if not uow.proposals.remove_support(proposal_id, who.hash, ctx.cycle.year):
+            raise FailedPrecondition("Anda belum mendukung usulan ini", [("proposal_id", "belum didukung")])
+        uow.publish(proposal_id, ev.ProposalSupportCountChanged(
+            proposal_id=proposal_id, support_count=stored.proposal.support_count, changed_at=at))
+        used = uow.proposals.supports_used(ctx.cycle.year, who.hash)
+        count = stored.proposal.support_count
+        uow.complete()
+    return count, max(ctx.cycle.support_limit - used, 0)
+
+
+# -- the forums ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Review:
+    proposal_id: str
+    decision: str  # verify, reject, assess, prioritise, accept, start_realisation, finish, not_realised
+    reason: str = ""
+    assessment: Assessment | None = None
+    rank: int | None = None
+    level: Level | None = None
+
+
+DECISION_ACTIONS = {
+    "verify": None,  # the role decides (Action.verification_for)
+    "reject": Action.REJECT,
+    "assess": Action.PRIORITISE,
+    "prioritise": Action.PRIORITISE,
+    "accept": Action.ACCEPT,
+    "start_realisation": Action.REALISE,
+    "finish": Action.REALISE,
+    "not_realised": Action.REALISE,
+}
+
+
+def review(ctx: Context, uow: UnitOfWork, principal: Principal, cmd: Review) -> ProposalView:
+    staff = staff_of(principal)
+    if cmd.decision not in DECISION_ACTIONS:
+        raise InvalidArgument(f"keputusan {cmd.decision!r} tidak dikenal", [("decision", "tidak dikenal")])
+    at = ctx.clock()
+    with uow:
+        stored = _found(uow, cmd.proposal_id)
+        p = stored.proposal
+        with domain_rules():
+            action = DECISION_ACTIONS[cmd.decision] or Action.verification_for(staff.role.value)
+            if cmd.decision == "reject":
+                _require_reject_stage(ctx, p, at)
+            else:
+                ctx.cycle.require_action_open(action, at)
+            match cmd.decision:
+                case "verify":
+                    p.verify(staff, at, cmd.reason)
+                case "reject":
+                    p.reject(staff, cmd.reason, at)
+                case "assess":
+                    _assess(ctx, uow, stored, staff, cmd.assessment)
+                case "prioritise":
+                    p.prioritise(staff, cmd.level or (Level.KECAMATAN if staff.role == Role.TIM_KECAMATAN else Level.KOTA),
+                                 cmd.rank, at)
+                case "accept":
+                    p.accept(staff, at)
+                case "start_realisation":
+                    p.start_realisation(staff, at)
+                case "finish":
+                    p.finish(staff, at)
+                case "not_realised":
+                    p.mark_not_realised(staff, cmd.reason, at)
+        uow.complete()
+        return _view(ctx, uow, stored)
+
+
+def _require_reject_stage(ctx: Context, p: Proposal, at: datetime) -> None:
+    """A forum rejects during its own stage: the one at the proposal's level."""
+    level = Level.KELURAHAN if p.status == Status.SUBMITTED and p.level == Level.KELURAHAN else p.level
+    if p.status == Status.VERIFIED:
+        level = Level.KECAMATAN
+    ctx.cycle.require_open(level, at)
+
+
+def _assess(ctx: Context, uow: UnitOfWork, stored: StoredProposal, staff: Staff, assessment: Assessment | None) -> None:
+    """The kecamatan forum's judgement of a verified proposal (urgency, beneficiaries, alignment), scored with the
+    city's weights together with the evidence and the supports."""
+    staff.require(Action.PRIORITISE, stored.proposal)
+    if staff.role != Role.TIM_KECAMATAN:
+        raise NotPermitted("penilaian usulan oleh tim kecamatan", needed_roles=(Role.TIM_KECAMATAN.value,))
+    if stored.proposal.status != Status.VERIFIED:
+        raise InvalidTransition(f"hanya usulan terverifikasi yang dinilai (usulan ini {stored.proposal.status.value})", "status")
+    if assessment is None:
+        raise DomainError("penilaian (urgensi, penerima manfaat, keselarasan) wajib diisi", "assessment")
+    found = proposal_evidence(ctx, uow, stored.proposal)
+    stored.assessment = assessment
+    result = _score(ctx, stored, found)
+    assert result is not None
+    uow.proposals.set_assessment(stored.proposal.id, assessment, round(result.total, 2))
+    stored.proposal.history.append(HistoryEntry(
+        ctx.clock(), stored.proposal.status, staff.label, f"dinilai: skor {result.total:.2f}", stored.proposal.level))
+
+
+def merge(ctx: Context, uow: UnitOfWork, principal: Principal, target_id: str, source_id: str) -> ProposalView:
+    staff = staff_of(principal)
+    at = ctx.clock()
+    with uow:
+        target, source = _found(uow, target_id), _found(uow, source_id)
+        with domain_rules():
+            ctx.cycle.require_action_open(Action.MERGE, at)
+            uow.begin_writing()
+            source.proposal.merge_into(target.proposal, staff, at)  # checks role, area, statuses
+        count = uow.proposals.merge_supports(source_id, target_id)
+        with domain_rules():
+            target.proposal.set_support_count(count, at)
+        uow.complete()
+        return _view(ctx, uow, target)
+
+
+def record_milestone(ctx: Context, uow: UnitOfWork, principal: Principal, proposal_id: str, milestone: Milestone) -> ProposalView:
+    staff = staff_of(principal)
+    with uow:
+        stored = _found(uow, proposal_id)
+        with domain_rules():
+            stored.proposal.record_milestone(staff, milestone, ctx.clock())
+        uow.complete()
+        return _view(ctx, uow, stored)
+
+
+def make_milestone(title: str, progress: int, at: datetime | date, photo_url: str, note: str) -> Milestone:
+    with domain_rules():
+        return Milestone(title, progress, at, photo_url, note)
+
+
+# -- the kecamatan forum's selection ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSelection:
+    kecamatan_code: str
+    budget: int
+    field_minimums: dict[str, int]
+    agency_ceilings: dict[str, int]
+    attendees: int = 0
+
+
+def run_selection(ctx: Context, uow: UnitOfWork, principal: Principal, cmd: RunSelection) -> dict:
+    """Chooses, among the kecamatan's verified and assessed proposals, those maximising the total score within
+    the pagu, the fields' minimums and the agencies' ceilings (proven optimal); every candidate gets its reason.
+    The selected are prioritised at the kecamatan and go on to kota; the selection is stored and published."""
+    staff = staff_of(principal)
+    kecamatan = ctx.areas.find_kecamatan(cmd.kecamatan_code)
+    if kecamatan is None:
+        raise InvalidArgument(f"kecamatan {cmd.kecamatan_code!r} tidak dikenal", [("kecamatan_code", "tidak dikenal")])
+    if cmd.budget <= 0:
+        raise InvalidArgument("pagu indikatif harus lebih dari 0", [("budget", "harus lebih dari 0")])
+    try:
+        minimums = {Field(k): v for k, v in cmd.field_minimums.items()}
+    except ValueError:
+        raise InvalidArgument("bidang tidak dikenal", [("field_minimums", "infrastruktur, sosial_budaya, ekonomi")]) from None
+    at = ctx.clock()
+    with uow:
+        with domain_rules():
+            staff.require_in(Action.SELECT, cmd.kecamatan_code)
+            ctx.cycle.require_action_open(Action.SELECT, at)
+        if uow.proposals.latest_selection(ctx.cycle.year, cmd.kecamatan_code) is not None:
+            raise FailedPrecondition(f"forum kecamatan {kecamatan.name} sudah menetapkan pilihannya tahun {ctx.cycle.year}",
+                                     [("kecamatan_code", "sudah ditetapkan")])
+        stored, _ = uow.proposals.list(ProposalFilter(ctx.cycle.year, kecamatan_code=cmd.kecamatan_code,
+                                                      statuses=(Status.VERIFIED,)), offset=0, limit=100_000)
+        unassessed = [s.proposal.id for s in stored if s.assessment is None]
+        if unassessed:
+            message = f"{len(unassessed)} usulan terverifikasi belum dinilai: {', '.join(unassessed[:10])}"
+            raise FailedPrecondition(message, [("proposals", message)])
+        if not stored:
+            raise FailedPrecondition("tidak ada usulan terverifikasi di kecamatan ini", [("kecamatan_code", "tanpa usulan")])
+        by_id = {s.proposal.id: s for s in stored}
+        candidates = [selection.Candidate(s.proposal.id, s.proposal.cost, s.proposal.score or 0.0,
+                                          s.proposal.activity.field, s.proposal.activity.agency_code) for s in stored]
+        rules = selection.SelectionRules(cmd.budget, minimums, dict(cmd.agency_ceilings))
+        with domain_rules():
+            chosen = selection.select(candidates, rules)
+            greedy = selection.greedy_by_score(candidates, rules)
+            ranked = sorted(chosen.selected, key=lambda pid: (-(by_id[pid].proposal.score or 0.0), pid))
+            for rank, pid in enumerate(ranked, 1):
+                by_id[pid].proposal.prioritise(staff, Level.KECAMATAN, rank, at)
+        decisions = [
+            {"proposal_id": pid, "title": by_id[pid].proposal.title, "kelurahan_code": by_id[pid].proposal.location.kelurahan_code,
+             "selected": d.selected, "reason": d.reason, "score": by_id[pid].proposal.score or 0.0,
+             "cost": by_id[pid].proposal.cost}
+            for pid, d in sorted(chosen.decisions.items(), key=lambda kv: (not kv[1].selected, kv[0]))
+        ]
+        document = {
+            "id": new_uuid(), "kecamatan_code": cmd.kecamatan_code, "kecamatan": kecamatan.name, "cycle_year": ctx.cycle.year,
+            "budget": cmd.budget, "field_minimums": {f.value: v for f, v in minimums.items()},
+            "agency_ceilings": dict(cmd.agency_ceilings), "total_score": chosen.total_score, "total_cost": chosen.total_cost,
+            "status": chosen.status, "solver": chosen.solver, "greedy_total_score": greedy.total_score,
+            "attendees": cmd.attendees, "decided_at": at.isoformat(), "decided_by": staff.label, "decisions": decisions,
+        }
+        uow.proposals.add_selection(document["id"], ctx.cycle.year, cmd.kecamatan_code, document, at)
+        uow.publish(cmd.kecamatan_code, ev.SelectionPublished(
+            kecamatan_code=cmd.kecamatan_code, cycle_year=ctx.cycle.year, budget=cmd.budget,
+            field_minimums=document["field_minimums"], agency_ceilings=document["agency_ceilings"],
+            selected_ids=sorted(chosen.selected), total_score=chosen.total_score, total_cost=chosen.total_cost,
+            decisions=[ev.SelectionDecision(proposal_id=d["proposal_id"], selected=d["selected"], score=d["score"],
+                                            cost=d["cost"], reason=d["reason"]) for d in decisions],
+            solver=chosen.solver, status=chosen.status, published_at=at,
+        ))
+        uow.complete()
+    return document
+
+
+def get_selection(ctx: Context, uow: UnitOfWork, kecamatan_code: str, cycle_year: int = 0) -> dict:
+    with uow:
+        document = uow.proposals.latest_selection(cycle_year or ctx.cycle.year, kecamatan_code)
+    if document is None:
+        raise NotFound(f"belum ada pilihan forum untuk kecamatan {kecamatan_code!r}", [("kecamatan_code", "belum ada")])
+    return document
+
+
+# -- evidence from the city's events ---------------------------------------------------------------------------
+def record_complaint(uow: UnitOfWork, complaint_id: str, kelurahan_code: str, service_code: str, at: datetime) -> None:
+    if kelurahan_code:
+        uow.proposals.record_complaint(complaint_id, kelurahan_code, service_code, at)
+    uow.complete()
+
+
+def record_alert(ctx: Context, uow: UnitOfWork, alert_id: str, kind: str, severity: str, level: str, station: str,
+                 lat: float | None, lon: float | None, at: datetime) -> None:
+    """An alert is evidence for the kecamatan nearest its station, when that is near enough (evidence.py)."""
+    if severity in evidence.ALERT_SEVERITIES and lat is not None and lon is not None:
+        kecamatan = ctx.areas.nearest_kecamatan(lat, lon)
+        if haversine_km(lat, lon, kecamatan.lat, kecamatan.lon) <= evidence.ALERT_RADIUS_KM:
+            uow.proposals.record_alert(alert_id, kecamatan.code, kind, level, station, at)
+    uow.complete()
