@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from kota_common.eventbus import EventBus
 from kota_common.grpc_server import build_server, set_serving
@@ -39,6 +39,9 @@ class Component(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+C = TypeVar("C", bound=Component)
 
 
 def _healthy(component: Component) -> bool:
@@ -56,7 +59,7 @@ class ServiceHost:
         self._started: list[Component] = []
         self._stop = threading.Event()
 
-    def add(self, component: Component) -> Component:
+    def add(self, component: C) -> C:
         self.components.append(component)
         return component
 

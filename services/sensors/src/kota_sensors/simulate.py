@@ -129,7 +129,7 @@ class Simulator:
         local_hour = ((second_ms / 1000 / 3600) + 7) % 24  # WIB = UTC+7
         out = []
         for i, (sid, *_rest) in enumerate(STATIONS):
-            cols = {q: [] for q in AIR_QUANTITIES}
+            cols: dict[str, list[float]] = {q: [] for q in AIR_QUANTITIES}
             for _ in times:
                 for q, v in air_values(local_hour, (i - 2) * 4.0, rng).items():
                     cols[q].append(v)

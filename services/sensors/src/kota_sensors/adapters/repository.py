@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import func, text
+from sqlalchemy import Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, col, select
 
+from kota_common.db.tables import table_of
 from kota_sensors.adapters.orm import DatastreamRow, DeviceRow, ObservationRow, VehiclePositionRow
 from kota_sensors.domain.devices import DeviceInfo
 
@@ -34,8 +35,8 @@ def latest_timestamps(engine: Engine) -> dict[tuple[str, str], int]:
         return out
 
 
-def _insert(engine: Engine, table):
-    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
+def _insert(bind: Engine | Connection, table: Table):
+    return (postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def store_observations(session: Session, rows: list[tuple[str, str, int, float]]) -> None:
@@ -55,7 +56,7 @@ def upsert_datastreams(session: Session, latest: dict[tuple[str, str], tuple[int
     """latest maps (device, quantity) to (first ms, latest ms, latest value) of the batch."""
     if not latest:
         return
-    table = DatastreamRow.__table__
+    table = table_of(DatastreamRow)
     rows = [
         dict(id=f"{d}:{q}", device_id=d, quantity=q, first_ms=first, latest_ms=last, latest_value=v)
         for (d, q), (first, last, v) in latest.items()
@@ -80,7 +81,7 @@ def upsert_datastreams(session: Session, latest: dict[tuple[str, str], tuple[int
 def upsert_positions(session: Session, latest: dict[str, dict]) -> None:
     if not latest:
         return
-    table = VehiclePositionRow.__table__
+    table = table_of(VehiclePositionRow)
     stmt = _insert(session.get_bind(), table)
     cols = ("route_id", "lat", "lon", "bearing", "speed_kmh", "ts_ms")
     newer = text("excluded.ts_ms > vehicle_positions.ts_ms")
@@ -135,7 +136,7 @@ def query_observations(session: Session, q: ObservationQuery) -> tuple[list[Obse
     for c in conds:
         stmt = stmt.where(c)
         count = count.where(c)
-    order = ObservationRow.ts_ms.asc() if q.ascending else ObservationRow.ts_ms.desc()
+    order = col(ObservationRow.ts_ms).asc() if q.ascending else col(ObservationRow.ts_ms).desc()
     tie = (ObservationRow.device_id, ObservationRow.quantity)
     stmt = stmt.order_by(order, *tie).offset(q.offset).limit(q.limit)
     rows = list(session.exec(stmt))
@@ -178,7 +179,7 @@ class ReadingRepository:
         """The devices' datastreams by device id, each list by datastream id: one query for a page of devices."""
         streams: dict[str, list[DatastreamRow]] = {}
         if device_ids:
-            stmt = select(DatastreamRow).where(DatastreamRow.device_id.in_(device_ids)).order_by(DatastreamRow.id)
+            stmt = select(DatastreamRow).where(col(DatastreamRow.device_id).in_(device_ids)).order_by(DatastreamRow.id)
             for d in self.session.exec(stmt):
                 streams.setdefault(d.device_id, []).append(d)
         return streams

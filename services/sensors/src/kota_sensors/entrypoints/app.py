@@ -25,7 +25,7 @@ from kota_sensors.config import SensorsSettings
 from kota_sensors.domain.validation import Rules, Validator
 from kota_sensors.entrypoints import subscribers
 from kota_sensors.entrypoints.grpc_api import SensorsServicer
-from kota_sensors.service_layer.evaluator import AlertConsumer, ObservationStore
+from kota_sensors.service_layer.evaluator import AlertConsumer, BatchConsumer, ObservationStore
 from kota_sensors.service_layer.ingest import IngestPipeline
 from kota_sensors.service_layer.registry import Registry
 from kota_sensors.service_layer.unit_of_work import UnitOfWork
@@ -107,6 +107,7 @@ def bootstrap(s: SensorsSettings) -> ServiceHost:
 
 def add_consumer(host: ServiceHost, bus: EventBus, sensors: Sensors, s: SensorsSettings) -> None:
     group_id, batch_size = subscribers.group_and_batch(s)
+    consumer: BatchConsumer
     if s.role == "alerts":
         relay = host.add(OutboxRelay(sensors.engine, s.common.kafka_bootstrap))
         consumer = AlertConsumer(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -43,7 +43,7 @@ def datastream_to_pb(row: DatastreamRow) -> pb.Datastream:
     )
 
 
-def device_to_pb(row: DeviceRow, datastreams: list[DatastreamRow] = ()) -> pb.Device:
+def device_to_pb(row: DeviceRow, datastreams: Sequence[DatastreamRow] = ()) -> pb.Device:
     thresholds = json.loads(row.thresholds or "{}")
     return pb.Device(
         id=row.id, name=row.name, kind=row.kind,

@@ -180,7 +180,10 @@ class MqttIngest:
 
     async def _consume(self, client) -> None:
         """Handles messages until stopped (returns) or the connection is lost (logged; returns)."""
-        while not self._stopping.is_set():
+        stopping = self._stopping
+        if stopping is None:
+            raise RuntimeError("_consume runs within _main, which makes the stop event")
+        while not stopping.is_set():
             if not client.session.transitions.is_connected():
                 log.error("lost the connection to MQTT broker %s; reconnecting", self.address)
                 return
@@ -189,7 +192,8 @@ class MqttIngest:
             except TimeoutError:
                 continue
             except asyncio.CancelledError:
-                if asyncio.current_task().cancelling():  # this task is being cancelled, not the client's delivery
+                task = asyncio.current_task()
+                if task is None or task.cancelling():  # this task is being cancelled, not the client's delivery
                     raise
                 continue  # the client cancelled its delivery: the connection closed (seen above)
             except Exception as exc:

@@ -68,8 +68,9 @@ class BatchConsumer:
     name = "consumer"
     topics: tuple[str, ...] = ()
 
-    def __init__(self, engine: Engine, group_id: str, devices: Callable[..., Any], *, batch_size: int = 20000):
-        self.engine = engine
+    def __init__(self, engine: Engine | None, group_id: str, devices: Callable[..., Any], *, batch_size: int = 20000):
+        """`engine` None: a consumer that only describes its subscription (the AsyncAPI document's), never runs."""
+        self._engine = engine
         self.group_id = group_id
         self.devices = devices  # () -> dict[str, DeviceInfo]
         self.batch_size = batch_size
@@ -77,6 +78,12 @@ class BatchConsumer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # one DB writer in this consumer: batches and its clock
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError(f"{self.name} was made without a database: it only describes its subscription")
+        return self._engine
 
     def __call__(self, records: list[ConsumerRecord]) -> Poison:
         poison = self.process(records)
@@ -192,7 +199,7 @@ class AlertConsumer(BatchConsumer):
     name = "alert-evaluator"
     topics = (SUMMARIES_TOPIC, POSITIONS_TOPIC)
 
-    def __init__(self, engine: Engine, group_id: str, devices: Callable[..., Any], *, ispu_margin: int = 5,
+    def __init__(self, engine: Engine | None, group_id: str, devices: Callable[..., Any], *, ispu_margin: int = 5,
                  batch_size: int = 50000, silent_after_s: float = 900, silent_check_interval_s: float = 30,
                  touch_interval_s: float = 1.0, on_alerts: Callable[..., Any] = lambda: None, reload_devices: Callable[[], Any] | None = None):
         super().__init__(engine, group_id, devices, batch_size=batch_size)
@@ -235,13 +242,14 @@ class AlertConsumer(BatchConsumer):
             by_topic[m.topic].append(m)
         poison: Poison = []
         agg = BatchAggregate()
-        for topic, decode, add in ((SUMMARIES_TOPIC, decode_summaries, lambda s: agg.add_summaries(s, self.folded)),
-                                   (POSITIONS_TOPIC, decode_positions, agg.add_positions)):
-            records = by_topic[topic]
-            if records:
-                decoded, bad = decode([m.value for m in records])
-                poison += [(records[i], reason) for i, reason in bad]
-                add(decoded)
+        if summary_records := by_topic[SUMMARIES_TOPIC]:
+            summaries, bad = decode_summaries([m.value for m in summary_records])
+            poison += [(summary_records[i], reason) for i, reason in bad]
+            agg.add_summaries(summaries, self.folded)
+        if position_records := by_topic[POSITIONS_TOPIC]:
+            positions, bad = decode_positions([m.value for m in position_records])
+            poison += [(position_records[i], reason) for i, reason in bad]
+            agg.add_positions(positions)
         self.apply(agg)
         return poison
 

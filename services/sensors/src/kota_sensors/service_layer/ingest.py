@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kota_common.events.sensors import POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SUMMARIES_TOPIC
@@ -130,7 +131,7 @@ class IngestPipeline:
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self.refused_batches = 0
-        self.reload_devices = None  # () -> None: re-reads the registry (set by the app; other processes register)
+        self.reload_devices: Callable[[], None] | None = None  # re-reads the registry (set by the app; other processes register)
         self._last_reload = -RELOAD_MIN_INTERVAL_S
         self._reload_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -268,7 +269,7 @@ class IngestPipeline:
                 metrics.READINGS.add(count, metrics.rejected(reason))
         return ticket
 
-    def _produce_blocking(self, topic: str, value: str, key: bytes, cb, headers: list) -> None:
+    def _produce_blocking(self, topic: str, value: str | bytes, key: bytes, cb, headers: list) -> None:
         while True:
             try:
                 self.producer.produce(topic, value, key, on_delivery=cb, headers=headers)
@@ -293,7 +294,7 @@ class IngestPipeline:
         return ticket
 
     def _validate_positions(self, device: DeviceInfo, p: PositionsIn, now_ms: int, rejections: list) -> list[tuple[int, str]]:
-        out = []
+        out: list[tuple[int, str]] = []
         n = len(p.timestamps)
         if device.kind != "vehicle":
             rejections.extend(("position", i, p.timestamps[i], "unknown_quantity") for i in range(n))

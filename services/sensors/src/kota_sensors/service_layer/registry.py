@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from kota_common.auth import Principal
 from kota_common.clock import now_utc
@@ -47,7 +48,9 @@ class Registry:
         with self.make_uow() as uow:
             if uow.devices.get(fields["id"]) is not None:
                 raise FailedPrecondition(f"device {fields['id']} already exists; use IssueDeviceCredential")
-            row = DeviceRow(**{k: fields.get(k) if fields.get(k) is not None else "" for k in DEVICE_FIELDS},
+            # Validated above (validate_device); a field not given is empty.
+            given: dict[str, Any] = {k: fields.get(k) if fields.get(k) is not None else "" for k in DEVICE_FIELDS}
+            row = DeviceRow(**given,
                             thresholds=json.dumps(fields.get("thresholds") or {}), token_hash=hash_token(token),
                             token_issued_at=now_utc(), created_at=now_utc())
             uow.devices.add(row)
