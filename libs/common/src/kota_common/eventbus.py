@@ -388,7 +388,9 @@ def count_handled(records: Sequence[ConsumerRecord], poison: Sequence[tuple[Cons
 
 # -- idempotent handling in the database ----------------------------------------------------------------------
 
-Handler = Callable[[Session, envelope.Event, EventPayload], None]
+# The payload is an instance of the topic's event type (parse_event): each handler declares the type of its topic's,
+# which a mapping of topics to handlers cannot express, hence Any.
+Handler = Callable[[Session, envelope.Event, Any], None]
 
 
 @dataclass

@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -72,7 +73,7 @@ def table_for(name: str, fields: Sequence[FieldDef], indexes: Sequence[Sequence[
         found = _tables.get(name)
         if found is not None:
             return found
-        columns = [
+        columns: list[Column[Any]] = [
             Column("_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
             Column("_key", String(300), nullable=True, unique=True),
             Column("_text", Text, nullable=True),
@@ -156,6 +157,8 @@ def upsert(conn: Connection, table: Table, fields: Sequence[FieldDef], key: str,
         conn.execute(table.insert().values(_key=key, _text=text_of(fields, full), **full))
         return True
     current = conn.execute(select(table).where(table.c._id == found[0])).mappings().first()
+    if current is None:  # found by its key just now, on the same connection
+        raise LookupError(f"record {key!r} of {table.name} vanished while being updated")
     merged = {f.id: current[f.id] for f in fields} | values
     conn.execute(table.update().where(table.c._id == found[0]).values(_text=text_of(fields, merged), **values))
     return False

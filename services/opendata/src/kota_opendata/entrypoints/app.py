@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
 from kota_common.db.engines import make_engine, upgrade_to_head
-from kota_common.eventbus import EventBus, IdempotentBatchHandler
+from kota_common.eventbus import EventBus, Handler, IdempotentBatchHandler
 from kota_common.events import complaints as complaint_events
 from kota_common.events import opendata as od_events
 from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC
@@ -40,7 +40,7 @@ def bootstrap(s: OpenDataSettings) -> ServiceHost:
     projector = Projector(tables, k=s.k_anonymity, grid_m=s.coordinate_grid_m, announce_interval=s.update_event_interval_s)
     relay = OutboxRelay(engine, s.common.kafka_bootstrap)
     bus = EventBus(s.common.kafka_bootstrap, "opendata")
-    handlers = {
+    handlers: dict[str, Handler] = {
         complaint_events.TOPIC: projector.on_complaint,
         ALERTS_TOPIC: projector.on_alert,
         READINGS_TOPIC: projector.on_reading,

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from kota_common import envelope
 from kota_common.clock import now_utc
+from kota_common.errors import NotFound
 from kota_common.events import opendata as od_events
 from kota_common.outbox import add_event
 from kota_common.telemetry import current_trace_headers
@@ -107,6 +108,8 @@ def touch(
 ) -> DatasetRow:
     """Records a change of a live dataset's records and announces it on opendata.events.v1 (coalesced)."""
     row = session.get(DatasetRow, dataset_id)
+    if row is None:
+        raise NotFound(f"no dataset {dataset_id!r}")
     at = at or now_utc()
     row.record_count += inserted - deleted
     row.metadata_modified = at

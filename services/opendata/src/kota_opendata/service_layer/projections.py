@@ -49,7 +49,7 @@ class Projector:
             fact = session.get(ComplaintFactRow, payload.complaint_id)
             old_cell = _cell(fact) if fact else None
             if fact is None:
-                fact = ComplaintFactRow(complaint_id=payload.complaint_id, status="received")
+                fact = ComplaintFactRow(complaint_id=payload.complaint_id, date=row["submitted_date"], status="received")
             loc = payload.location
             fact.date = row["submitted_date"]
             fact.kelurahan_code, fact.kelurahan = loc.kelurahan_code, loc.kelurahan
@@ -58,7 +58,7 @@ class Projector:
             fact.submitted_at = payload.requested_at
             session.add(fact)
             session.flush()
-            self._recount(session, {old_cell, _cell(fact)} - {None})
+            self._recount(session, {_cell(fact)} if old_cell is None else {old_cell, _cell(fact)})
             return
         updates: dict = {}
         if isinstance(payload, cev.ComplaintRouted):
