@@ -42,7 +42,7 @@ class ComplaintsClient:
         request = pb.ReopenComplaintRequest(id=complaint_id, tracking_code=tracking_code, reason=reason)
         return (await self._backend.unary(self._stub.ReopenComplaint, request, safe=False)).complaint
 
-    async def update_status(self, complaint_id: str, status: int, note: str, *, token: str) -> pb.Complaint:
+    async def update_status(self, complaint_id: str, status: pb.Status, note: str, *, token: str) -> pb.Complaint:
         request = pb.UpdateComplaintStatusRequest(id=complaint_id, status=status, note=note)
         return (await self._backend.unary(self._stub.UpdateComplaintStatus, request, safe=False, token=token)).complaint
 

@@ -55,7 +55,7 @@ class OpenDataClient:
         """The catalogue as DCAT JSON-LD, its links under `base_url`."""
         return (await self._read(self._stub.GetCatalog, pb.GetCatalogRequest(base_url=base_url))).jsonld
 
-    def export_dataset(self, dataset_id: str, fmt: int) -> AsyncIterator[pb.ExportDatasetResponse]:
+    def export_dataset(self, dataset_id: str, fmt: pb.ExportFormat) -> AsyncIterator[pb.ExportDatasetResponse]:
         """The dataset's file in chunks (the first carries its filename and content type)."""
         return self._backend.stream(self._stub.ExportDataset, pb.ExportDatasetRequest(id=dataset_id, format=fmt))
 

@@ -252,7 +252,7 @@ async def get_requests(
         raise Open311Error(400, "start_date: must not be after end_date")
     if start is None and end is None:
         start = datetime.now(timezone.utc) - DEFAULT_WINDOW
-    statuses: list[int] = []
+    statuses: list[pb.Status] = []
     for s in (status or "").split(","):
         s = s.strip().lower()
         if s == "open":
@@ -262,7 +262,7 @@ async def get_requests(
         elif s:
             raise Open311Error(400, f"status: must be open or closed, not {s!r}")
     codes = [c.strip() for c in (service_code or "").split(",") if c.strip()] or [""]
-    rows: list[dict] = []
+    rows = []
     for code in codes:
         found = await use_cases.requests_between(complaints(request), statuses, code, start, end, MAX_REQUESTS)
         rows += [open311_request(c) for c in found]

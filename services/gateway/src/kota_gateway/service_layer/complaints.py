@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -20,7 +20,7 @@ async def requests_by_id(complaints: ComplaintsClient, ids: list[str]) -> list[p
     return list(reply.complaints)
 
 
-async def requests_between(complaints: ComplaintsClient, statuses: list[int], service_code: str,
+async def requests_between(complaints: ComplaintsClient, statuses: list[pb.Status], service_code: str,
                            start: datetime | None, end: datetime | None, limit: int) -> list[pb.Complaint]:
     """Newest first, up to `limit`, requested within [start, end] (the complaints service filters; the window is
     checked again here, and paging stops at the first complaint older than start)."""
@@ -47,7 +47,7 @@ async def requests_between(complaints: ComplaintsClient, statuses: list[int], se
 
 
 async def inbox(complaints: ComplaintsClient, *, agency: str, roles: frozenset[str], asked_agency: str,
-                statuses: list[int], page_size: int, page_token: str, token: str) -> pb.ListComplaintsResponse:
+                statuses: list[pb.Status], page_size: int, page_token: str, token: str) -> pb.ListComplaintsResponse:
     """A page of an agency's complaints, newest first; NotAllowed when staff ask for another agency's."""
     message = pb.ListComplaintsRequest(statuses=statuses, agency_code=inbox_agency(agency, roles, asked_agency),
                                        page_size=page_size, page_token=page_token)
@@ -87,7 +87,7 @@ class Quiet:
 
 
 async def follow(complaints: ComplaintsClient, watch: pb.WatchComplaintsRequest, snapshot: pb.Complaint | None, *,
-                 poll_s: float, budget: WatchBudget, token: str | None = None) -> AsyncIterator[Update | Quiet]:
+                 poll_s: float, budget: WatchBudget, token: str | None = None) -> AsyncGenerator[Update | Quiet, None]:
     """The snapshot, then each change from WatchComplaints, each complaint state once. A re-check every `poll_s`
     covers a change made before the watch started or a watch that broke (the service restarted)."""
     queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
