@@ -23,16 +23,19 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from kota_common.kafka import assign_all, ensure_topics, topic_consumer, wait_for_broker
+
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
 
 T = TypeVar("T")
 _PORTS_GIVEN: set[int] = set()
@@ -67,7 +70,7 @@ class BrokerHandle:
     bootstrap: str
     kind: str  # external | testcontainers | embedded
     process: subprocess.Popen | None = None
-    container: object | None = None
+    container: DockerContainer | None = None
 
     def pause(self) -> None:
         """Freezes the broker (SIGSTOP, or docker pause): connections stay open but nothing answers."""
@@ -275,7 +278,7 @@ class RecordProducer:
         self._pending: list[asyncio.Future] = []
 
     def produce(self, topic: str, value: str | bytes | None, key: str | bytes | None = None,
-                headers: list[tuple[str, str | bytes]] = ()) -> None:
+                headers: Sequence[tuple[str, str | bytes]] = ()) -> None:
         send = self._producer.send(topic, _bytes(value), _bytes(key), headers=[(k, _bytes(v)) for k, v in headers])
         self._pending.append(_on_background_loop(send))
 
@@ -479,16 +482,22 @@ class ServiceProcess:
         self.wait_healthy(timeout)
         return self
 
+    def _started(self) -> subprocess.Popen:
+        if self.proc is None:
+            raise RuntimeError(f"{self.module} was not started")
+        return self.proc
+
     def wait_healthy(self, timeout: float) -> None:
         import grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+        proc = self._started()
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.module} exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{self.module} exited with {proc.returncode}:\n{self.log()[-4000:]}")
                 try:
                     status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
                     if status == health_pb2.HealthCheckResponse.SERVING:
@@ -500,8 +509,9 @@ class ServiceProcess:
 
     def kill(self) -> None:
         """kill -9: no shutdown hooks run."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        proc = self._started()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
