@@ -1,0 +1,111 @@
+"""A mail to the intake address, read: who sent it, what it says (without the quoted thread and the signature),
+its attachments, the language the sender prefers, and whether it is a complaint, an opt-out, or not enough to act
+on. Pure: the bytes as the SMTP server received them in, a reading out."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+import enum
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from kota_notifications.domain.templates import language_of
+
+OPT_OUT_WORDS = {"stop", "berhenti", "unsubscribe", "unsub"}
+MAX_TEXT = 4000
+# Where a reply's quoted thread starts: "On ... wrote:", "Pada ... menulis:", "-----Original Message-----".
+QUOTE_HEADER = re.compile(r"^(on .+ wrote:|pada .+ menulis:|-{2,}\s*original message\s*-{2,})\s*$", re.I)
+
+
+class IntakeKind(enum.StrEnum):
+    COMPLAINT = "complaint"
+    OPT_OUT = "opt_out"
+    REFUSED = "refused"  # nothing to act on: the sender is told what is missing
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class IncomingMail:
+    sender: str
+    sender_name: str
+    subject: str
+    text: str
+    message_id: str
+    language: str
+    attachments: tuple[Attachment, ...] = ()
+    auto_reply: bool = False  # an out-of-office or a bounce: never answered (mail loops)
+
+    @property
+    def kind(self) -> IntakeKind:
+        subject = re.sub(r"^\s*((re|fwd?|aw)\s*:\s*)+", "", self.subject, flags=re.I).strip().lower()
+        first_line = self.text.strip().split("\n", 1)[0].strip(" .!").lower()
+        if subject in OPT_OUT_WORDS or first_line in OPT_OUT_WORDS:
+            return IntakeKind.OPT_OUT
+        return IntakeKind.REFUSED if self.missing else IntakeKind.COMPLAINT
+
+    @property
+    def missing(self) -> list[str]:
+        """What a complaint needs that the mail does not say. A mail with a subject only says too little: the
+        description is what staff act on."""
+        return [] if len(self.text.split()) >= 3 else ["description"]
+
+
+@dataclass
+class ReadError(Exception):
+    reason: str
+    details: list[str] = field(default_factory=list)
+
+
+def read_mail(raw: bytes, envelope_from: str = "") -> IncomingMail:
+    """The mail's parts that matter here. ReadError when it has no sender to answer."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    name, address = email.utils.parseaddr(str(msg.get("Reply-To") or msg.get("From") or envelope_from))
+    if not address or "@" not in address:
+        raise ReadError("the mail has no sender address")
+    body = msg.get_body(preferencelist=("plain", "html"))
+    text = ""
+    if body is not None:
+        content = body.get_content()
+        text = _html_to_text(content) if body.get_content_type() == "text/html" else content
+    attachments = tuple(
+        Attachment(part.get_filename() or "", part.get_content_type(), len(part.get_payload(decode=True) or b""))
+        for part in msg.iter_attachments()
+    )
+    auto = str(msg.get("Auto-Submitted", "no")).lower() != "no" or bool(msg.get("X-Autoreply")) or \
+        str(msg.get("Precedence", "")).lower() in ("bulk", "junk", "auto_reply") or \
+        address.lower().startswith(("mailer-daemon@", "postmaster@"))
+    return IncomingMail(
+        sender=address, sender_name=name, subject=str(msg.get("Subject", "")).strip()[:300],
+        text=strip_thread(text)[:MAX_TEXT], message_id=str(msg.get("Message-ID", "")).strip().strip("<>")[:200],
+        language=language_of(str(msg.get("Content-Language") or msg.get("Accept-Language") or "")),
+        attachments=attachments, auto_reply=auto,
+    )
+
+
+def strip_thread(text: str) -> str:
+    """The sender's own words: quoted lines, the quoted thread and the signature (after "-- ") removed."""
+    kept = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.rstrip() == "--" or QUOTE_HEADER.match(line.strip()):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
+
+
+def _html_to_text(html: str) -> str:
+    text = re.sub(r"(?is)<(script|style).*?</\1>", " ", html)
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
