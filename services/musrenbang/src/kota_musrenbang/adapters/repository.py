@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import grpc
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -103,7 +104,7 @@ class ProposalRepository:
         row = self.session.execute(select(ProposalRow).where(col(ProposalRow.request_id) == request_id)).scalar_one_or_none()
         return None if row is None else self._load([row])[0]
 
-    def list(self, f: ProposalFilter, *, offset: int, limit: int) -> tuple[list[StoredProposal], int]:
+    def search(self, f: ProposalFilter, *, offset: int, limit: int) -> tuple[list[StoredProposal], int]:
         conditions = [col(ProposalRow.cycle_year) == f.cycle_year]
         if f.kelurahan_code:
             conditions.append(col(ProposalRow.kelurahan_code) == f.kelurahan_code)
@@ -118,7 +119,7 @@ class ProposalRepository:
             conditions.append(or_(func.lower(ProposalRow.title).like(pattern), func.lower(ProposalRow.problem).like(pattern)))
         where = and_(*conditions)
         total = self.session.execute(select(func.count()).select_from(ProposalRow).where(where)).scalar_one()
-        order = {
+        order: list[Any] = {
             "supports": [col(ProposalRow.support_count).desc(), col(ProposalRow.created).desc()],
             "score": [col(ProposalRow.score_total).desc().nulls_last(), col(ProposalRow.created).desc()],
             "cost": [col(ProposalRow.cost).desc()],
@@ -219,20 +220,20 @@ class ProposalRepository:
 
     def supports_used(self, cycle_year: int, resident_hash: str) -> int:
         used = self.session.execute(
-            select(SupportQuotaRow.used).where(col(SupportQuotaRow.cycle_year) == cycle_year,
+            select(col(SupportQuotaRow.used)).where(col(SupportQuotaRow.cycle_year) == cycle_year,
                                                col(SupportQuotaRow.resident_hash) == resident_hash)
         ).scalar_one_or_none()
         return used or 0
 
     def support_count(self, proposal_id: str) -> int:
-        return self.session.execute(select(ProposalRow.support_count).where(col(ProposalRow.id) == proposal_id)).scalar_one()
+        return self.session.execute(select(col(ProposalRow.support_count)).where(col(ProposalRow.id) == proposal_id)).scalar_one()
 
     def merge_supports(self, source_id: str, target_id: str) -> int:
         """Moves the source's supporters to the target, each resident once (one who supported both keeps one
         support there and gets the other back); the target's count as it now is."""
-        target_residents = select(SupportRow.resident_hash).where(col(SupportRow.proposal_id) == target_id)
+        target_residents = select(col(SupportRow.resident_hash)).where(col(SupportRow.proposal_id) == target_id)
         both = self.session.execute(
-            select(SupportRow.resident_hash, SupportRow.cycle_year).where(
+            select(col(SupportRow.resident_hash), col(SupportRow.cycle_year)).where(
                 col(SupportRow.proposal_id) == source_id, col(SupportRow.resident_hash).in_(target_residents))
         ).all()
         for resident_hash, cycle_year in both:
@@ -255,7 +256,7 @@ class ProposalRepository:
 
     def _ensure_quota_row(self, cycle_year: int, resident_hash: str) -> None:
         exists = self.session.execute(
-            select(SupportQuotaRow.used).where(col(SupportQuotaRow.cycle_year) == cycle_year,
+            select(col(SupportQuotaRow.used)).where(col(SupportQuotaRow.cycle_year) == cycle_year,
                                                col(SupportQuotaRow.resident_hash) == resident_hash)
         ).first()
         if exists is None:
@@ -290,20 +291,20 @@ class ProposalRepository:
         complaints: dict[str, int] = {}
         alerts: dict[str, int] = {}
         if service_codes:
-            complaints = dict(self.session.execute(  # type: ignore[arg-type]
-                select(ComplaintEvidenceRow.service_code, func.count()).where(
+            complaints = dict(self.session.execute(
+                select(col(ComplaintEvidenceRow.service_code), func.count()).where(
                     col(ComplaintEvidenceRow.kelurahan_code) == kelurahan_code,
                     col(ComplaintEvidenceRow.service_code).in_(sorted(service_codes)),
                     col(ComplaintEvidenceRow.at) >= since,
-                ).group_by(ComplaintEvidenceRow.service_code)
+                ).group_by(col(ComplaintEvidenceRow.service_code))
             ).all())
         if alert_kinds:
-            alerts = dict(self.session.execute(  # type: ignore[arg-type]
-                select(AlertEvidenceRow.kind, func.count()).where(
+            alerts = dict(self.session.execute(
+                select(col(AlertEvidenceRow.kind), func.count()).where(
                     col(AlertEvidenceRow.kecamatan_code) == kecamatan_code,
                     col(AlertEvidenceRow.kind).in_(sorted(alert_kinds)),
                     col(AlertEvidenceRow.at) >= since,
-                ).group_by(AlertEvidenceRow.kind)
+                ).group_by(col(AlertEvidenceRow.kind))
             ).all())
         return Evidence(complaints, alerts)
 
@@ -314,7 +315,7 @@ class ProposalRepository:
 
     def latest_selection(self, cycle_year: int, kecamatan_code: str) -> dict | None:
         doc = self.session.execute(
-            select(SelectionRow.document).where(col(SelectionRow.cycle_year) == cycle_year,
+            select(col(SelectionRow.document)).where(col(SelectionRow.cycle_year) == cycle_year,
                                                 col(SelectionRow.kecamatan_code) == kecamatan_code)
             .order_by(col(SelectionRow.decided_at).desc()).limit(1)
         ).scalar_one_or_none()

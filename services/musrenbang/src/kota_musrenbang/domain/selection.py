@@ -326,9 +326,30 @@ def _round_down_and_fill(
     x_lp: np.ndarray, score: np.ndarray, reduced: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray,
     upper: np.ndarray,
 ) -> np.ndarray | None:
-    """A feasible selection near the LP's: what it takes whole, then the rest by reduced cost while it fits."""
+    """A feasible selection near the LP's: what it takes whole, repaired where that breaks a rule (a forced
+    candidate can break a ceiling, dropping the LP's fractions a minimum), then the rest by reduced cost while it
+    fits, then improved by exchanges. None if the repair fails (the caller then fixes nothing)."""
     x = ((x_lp > 1 - 1e-9) | (lower > 0.5)).astype(float)
     used = a_ub @ x
+    for _ in range(len(x)):
+        excess = used - b_ub
+        row = int(np.argmax(excess))
+        if excess[row] <= 1e-9:
+            break
+        coef = a_ub[row]
+        if coef.max() > 0:  # a ceiling (or the budget) is exceeded: drop what weighs on it and is worth least
+            options = np.flatnonzero((x == 1) & (lower == 0) & (coef > 0))
+            pick = options[np.argmin(reduced[options])] if len(options) else None
+            value = 0.0
+        else:  # a minimum is missed: add what counts for it, is worth most and breaks no ceiling
+            fits = np.all((a_ub <= 0) | (used[:, None] + a_ub <= b_ub[:, None] + 1e-12), axis=0)
+            options = np.flatnonzero((x == 0) & (upper == 1) & (coef < 0) & fits)
+            pick = options[np.argmax(reduced[options])] if len(options) else None
+            value = 1.0
+        if pick is None:
+            return None
+        x[pick] = value
+        used = a_ub @ x
     if np.any(used > b_ub + 1e-9):
         return None
     for i in np.argsort(-reduced, kind="stable"):
@@ -442,8 +463,9 @@ def _lp_loss_bounds(items: Sequence[Candidate], rules: SelectionRules, total_sco
     """For each candidate, a lower bound on the score lost by forcing it in: S* - (LP* + d_i), with d_i its reduced
     cost in the LP relaxation (valid for candidates the LP leaves below 1; the others get no bound)."""
     matrix, lows, highs, _ = _rows(items, rules)
-    a_ub = np.vstack([matrix[i] if np.isfinite(highs[i]) else -matrix[i] for i in range(len(matrix))])
-    b_ub = np.array([highs[i] if np.isfinite(highs[i]) else -lows[i] for i in range(len(matrix))])
+    matrix, lows, highs = matrix / rules.budget, lows / rules.budget, highs / rules.budget
+    a_ub = np.vstack([matrix[np.isfinite(highs)], -matrix[np.isfinite(lows)]])
+    b_ub = np.concatenate([highs[np.isfinite(highs)], -lows[np.isfinite(lows)]])
     score = np.array([_q(c.score) for c in items], dtype=float) / 100
     lp = linprog(-score, A_ub=a_ub, b_ub=b_ub, bounds=(0, 1), method="highs")
     if lp.status != 0:

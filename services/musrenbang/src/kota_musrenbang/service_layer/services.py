@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from kota_common.auth import Principal
 from kota_common.clock import now_utc
@@ -197,7 +198,7 @@ def list_proposals(ctx: Context, uow: UnitOfWork, f: ProposalFilter, page_size: 
     except ValueError:
         raise InvalidArgument("page_token tidak valid", [("page_token", "tidak valid")]) from None
     with uow:
-        stored, total = uow.proposals.list(f, offset=offset, limit=size)
+        stored, total = uow.proposals.search(f, offset=offset, limit=size)
         views = [_view(ctx, uow, s) for s in stored]
     next_token = str(offset + size) if offset + size < total else ""
     return views, next_token, total
@@ -431,7 +432,7 @@ def run_selection(ctx: Context, uow: UnitOfWork, principal: Principal, cmd: RunS
         if uow.proposals.latest_selection(ctx.cycle.year, cmd.kecamatan_code) is not None:
             raise FailedPrecondition(f"forum kecamatan {kecamatan.name} sudah menetapkan pilihannya tahun {ctx.cycle.year}",
                                      [("kecamatan_code", "sudah ditetapkan")])
-        stored, _ = uow.proposals.list(ProposalFilter(ctx.cycle.year, kecamatan_code=cmd.kecamatan_code,
+        stored, _ = uow.proposals.search(ProposalFilter(ctx.cycle.year, kecamatan_code=cmd.kecamatan_code,
                                                       statuses=(Status.VERIFIED,)), offset=0, limit=100_000)
         unassessed = [s.proposal.id for s in stored if s.assessment is None]
         if unassessed:
@@ -455,14 +456,15 @@ def run_selection(ctx: Context, uow: UnitOfWork, principal: Principal, cmd: RunS
              "cost": by_id[pid].proposal.cost}
             for pid, d in sorted(chosen.decisions.items(), key=lambda kv: (not kv[1].selected, kv[0]))
         ]
-        document = {
-            "id": new_uuid(), "kecamatan_code": cmd.kecamatan_code, "kecamatan": kecamatan.name, "cycle_year": ctx.cycle.year,
+        selection_id = new_uuid()
+        document: dict[str, Any] = {
+            "id": selection_id, "kecamatan_code": cmd.kecamatan_code, "kecamatan": kecamatan.name, "cycle_year": ctx.cycle.year,
             "budget": cmd.budget, "field_minimums": {f.value: v for f, v in minimums.items()},
             "agency_ceilings": dict(cmd.agency_ceilings), "total_score": chosen.total_score, "total_cost": chosen.total_cost,
             "status": chosen.status, "solver": chosen.solver, "greedy_total_score": greedy.total_score,
             "attendees": cmd.attendees, "decided_at": at.isoformat(), "decided_by": staff.label, "decisions": decisions,
         }
-        uow.proposals.add_selection(document["id"], ctx.cycle.year, cmd.kecamatan_code, document, at)
+        uow.proposals.add_selection(selection_id, ctx.cycle.year, cmd.kecamatan_code, document, at)
         uow.publish(cmd.kecamatan_code, ev.SelectionPublished(
             kecamatan_code=cmd.kecamatan_code, cycle_year=ctx.cycle.year, budget=cmd.budget,
             field_minimums=document["field_minimums"], agency_ceilings=document["agency_ceilings"],
