@@ -236,10 +236,16 @@ class Periodic:
 class ChildProcess:
     """A child process (`python -m <module>` with extra environment) restarted when it dies, stopped with the
     service: terminated, then killed if it has not exited within `stop_timeout`. Its output goes to this process's,
-    or is appended to `log_path`."""
+    or is appended to `log_path`.
+
+    Restarts back off as Kubernetes' CrashLoopBackOff does: a child that dies within `stable_after_s` of its start
+    waits twice as long as the last time before the next one (from `restart_after_s` up to `max_restart_after_s`),
+    so that one that cannot start (a bad setting, a port taken) does not spin; one that ran longer starts over
+    from `restart_after_s`."""
 
     def __init__(self, name: str, module: str, env: dict[str, str], *, pass_fds: tuple[int, ...] = (),
                  first_start_env: dict[str, str] | None = None, restart_after_s: float = 2.0,
+                 max_restart_after_s: float = 30.0, stable_after_s: float = 60.0,
                  stop_timeout: float = 15.0, argv: Sequence[str] | None = None, log_path: Path | None = None):
         """`pass_fds` and `first_start_env` (e.g. a pipe to say it is ready) go to the first start only."""
         self.name = name
@@ -248,10 +254,14 @@ class ChildProcess:
         self.first_start_env = first_start_env or {}
         self.pass_fds = pass_fds
         self.restart_after_s = restart_after_s
+        self.max_restart_after_s = max(max_restart_after_s, restart_after_s)
+        self.stable_after_s = stable_after_s
+        self.next_restart_after_s = restart_after_s
         self.stop_timeout = stop_timeout
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
+        self._started_at = 0.0
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -276,15 +286,24 @@ class ChildProcess:
         finally:
             if out is not None:
                 out.close()  # the child has its own copy
+        self._started_at = time.monotonic()
         log.info("started %s process (pid %d)", self.name, self.proc.pid)
         self._spawned(first)
 
     def _supervise(self) -> None:
-        while not self._stop.wait(self.restart_after_s):
-            if self.proc is not None and self.proc.poll() is not None and not self._stop.is_set():
-                log.warning("%s process exited with %s; restarting it", self.name, self.proc.returncode)
-                self.restarts += 1
-                self._spawn()
+        poll_s = min(self.restart_after_s, 0.5)
+        while not self._stop.wait(poll_s):
+            if self.proc is None or self.proc.poll() is None:
+                continue
+            ran_s = time.monotonic() - self._started_at
+            delay = self.restart_after_s if ran_s >= self.stable_after_s else self.next_restart_after_s
+            self.next_restart_after_s = min(delay * 2, self.max_restart_after_s)
+            log.warning("%s process exited with %s after %.1f s; restarting it in %.1f s", self.name,
+                        self.proc.returncode, ran_s, delay)
+            if self._stop.wait(max(delay - poll_s, 0)):
+                return
+            self.restarts += 1
+            self._spawn()
 
     def healthy(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

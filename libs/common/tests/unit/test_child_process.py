@@ -20,9 +20,9 @@ def test_a_child_that_dies_is_started_again_and_its_output_appended_to_its_log(t
     child.start()
     try:
         wait_until(lambda: child.restarts >= 2, what=f"two restarts (log: {log.read_text() if log.exists() else ''})")
+        wait_until(lambda: log.read_text().count("started") >= 3, what=f"three starts logged: {log.read_text()!r}")
     finally:
         child.stop()
-    wait_until(lambda: log.read_text().count("started") >= 3, what=f"three starts logged: {log.read_text()!r}")
 
 
 def test_stop_ends_a_child_that_keeps_running_and_it_is_not_restarted(tmp_path):
@@ -34,3 +34,28 @@ def test_stop_ends_a_child_that_keeps_running_and_it_is_not_restarted(tmp_path):
     assert child.proc.returncode is not None and not child.healthy()
     time.sleep(0.3)
     assert child.restarts == 0 and child.proc.returncode is not None
+
+
+def test_a_child_that_keeps_dying_at_start_waits_twice_as_long_each_time_up_to_the_ceiling(tmp_path):
+    child = ChildProcess("crashing", "", {}, restart_after_s=0.1, max_restart_after_s=0.4, log_path=tmp_path / "c.log",
+                         argv=[sys.executable, "-c", "import sys; sys.exit(1)"])
+    delays = []
+    child.start()
+    try:
+        for _ in range(4):
+            restarts = child.restarts
+            wait_until(lambda: child.restarts > restarts, what="a restart")  # noqa: B023
+            delays.append(child.next_restart_after_s)
+    finally:
+        child.stop()
+    assert delays == [0.2, 0.4, 0.4, 0.4]  # the wait before each next restart
+
+
+def test_a_child_that_ran_long_enough_restarts_after_the_shortest_wait(tmp_path):
+    child = ChildProcess("stable", "", {}, restart_after_s=0.1, max_restart_after_s=5, stable_after_s=0.0,
+                         log_path=tmp_path / "c.log", argv=[sys.executable, "-c", "import sys; sys.exit(1)"])
+    child.start()
+    try:
+        wait_until(lambda: child.restarts >= 3, timeout=5, what="three quick restarts")
+    finally:
+        child.stop()
