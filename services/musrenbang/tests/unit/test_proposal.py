@@ -309,3 +309,15 @@ def test_the_catalogue_is_consistent():
     codes = [a.code for a in JAKARTA_ACTIVITIES]
     assert len(codes) == len(set(codes)) and len(codes) >= 15
     assert all(a.unit_cost > 0 for a in JAKARTA_ACTIVITIES)
+
+
+@pytest.mark.parametrize("raw, normal", [("3", "003"), ("03", "003"), ("RW 003", "003"), ("", "")])
+def test_rw_numbers_are_normalised(raw, normal):
+    assert Location("31.71.01.1001", "31.71.01", rw=raw).rw == normal
+
+
+@pytest.mark.parametrize("change, field", [({"rw": "0"}, "location.rw"), ({"rt": "1234"}, "location.rt"), ({"rt": "x"}, "location.rt")])
+def test_bad_rw_or_rt_names_its_field(change, field):
+    with pytest.raises(DomainError) as err:
+        Location("31.71.01.1001", "31.71.01", **change)
+    assert err.value.field == field

@@ -97,15 +97,15 @@ REJECTERS: dict[Status, frozenset[Role]] = {
 }
 
 
-def normalise_rw(value: str) -> str:
-    """"3", "03", "RW 003" -> "003"; "" stays "" (works across the whole kelurahan)."""
+def normalise_rw(value: str, field_name: str = "location.rw") -> str:
+    """"3", "03", "RW 003" -> "003" (RT numbers likewise); "" stays "" (works across the whole kelurahan)."""
     digits = "".join(ch for ch in value if ch.isdigit())
     if not digits:
         if value.strip():
-            raise DomainError(f"nomor RW/RT tidak valid: {value!r}", "location.rw")
+            raise DomainError(f"nomor RW/RT tidak valid: {value!r}", field_name)
         return ""
     if len(digits) > 3 or int(digits) == 0:
-        raise DomainError(f"nomor RW/RT tidak valid: {value!r}", "location.rw")
+        raise DomainError(f"nomor RW/RT tidak valid: {value!r}", field_name)
     return digits.zfill(3)
 
 
@@ -127,7 +127,7 @@ class Location:
                 f"kelurahan {self.kelurahan_code} tidak berada di kecamatan {self.kecamatan_code}", "location.kecamatan_code"
             )
         object.__setattr__(self, "rw", normalise_rw(self.rw))
-        object.__setattr__(self, "rt", normalise_rw(self.rt))
+        object.__setattr__(self, "rt", normalise_rw(self.rt, "location.rt"))
         if (self.lat is None) != (self.lon is None):
             raise DomainError("lintang dan bujur harus diisi keduanya atau tidak sama sekali", "location.lat")
         if self.lat is not None and self.lon is not None and not (-90 <= self.lat <= 90 and -180 <= self.lon <= 180):
@@ -188,7 +188,7 @@ class Staff:
         if self.role == Role.AGENCY_VERIFIER and not self.agency_code:
             raise DomainError("verifikator dinas harus punya kode dinas", "agency_code")
         if self.role == Role.RT_RW:
-            object.__setattr__(self, "rw", normalise_rw(self.rw))
+            object.__setattr__(self, "rw", normalise_rw(self.rw, "rw"))
             if not self.rw:
                 raise DomainError("pengurus RT/RW harus punya nomor RW", "rw")
 
