@@ -46,6 +46,12 @@ def test_the_proposer_cannot_accept_its_own_proposal():
         proposal().decide(Decision.ACCEPT, city_id="jakarta", actor="admin", at=T0)
 
 
+def test_a_partners_answer_outside_the_federation_is_recorded_by_this_citys_staff():
+    p = proposal(SEOUL, kind=Kind.MOU)
+    p.decide(Decision.ACCEPT, city_id="jakarta", actor="admin", at=T0, note="Seoul agreed by letter")
+    assert p.status is Status.NEGOTIATING and not p.federated
+
+
 def test_a_city_outside_the_partnership_cannot_decide():
     with pytest.raises(NotPermitted):
         proposal().decide(Decision.ACCEPT, city_id="surabaya", actor="admin", at=T0)

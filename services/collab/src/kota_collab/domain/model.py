@@ -256,7 +256,9 @@ class Partnership:
         if self.status not in allowed_from:
             raise InvalidTransition(f"cannot {decision.value} a partnership that is {self.status.value} "
                                     f"(only one that is {', '.join(sorted(s.value for s in allowed_from))})", "decision")
-        if decision in (Decision.ACCEPT, Decision.DECLINE) and self.status is Status.PROPOSED and city_id == self.proposer:
+        # In a federated partnership each city decides for itself; otherwise this city's staff record every step.
+        if (self.federated and decision in (Decision.ACCEPT, Decision.DECLINE) and self.status is Status.PROPOSED
+                and city_id == self.proposer):
             raise NotPermitted(f"{city_id} proposed this partnership: the partner accepts or declines it", "decision")
         if decision is Decision.SIGN and signed_on is None:
             raise DomainError("signing needs the date it was signed", "signed_on")

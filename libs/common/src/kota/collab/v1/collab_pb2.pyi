@@ -88,20 +88,26 @@ class Party(_message.Message):
     def __init__(self, city_id: _Optional[str] = ..., role: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class HistoryEntry(_message.Message):
-    __slots__ = ("seq", "status", "at", "city_id", "actor", "note")
+    __slots__ = ("seq", "status", "at", "city_id", "actor", "note", "signed_on", "document_url", "valid_until")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     CITY_ID_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_ON_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_URL_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
     seq: int
     status: str
     at: _timestamp_pb2.Timestamp
     city_id: str
     actor: str
     note: str
-    def __init__(self, seq: _Optional[int] = ..., status: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., city_id: _Optional[str] = ..., actor: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+    signed_on: str
+    document_url: str
+    valid_until: str
+    def __init__(self, seq: _Optional[int] = ..., status: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., city_id: _Optional[str] = ..., actor: _Optional[str] = ..., note: _Optional[str] = ..., signed_on: _Optional[str] = ..., document_url: _Optional[str] = ..., valid_until: _Optional[str] = ...) -> None: ...
 
 class Partnership(_message.Message):
     __slots__ = ("id", "kind", "title", "scope", "focus_areas", "parties", "status", "signed_on", "document_url", "valid_until", "history", "federated", "sync_pending")

@@ -1,0 +1,188 @@
+"""gRPC servicers of kota.collab.v1 (proto/kota/collab/v1/collab.proto): CollabService for this city's staff
+(bearer token) and FederationService for partner cities (mutual TLS). Requests to commands, answers to messages;
+nothing here decides anything."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from kota.collab.v1 import collab_pb2 as pb
+from kota.collab.v1 import collab_pb2_grpc as pb_grpc
+from kota_collab.adapters import wire
+from kota_collab.adapters.shared_events import BadPosition, TopicFollower
+from kota_collab.adapters.tls import PeerIdentity
+from kota_collab.domain.errors import DomainError
+from kota_collab.service_layer import services
+from kota_collab.service_layer.services import Context, MakeUnitOfWork
+from kota_collab.service_layer.sharing import SOURCES
+from kota_common.auth import Principal, principal_from_metadata
+from kota_common.errors import InvalidArgument, PermissionDenied
+from kota_common.grpc_server import timestamp, translate_errors
+
+log = logging.getLogger(__name__)
+
+
+def _name(enum_value: int, names: dict, field: str) -> str:
+    found = names.get(enum_value)
+    if found is None:
+        raise InvalidArgument(f"{field} is required", [(field, "required")])
+    return found.value if hasattr(found, "value") else found
+
+
+class CollabServicer(pb_grpc.CollabServiceServicer):
+    def __init__(self, uow: MakeUnitOfWork, ctx: Context, auth_secret: str):
+        self.uow = uow
+        self.ctx = ctx
+        self.secret = auth_secret
+
+    def _staff(self, context) -> Principal:
+        principal = principal_from_metadata(self.secret, context.invocation_metadata())
+        assert principal is not None  # required: raises UNAUTHENTICATED otherwise
+        return principal
+
+    @translate_errors
+    def RegisterCity(self, request, context):
+        principal = self._staff(context)
+        try:
+            city = wire.city_from_pb(request.city)
+        except DomainError as exc:
+            raise InvalidArgument(exc.message, [(f"city.{exc.field}", exc.message)]) from None
+        return pb.RegisterCityResponse(city=wire.city_pb(services.register_city(self.ctx, self.uow(), principal, city)))
+
+    @translate_errors
+    def ListCities(self, request, context):
+        self._staff(context)
+        return pb.ListCitiesResponse(cities=[wire.city_pb(c) for c in services.list_cities(self.uow())])
+
+    @translate_errors
+    def CreatePartnership(self, request, context):
+        principal = self._staff(context)
+        kind = _name(request.kind, wire.KINDS_BY_PB, "kind")
+        view = services.create_partnership(self.ctx, self.uow(), principal, services.CreatePartnership(
+            kind=kind, title=request.title, focus_areas=list(request.focus_areas),
+            partner_city_ids=list(request.partner_city_ids), status=request.status, signed_on=request.signed_on,
+            document_url=request.document_url, valid_until=request.valid_until, note=request.note,
+            request_id=request.request_id))
+        return pb.CreatePartnershipResponse(partnership=wire.partnership_pb(view.partnership, view.sync_pending))
+
+    @translate_errors
+    def GetPartnership(self, request, context):
+        self._staff(context)
+        view = services.get_partnership(self.uow(), request.id)
+        return pb.GetPartnershipResponse(partnership=wire.partnership_pb(view.partnership, view.sync_pending),
+                                         agreements=[wire.agreement_pb(a) for a in view.agreements],
+                                         activities=[wire.activity_pb(a) for a in view.activities])
+
+    @translate_errors
+    def ListPartnerships(self, request, context):
+        self._staff(context)
+        kind = wire.KINDS_BY_PB[request.kind].value if request.kind else ""
+        views = services.list_partnerships(self.uow(), request.city_id, kind, request.status)
+        return pb.ListPartnershipsResponse(partnerships=[wire.partnership_pb(v.partnership, v.sync_pending) for v in views])
+
+    @translate_errors
+    def DecidePartnership(self, request, context):
+        principal = self._staff(context)
+        decision = _name(request.decision, wire.DECISIONS, "decision")
+        view = services.decide_partnership(self.ctx, self.uow(), principal, services.DecidePartnership(
+            id=request.id, decision=decision, note=request.note, signed_on=request.signed_on,
+            document_url=request.document_url, valid_until=request.valid_until))
+        return pb.DecidePartnershipResponse(partnership=wire.partnership_pb(view.partnership, view.sync_pending))
+
+    @translate_errors
+    def GrantAgreement(self, request, context):
+        principal = self._staff(context)
+        agreement = services.grant_agreement(self.ctx, self.uow(), principal, services.GrantAgreement(
+            partnership_id=request.partnership_id, city_id=request.city_id, dataset_ids=list(request.dataset_ids),
+            streams=list(request.streams), valid_until=request.valid_until))
+        return pb.GrantAgreementResponse(agreement=wire.agreement_pb(agreement))
+
+    @translate_errors
+    def RevokeAgreement(self, request, context):
+        principal = self._staff(context)
+        agreement = services.revoke_agreement(self.ctx, self.uow(), principal, request.id, request.reason)
+        return pb.RevokeAgreementResponse(agreement=wire.agreement_pb(agreement))
+
+    @translate_errors
+    def RecordActivity(self, request, context):
+        principal = self._staff(context)
+        kind = _name(request.kind, wire.ACTIVITY_KINDS_BY_PB, "kind")
+        activity = services.record_activity(self.ctx, self.uow(), principal, services.RecordActivity(
+            partnership_id=request.partnership_id, kind=kind, title=request.title, starts_on=request.starts_on,
+            ends_on=request.ends_on, participants=request.participants, outcomes=request.outcomes))
+        return pb.RecordActivityResponse(activity=wire.activity_pb(activity))
+
+
+class FederationServicer(pb_grpc.FederationServiceServicer):
+    """`recheck_s`: how often an open stream checks its grant again (a revoked grant ends it within that, plus one
+    poll of the topic)."""
+
+    def __init__(self, uow: MakeUnitOfWork, ctx: Context, peers: PeerIdentity, kafka_bootstrap: str,
+                 recheck_s: float = 1.0, follower: Callable[[str, str, str], TopicFollower] = TopicFollower):
+        self.uow = uow
+        self.ctx = ctx
+        self.peers = peers
+        self.bootstrap = kafka_bootstrap
+        self.recheck_s = recheck_s
+        self.follower = follower
+
+    def _caller(self, context, method: str):
+        return services.known_partner(self.ctx, self.uow, self.peers.city_of(context), method)
+
+    @translate_errors
+    def SyncPartnership(self, request, context):
+        sender = self._caller(context, "SyncPartnership")
+        try:
+            theirs = wire.partnership_from_pb(request.partnership)
+        except DomainError as exc:
+            services.audit(self.ctx, self.uow(), sender.id, "SyncPartnership", "denied", exc.message)
+            raise InvalidArgument(exc.message, [(exc.field or "partnership", exc.message)]) from None
+        view, applied = services.receive_partnership(self.ctx, self.uow, sender, theirs)
+        return pb.SyncPartnershipResponse(partnership=wire.partnership_pb(view.partnership, view.sync_pending),
+                                          applied=applied)
+
+    @translate_errors
+    def ListSharedDatasets(self, request, context):
+        city = self._caller(context, "ListSharedDatasets")
+        found = services.shared_datasets_of(self.ctx, self.uow, city)
+        return pb.ListSharedDatasetsResponse(datasets=[
+            pb.SharedDataset(dataset_id=d, agreement_id=g.agreement_id,
+                             valid_until=g.valid_until.isoformat() if g.valid_until else "") for d, g in found])
+
+    @translate_errors
+    def SubscribeSharedEvents(self, request, context):
+        city = self._caller(context, "SubscribeSharedEvents")
+        stream, grant = services.stream_grant(self.ctx, self.uow, city, request.stream)
+        source = SOURCES[stream]
+        try:
+            follower = self.follower(self.bootstrap, source.topic, request.position)
+        except BadPosition as exc:
+            raise InvalidArgument(str(exc), [("position", "partition:offset,...")]) from None
+        services.audit(self.ctx, self.uow(), city.id, "SubscribeSharedEvents", "ok",
+                       f"stream {stream.value} from {request.position or 'the start'}", grant.partnership_id,
+                       grant.agreement_id)
+        ended = "the partner left"
+        try:
+            checked = time.monotonic()
+            while context.is_active():
+                if time.monotonic() - checked >= self.recheck_s:
+                    grant = services.current_stream_grant(self.ctx, self.uow, city.id, stream)
+                    checked = time.monotonic()
+                for read in follower.poll(min(0.5, self.recheck_s)):
+                    data = source.project(stream, read.event.type, read.event.data)
+                    if data is None:
+                        continue
+                    yield pb.SubscribeSharedEventsResponse(
+                        position=read.position, stream=stream.value, type=read.event.type,
+                        time=timestamp(read.event.time), data_json=json.dumps(data, separators=(",", ":")),
+                        agreement_id=grant.agreement_id)
+        except PermissionDenied as exc:
+            ended = exc.message
+            raise
+        finally:
+            follower.close()
+            services.audit(self.ctx, self.uow(), city.id, "SubscribeSharedEvents", "ended",
+                           f"stream {stream.value}: {ended}", grant.partnership_id, grant.agreement_id)
