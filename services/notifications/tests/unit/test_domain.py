@@ -225,3 +225,10 @@ def test_auto_replies_are_recognised_and_a_mail_without_a_sender_cannot_be_answe
 
 def test_signatures_are_cut():
     assert strip_thread("Jalan berlubang\n-- \nBudi\n0812") == "Jalan berlubang"
+
+
+def test_sends_granted_but_not_made_are_given_back():
+    limits = RateLimits({"sms": (1, 3)})
+    assert limits.take("sms", 0.0, 3) == 3
+    limits.give_back("sms", 2)  # only one was due
+    assert limits.take("sms", 0.0, 3) == 2

@@ -10,8 +10,10 @@ import email.utils
 import enum
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 
+from kota_notifications.domain.model import RetryPolicy
 from kota_notifications.domain.templates import language_of
 
 OPT_OUT_WORDS = {"stop", "berhenti", "unsubscribe", "unsub"}
@@ -109,3 +111,71 @@ def _html_to_text(html: str) -> str:
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
     text = re.sub(r"<[^>]+>", " ", text)
     return re.sub(r"[ \t]+", " ", text).strip()
+
+
+class IntakeStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    REFUSED = "refused"
+    OPT_OUT = "opt_out"
+
+
+@dataclass
+class Intake:
+    """A channel message on its way to the complaints service: pending until it is taken (retried with backoff
+    while complaints is away, never given up: a citizen's report is not lost), or refused by the intake's rules."""
+
+    id: str
+    channel: str
+    sender: str
+    received_at: datetime
+    sender_name: str = ""
+    subject: str = ""
+    text: str = ""
+    external_ref: str = ""
+    language: str = "id"
+    attachments: list[str] = field(default_factory=list)
+    status: IntakeStatus = IntakeStatus.PENDING
+    missing: list[str] = field(default_factory=list)
+    complaint_id: str = ""
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str = ""
+
+    def submitted(self, complaint_id: str) -> None:
+        if self.status is not IntakeStatus.PENDING:
+            raise ValueError(f"intake {self.id} is {self.status}")
+        self.attempts += 1
+        self.status, self.complaint_id, self.next_attempt_at, self.last_error = IntakeStatus.SUBMITTED, complaint_id, None, ""
+        self.text = ""  # complaints holds it now; this service keeps no copy of the report
+
+    def refused(self, missing: list[str]) -> None:
+        self.status, self.missing, self.next_attempt_at, self.text = IntakeStatus.REFUSED, list(missing), None, ""
+
+    def not_taken(self, detail: str, now: datetime, policy: RetryPolicy) -> None:
+        """Complaints did not answer: the next try after a backoff (capped), however long it is away."""
+        self.attempts += 1
+        self.last_error = detail[:500]
+        self.next_attempt_at = now + policy.delay(self.attempts)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the complaints service answered a channel message with."""
+
+    complaint_id: str
+    tracking_code: str
+    agency: str
+    missing: tuple[str, ...] = ()  # what it could not work out (it still took the complaint)
+
+
+class ComplaintsUnavailable(Exception):
+    """Complaints did not take the message now (down, slow, overloaded): try again later."""
+
+
+class ComplaintRefused(Exception):
+    """Complaints refused the message for good; `missing`: the fields it named."""
+
+    def __init__(self, message: str, missing: list[str]):
+        super().__init__(message)
+        self.missing = missing

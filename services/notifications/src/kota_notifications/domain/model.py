@@ -15,6 +15,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+REDACTED = "******"
+
 
 class Channel(enum.StrEnum):
     EMAIL = "email"
@@ -96,6 +98,7 @@ class Message:
     sent_at: datetime | None = None
     last_error: str = ""
     lease_until: datetime | None = None
+    secret: str = ""  # the tracking code in the body: forgotten once sent (staff never read it)
     history: list[Attempt] = field(default_factory=list)
     events: list[tuple[str, dict]] = field(default_factory=list)  # (what happened, facts) for the topic
 
@@ -124,6 +127,8 @@ class Message:
         self.history.append(Attempt(now, result.outcome, result.detail[:500]))
         if result.outcome is Outcome.OK:
             self.status, self.sent_at, self.next_attempt_at = DeliveryStatus.SENT, now, None
+            if self.secret:
+                self.body, self.secret = self.body.replace(self.secret, REDACTED), ""
             self.events.append(("sent", {}))
             return
         self.last_error = result.detail[:500]
@@ -133,6 +138,11 @@ class Message:
             return
         self.status = DeliveryStatus.PENDING
         self.next_attempt_at = now + policy.delay(self.attempts, rng)
+
+    @property
+    def staff_body(self) -> str:
+        """The text as staff may read it: without the citizen's secret tracking code."""
+        return self.body.replace(self.secret, REDACTED) if self.secret else self.body
 
     def suppress(self) -> None:
         """The recipient opted out: a message not yet sent never will be."""

@@ -17,6 +17,7 @@ NOTE_ADDED = "kota.complaints.note-added.v1"
 SLA_BREACHED = "kota.complaints.sla-breached.v1"
 DUPLICATE_LINKED = "kota.complaints.duplicate-linked.v1"
 
+TOLD = (SUBMITTED, ROUTED, STATUS_CHANGED, NOTE_ADDED, SLA_BREACHED, DUPLICATE_LINKED)
 STATUS_KINDS = {"in_progress": "in_progress", "resolved": "resolved", "rejected": "rejected"}
 STAFF_ACTORS = ("staff:", "admin")
 

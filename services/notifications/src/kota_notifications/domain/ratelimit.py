@@ -32,6 +32,10 @@ class TokenBucket:
         self.tokens -= granted
         return granted
 
+    def give_back(self, unused: int) -> None:
+        """Sends granted but not made (fewer were due than granted)."""
+        self.tokens = min(float(self.burst), self.tokens + unused)
+
 
 class RateLimits:
     def __init__(self, limits: dict[str, tuple[float, int]]):
@@ -40,3 +44,7 @@ class RateLimits:
     def take(self, channel: str, now: float, wanted: int) -> int:
         bucket = self.buckets.get(channel)
         return wanted if bucket is None else bucket.take(now, wanted)
+
+    def give_back(self, channel: str, unused: int) -> None:
+        if unused > 0 and channel in self.buckets:
+            self.buckets[channel].give_back(unused)

@@ -29,8 +29,7 @@ _SUBJECTS = {
 
 _BODIES = {
     "id": {
-        "acknowledged": "Terima kasih. Laporan Anda kami terima dengan nomor {complaint_id}.",
-        "submitted_reply": "{reply}",
+        "acknowledged": "Terima kasih. Laporan Anda kami terima dengan nomor {complaint_id}.{agency_part}{code_part}",
         "routed": "Laporan {complaint_id} diteruskan ke {agency}{unit_part}.{due_part}",
         "in_progress": "Laporan {complaint_id} sedang dikerjakan oleh {agency}.{note_part}",
         "resolved": "Laporan {complaint_id} telah diselesaikan oleh {agency}.{note_part} Beri nilai penyelesaiannya "
@@ -45,8 +44,7 @@ _BODIES = {
         "opted_out": "Anda tidak akan lagi menerima pesan dari kami di alamat ini.",
     },
     "en": {
-        "acknowledged": "Thank you. We received your report as number {complaint_id}.",
-        "submitted_reply": "{reply}",
+        "acknowledged": "Thank you. We received your report as number {complaint_id}.{agency_part}{code_part}",
         "routed": "Report {complaint_id} was sent to {agency}{unit_part}.{due_part}",
         "in_progress": "{agency} has started work on report {complaint_id}.{note_part}",
         "resolved": "{agency} has resolved report {complaint_id}.{note_part} Rate the resolution with your secret "
@@ -68,6 +66,8 @@ _MISSING = {
     "en": {"description": "a description of the problem", "location": "where it is (the kelurahan or an address)",
            "category": "what kind of problem it is"},
 }
+_CODE = {"id": " Kode rahasia Anda: {code} (simpan untuk menilai atau membuka kembali laporan).",
+         "en": " Your secret code: {code} (keep it to rate or reopen the report)."}
 _TRACK = {"id": "Lacak laporan: {link}", "en": "Track the report: {link}"}
 _STOP = {"id": "Balas BERHENTI untuk tidak lagi menerima pesan ini.", "en": "Reply STOP to receive no more of these messages."}
 _ASK = {"id": "Agar cepat ditangani, balas dengan {missing}.", "en": "To speed it up, reply with {missing}."}
@@ -95,15 +95,17 @@ def render(kind: str, language: str, facts: dict[str, Any], *, portal_url: str =
     """The message of `kind` with its facts; unknown facts render empty (a template never fails a delivery)."""
     lang = language if language in LANGUAGES else "id"
     f = {"complaint_id": "", "agency": "", "unit": "", "note": "", "escalated_to": "", "duplicate_of": "",
-         "reply": "", "missing": ""} | {k: ("" if v is None else v) for k, v in facts.items()}
+         "tracking_code": "", "missing": ""} | {k: ("" if v is None else v) for k, v in facts.items()}
     if isinstance(f["missing"], list):
         f["missing"] = describe_missing(f["missing"], lang)
     f["unit_part"] = f" ({f['unit']})" if f["unit"] else ""
     due = str(f.get("due_at") or "")[:10]
     f["due_part"] = (f" Target selesai: {due}." if lang == "id" else f" Due: {due}.") if due else ""
     f["note_part"] = f" {f['note']}" if f["note"] else ""
-    subject_kind = "acknowledged" if kind == "submitted_reply" else kind
-    subject = _SUBJECTS[lang][subject_kind].format(**f)
+    f["agency_part"] = (f" Laporan diteruskan ke {f['agency']}." if lang == "id" else f" It was sent to {f['agency']}.") \
+        if f["agency"] else ""
+    f["code_part"] = _CODE[lang].format(code=f["tracking_code"]) if f["tracking_code"] else ""
+    subject = _SUBJECTS[lang][kind].format(**f)
     lines = [_BODIES[lang][kind].format(**f)]
     if facts.get("ask"):
         lines.append(_ASK[lang].format(missing=describe_missing(list(facts["ask"]), lang)))

@@ -1,0 +1,60 @@
+"""The complaints service as this one uses it: a channel message submitted through its gRPC API
+(SubmitChannelMessage, which normalises the text into a complaint and keeps the sender's contact)."""
+
+from __future__ import annotations
+
+import grpc
+
+from kota.complaints.v1 import complaints_pb2 as pb
+from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from kota_common.grpc_server import field_violations
+from kota_notifications.domain.intake import ComplaintRefused, ComplaintsUnavailable, Intake, Submitted
+
+CHANNELS = {"email": pb.CHANNEL_EMAIL, "whatsapp": pb.CHANNEL_WHATSAPP, "sms": pb.CHANNEL_SMS}
+# Statuses after which the same call may succeed later: complaints is down, restarting, overloaded or slow.
+TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
+             grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED}
+FIELDS = {"text": "description", "channel": "channel"}
+
+
+class ComplaintsClient:
+    def __init__(self, address: str, timeout: float = 10.0):
+        self.address = address
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(address)
+        self._stub = pb_grpc.ComplaintsServiceStub(self._channel)
+
+    def submit(self, intake: Intake) -> Submitted:
+        """The complaint the message became; ComplaintsUnavailable (try later) or ComplaintRefused (never)."""
+        answer = self.submit_channel_message(intake)
+        c = answer.complaint
+        missing = []
+        if not c.location.kelurahan_code and not c.location.HasField("lat"):
+            missing.append("location")
+        if c.service_code == "other":
+            missing.append("category")
+        return Submitted(c.id, answer.tracking_code, c.agency_name or c.agency_code, tuple(missing))
+
+    def submit_channel_message(self, intake: Intake) -> pb.SubmitChannelMessageResponse:
+        text = intake.text
+        if intake.attachments:  # photos are not stored yet: staff at least know they exist and can ask for them
+            text += "\n\n[Lampiran diterima lewat e-mail: " + ", ".join(intake.attachments) + "]"
+        request = pb.SubmitChannelMessageRequest(
+            channel=CHANNELS.get(intake.channel, pb.CHANNEL_UNSPECIFIED), text=text, sender=intake.sender,
+            sender_name=intake.sender_name, subject=intake.subject,
+            # Complaints makes the same complaint of the same (channel, external_ref): a retry after a lost answer
+            # submits nothing twice.
+            external_ref=intake.external_ref or f"kota-intake-{intake.id}",
+        )
+        try:
+            return self._stub.SubmitChannelMessage(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in TRANSIENT:
+                raise ComplaintsUnavailable(f"{code.name}: {exc.details()}") from None
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise ComplaintRefused(exc.details(), [FIELDS.get(f, f) for f, _ in field_violations(exc)]) from None
+            raise ComplaintsUnavailable(f"{code.name}: {exc.details()}") from None
+
+    def close(self) -> None:
+        self._channel.close()

@@ -1,0 +1,239 @@
+"""Recipients, complaint updates, messages, the channels' intake and the opt-out list in the service's database.
+
+A message or an intake is handed to one sender at a time by a conditional UPDATE (`claim_*`: pending and due ->
+sending with a lease), so that two dispatchers (two replicas, or a restarted one) never send the same message
+together; what a claimed object becomes is written back by `flush_changes` from the objects seen."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from kota_notifications.adapters.orm import IntakeRow, MessageRow, OptOutRow, RecipientRow, UpdateRow
+from kota_notifications.domain.intake import Intake, IntakeStatus
+from kota_notifications.domain.model import Attempt, Channel, DeliveryStatus, Message, Outcome, Recipient
+from kota_notifications.domain.policy import ComplaintUpdate
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    complaint_id: str = ""
+    status: DeliveryStatus | None = None
+    channel: Channel | None = None
+
+
+class NotificationRepository:
+    def __init__(self, session: Session):
+        self.session = session
+        self.messages: dict[str, Message] = {}  # seen (loaded or added): written back by flush_changes
+        self.intake: dict[str, Intake] = {}
+        self._new_messages: set[str] = set()
+
+    # -- recipients --------------------------------------------------------------------------------------------
+    def recipients_of(self, complaint_id: str) -> list[Recipient]:
+        rows = self.session.execute(select(RecipientRow).where(col(RecipientRow.complaint_id) == complaint_id)
+                                    .order_by(col(RecipientRow.created_at))).scalars().all()
+        return [_recipient(r) for r in rows]
+
+    def find_recipient(self, complaint_id: str, channel: Channel, address: str) -> Recipient | None:
+        row = self.session.execute(select(RecipientRow).where(
+            col(RecipientRow.complaint_id) == complaint_id, col(RecipientRow.channel) == channel.value,
+            col(RecipientRow.address) == address)).scalar_one_or_none()
+        return None if row is None else _recipient(row)
+
+    def get_recipient(self, recipient_id: str) -> Recipient | None:
+        row = self.session.get(RecipientRow, recipient_id)
+        return None if row is None else _recipient(row)
+
+    def add_recipient(self, r: Recipient) -> None:
+        self.session.add(RecipientRow(id=r.id, complaint_id=r.complaint_id, channel=r.channel.value, address=r.address,
+                                      language=r.language, acknowledged=r.acknowledged,
+                                      created_at=r.created_at or datetime.now(timezone.utc)))
+        self.session.flush()
+
+    # -- complaint updates ---------------------------------------------------------------------------------------
+    def add_update(self, u: ComplaintUpdate, at: datetime) -> None:
+        self.session.add(UpdateRow(event_id=u.event_id, complaint_id=u.complaint_id, ce_type=u.ce_type,
+                                   data=json.dumps(u.data, default=str), received_at=at))
+        self.session.flush()
+
+    def updates_of(self, complaint_id: str) -> list[ComplaintUpdate]:
+        rows = self.session.execute(select(UpdateRow).where(col(UpdateRow.complaint_id) == complaint_id)
+                                    .order_by(col(UpdateRow.received_at), col(UpdateRow.event_id))).scalars().all()
+        return [ComplaintUpdate(r.event_id, r.complaint_id, r.ce_type, json.loads(r.data)) for r in rows]
+
+    def has_message(self, event_id: str, recipient_id: str) -> bool:
+        if any(m.event_id == event_id and m.recipient_id == recipient_id for m in self.messages.values()):
+            return True
+        return self.session.execute(select(col(MessageRow.id)).where(
+            col(MessageRow.event_id) == event_id, col(MessageRow.recipient_id) == recipient_id)).first() is not None
+
+    # -- messages ------------------------------------------------------------------------------------------------
+    def add_message(self, m: Message) -> None:
+        self.messages[m.id] = m
+        self._new_messages.add(m.id)
+
+    def get_message(self, message_id: str) -> Message | None:
+        if message_id in self.messages:
+            return self.messages[message_id]
+        row = self.session.get(MessageRow, message_id)
+        return None if row is None else self._seen_message(row)
+
+    def claim_due_messages(self, channel: Channel, now: datetime, lease_until: datetime, limit: int) -> list[Message]:
+        """Up to `limit` due messages of a channel, oldest first, now `sending` under a lease this caller holds."""
+        if limit <= 0:
+            return []
+        due = or_(
+            and_(col(MessageRow.status) == DeliveryStatus.PENDING.value, col(MessageRow.next_attempt_at) <= now),
+            and_(col(MessageRow.status) == DeliveryStatus.SENDING.value, col(MessageRow.lease_until) <= now),
+        )
+        ids = self.session.execute(select(col(MessageRow.id)).where(col(MessageRow.channel) == channel.value, due)
+                                   .order_by(col(MessageRow.next_attempt_at), col(MessageRow.created_at))
+                                   .limit(limit)).scalars().all()
+        claimed = []
+        for mid in ids:
+            done = self.session.execute(update(MessageRow).where(col(MessageRow.id) == mid, due).values(
+                status=DeliveryStatus.SENDING.value, lease_until=lease_until))
+            if done.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(mid)
+        self.session.flush()
+        rows = self.session.execute(select(MessageRow).where(col(MessageRow.id).in_(claimed))).scalars().all()
+        return [self._seen_message(r) for r in rows]
+
+    def list_messages(self, f: MessageFilter, *, offset: int, limit: int) -> tuple[list[Message], int]:
+        conditions = []
+        if f.complaint_id:
+            conditions.append(col(MessageRow.complaint_id) == f.complaint_id)
+        if f.status is not None:
+            conditions.append(col(MessageRow.status) == f.status.value)
+        if f.channel is not None:
+            conditions.append(col(MessageRow.channel) == f.channel.value)
+        where = and_(True, *conditions)
+        total = self.session.execute(select(func.count()).select_from(MessageRow).where(where)).scalar_one()
+        rows = self.session.execute(select(MessageRow).where(where).order_by(
+            col(MessageRow.created_at).desc(), col(MessageRow.id)).offset(offset).limit(limit)).scalars().all()
+        return [self._seen_message(r) for r in rows], total
+
+    def pending_messages_to(self, channel: Channel, address: str) -> list[Message]:
+        rows = self.session.execute(
+            select(MessageRow).join(RecipientRow, col(RecipientRow.id) == col(MessageRow.recipient_id)).where(
+                col(RecipientRow.channel) == channel.value, col(RecipientRow.address) == address,
+                col(MessageRow.status).in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]))
+        ).scalars().all()
+        return [self._seen_message(r) for r in rows]
+
+    def _seen_message(self, row: MessageRow) -> Message:
+        if row.id in self.messages:
+            return self.messages[row.id]
+        m = Message(
+            id=row.id, complaint_id=row.complaint_id, channel=Channel(row.channel), recipient_id=row.recipient_id,
+            kind=row.kind, language=row.language, subject=row.subject, body=row.body, event_id=row.event_id,
+            created_at=row.created_at, status=DeliveryStatus(row.status), attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at, sent_at=row.sent_at, last_error=row.last_error,
+            lease_until=row.lease_until, secret=row.secret,
+            history=[Attempt(datetime.fromisoformat(a["at"]), Outcome(a["outcome"]), a["detail"])
+                     for a in json.loads(row.history)],
+        )
+        self.messages[m.id] = m
+        return m
+
+    # -- intake --------------------------------------------------------------------------------------------------
+    def add_intake(self, i: Intake) -> bool:
+        """False if the channel delivered this message before (same external reference): nothing is added."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(_intake_row(i, IntakeRow(id=i.id, channel=i.channel, sender=i.sender,
+                                                          received_at=i.received_at, status=i.status.value)))
+                self.session.flush()
+        except IntegrityError:
+            return False
+        self.intake[i.id] = i
+        return True
+
+    def get_intake(self, intake_id: str) -> Intake | None:
+        if intake_id in self.intake:
+            return self.intake[intake_id]
+        row = self.session.get(IntakeRow, intake_id)
+        return None if row is None else self._seen_intake(row)
+
+    def claim_due_intake(self, now: datetime, lease_until: datetime, limit: int) -> list[Intake]:
+        due = and_(col(IntakeRow.status) == IntakeStatus.PENDING.value, col(IntakeRow.next_attempt_at) <= now,
+                   or_(col(IntakeRow.lease_until).is_(None), col(IntakeRow.lease_until) <= now))
+        ids = self.session.execute(select(col(IntakeRow.id)).where(due).order_by(col(IntakeRow.received_at))
+                                   .limit(limit)).scalars().all()
+        claimed = [iid for iid in ids if self.session.execute(
+            update(IntakeRow).where(col(IntakeRow.id) == iid, due).values(lease_until=lease_until)).rowcount == 1]  # type: ignore[attr-defined]
+        self.session.flush()
+        rows = self.session.execute(select(IntakeRow).where(col(IntakeRow.id).in_(claimed))).scalars().all()
+        return [self._seen_intake(r) for r in rows]
+
+    def list_intake(self, status: IntakeStatus | None, *, offset: int, limit: int) -> tuple[list[Intake], int]:
+        where = and_(True, *([col(IntakeRow.status) == status.value] if status else []))
+        total = self.session.execute(select(func.count()).select_from(IntakeRow).where(where)).scalar_one()
+        rows = self.session.execute(select(IntakeRow).where(where).order_by(
+            col(IntakeRow.received_at).desc(), col(IntakeRow.id)).offset(offset).limit(limit)).scalars().all()
+        return [self._seen_intake(r) for r in rows], total
+
+    def _seen_intake(self, row: IntakeRow) -> Intake:
+        if row.id in self.intake:
+            return self.intake[row.id]
+        i = Intake(id=row.id, channel=row.channel, sender=row.sender, received_at=row.received_at,
+                   sender_name=row.sender_name, subject=row.subject, text=row.text, external_ref=row.external_ref or "",
+                   language=row.language, attachments=json.loads(row.attachments), status=IntakeStatus(row.status),
+                   missing=json.loads(row.missing), complaint_id=row.complaint_id, attempts=row.attempts,
+                   next_attempt_at=row.next_attempt_at, last_error=row.last_error)
+        self.intake[i.id] = i
+        return i
+
+    # -- opt-outs ------------------------------------------------------------------------------------------------
+    def opted_out(self, channel: Channel, address_hash: str) -> bool:
+        return self.session.get(OptOutRow, (channel.value, address_hash)) is not None
+
+    def add_opt_out(self, channel: Channel, address_hash: str, via: str, at: datetime) -> bool:
+        """False if the address had opted out already."""
+        if self.opted_out(channel, address_hash):
+            return False
+        self.session.add(OptOutRow(channel=channel.value, address_hash=address_hash, via=via, at=at))
+        self.session.flush()
+        return True
+
+    # -- writing back ----------------------------------------------------------------------------------------------
+    def flush_changes(self) -> None:
+        for mid, m in self.messages.items():
+            values: dict[str, Any] = dict(
+                status=m.status.value, attempts=m.attempts, next_attempt_at=m.next_attempt_at, lease_until=m.lease_until,
+                sent_at=m.sent_at, last_error=m.last_error, body=m.body, secret=m.secret,
+                history=json.dumps([{"at": a.at.isoformat(), "outcome": a.outcome.value, "detail": a.detail}
+                                    for a in m.history]),
+            )
+            if mid in self._new_messages:
+                self.session.add(MessageRow(id=m.id, complaint_id=m.complaint_id, recipient_id=m.recipient_id,
+                                            channel=m.channel.value, kind=m.kind, language=m.language,
+                                            subject=m.subject, event_id=m.event_id, created_at=m.created_at, **values))
+            else:
+                self.session.execute(update(MessageRow).where(col(MessageRow.id) == mid).values(**values))
+        for iid, i in self.intake.items():
+            self.session.execute(update(IntakeRow).where(col(IntakeRow.id) == iid).values(
+                status=i.status.value, text=i.text, missing=json.dumps(i.missing), complaint_id=i.complaint_id,
+                attempts=i.attempts, next_attempt_at=i.next_attempt_at, last_error=i.last_error, lease_until=None))
+        self._new_messages.clear()
+        self.session.flush()
+
+
+def _recipient(row: RecipientRow) -> Recipient:
+    return Recipient(id=row.id, complaint_id=row.complaint_id, channel=Channel(row.channel), address=row.address,
+                     language=row.language, acknowledged=row.acknowledged, created_at=row.created_at)
+
+
+def _intake_row(i: Intake, row: IntakeRow) -> IntakeRow:
+    row.external_ref = i.external_ref or None
+    row.sender_name, row.subject, row.text, row.language = i.sender_name, i.subject, i.text, i.language
+    row.attachments, row.missing, row.complaint_id = json.dumps(i.attachments), json.dumps(i.missing), i.complaint_id
+    row.next_attempt_at, row.attempts = i.next_attempt_at, i.attempts
+    return row

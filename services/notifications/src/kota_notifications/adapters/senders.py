@@ -1,0 +1,128 @@
+"""Senders: one message to one address through a provider, with its outcome classified (ok, transient: try again
+later, permanent: never). E-mail over SMTP (smtplib); WhatsApp Cloud API, Telegram Bot API and an SMS gateway over
+HTTP (httpx). Every detail kept from a provider is scrubbed of addresses: it is shown to staff and may be logged.
+
+The provider sees the message's id each time (the Message-ID header; the send APIs' idempotency key header), so
+that the one resend a crash can cause is recognisable on its side."""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import httpx
+
+from kota_common.privacy import scrub
+from kota_notifications.domain.model import Outcome, SendResult
+
+TRANSIENT_HTTP = {408, 409, 425, 429}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _clean(detail: str, address: str) -> str:
+    return scrub(detail.replace(address, "[address]"))[:500]
+
+
+@dataclass
+class SmtpSender:
+    """Hands mail to an SMTP server (the city's relay; the local sink in ./scripts/run). A 5xx answer for the
+    recipient is permanent (no such mailbox); 4xx and a server that does not answer are transient."""
+
+    host: str
+    port: int
+    from_address: str
+    reply_to: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    starttls: bool = False
+    timeout: float = 10.0
+
+    def send(self, address: str, subject: str, body: str, message_id: str) -> SendResult:
+        mail = EmailMessage()
+        mail["From"] = self.from_address
+        mail["To"] = address
+        mail["Subject"] = subject
+        mail["Date"] = formatdate(localtime=False)
+        domain = self.from_address.rpartition("@")[2] or "kota.local"
+        mail["Message-ID"] = f"<{message_id}@{domain}>"
+        mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: an auto-responder must not answer it
+        if self.reply_to:
+            mail["Reply-To"] = self.reply_to
+            mail["List-Unsubscribe"] = f"<mailto:{self.reply_to}?subject=BERHENTI>"
+        mail.set_content(body)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls()
+                if self.username:
+                    smtp.login(self.username, self.password)
+                refused = smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()), (550, b""))
+            return SendResult(Outcome.PERMANENT if code >= 500 else Outcome.TRANSIENT,
+                              _clean(f"{code} {_text(text)}", address))
+        except smtplib.SMTPResponseException as exc:
+            detail = _clean(f"{exc.smtp_code} {_text(exc.smtp_error)}", address)
+            return SendResult(Outcome.PERMANENT if exc.smtp_code >= 500 else Outcome.TRANSIENT, detail)
+        except (OSError, smtplib.SMTPException) as exc:
+            return SendResult(Outcome.TRANSIENT, _clean(f"{type(exc).__name__}: {exc}", address))
+        if refused:
+            return SendResult(Outcome.PERMANENT, _clean(str(refused), address))
+        return SendResult(Outcome.OK, "250 accepted", message_id)
+
+
+@dataclass
+class HttpSender:
+    """A send API over HTTP: 2xx accepted; 408/409/425/429 and 5xx transient; other 4xx permanent (a number
+    not on WhatsApp, a chat that blocked the bot); no answer transient."""
+
+    client: httpx.Client
+    url: str
+    token: str = field(default="", repr=False)
+
+    def request(self, address: str, subject: str, body: str) -> dict:
+        raise NotImplementedError
+
+    def send(self, address: str, subject: str, body: str, message_id: str) -> SendResult:
+        headers = {"Idempotency-Key": message_id}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = self.client.post(self.url, json=self.request(address, subject, body), headers=headers)
+        except httpx.HTTPError as exc:
+            return SendResult(Outcome.TRANSIENT, _clean(f"{type(exc).__name__}: {exc}", address))
+        detail = _clean(f"{response.status_code} {response.text[:300]}", address)
+        if response.is_success:
+            return SendResult(Outcome.OK, detail)
+        if response.status_code in TRANSIENT_HTTP or response.status_code >= 500:
+            return SendResult(Outcome.TRANSIENT, detail)
+        return SendResult(Outcome.PERMANENT, detail)
+
+
+class WhatsAppSender(HttpSender):
+    """WhatsApp Business Cloud API: POST {graph}/{phone-number-id}/messages, a text message. (Outside the 24-hour
+    customer-service window the Cloud API takes template messages only: a city registers its templates and sets
+    them here; this sends text.)"""
+
+    def request(self, address: str, subject: str, body: str) -> dict:
+        return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": address.lstrip("+"),
+                "type": "text", "text": {"preview_url": False, "body": body}}
+
+
+class TelegramSender(HttpSender):
+    """Telegram Bot API: POST https://api.telegram.org/bot<token>/sendMessage (the token is in the URL; no bearer)."""
+
+    def request(self, address: str, subject: str, body: str) -> dict:
+        return {"chat_id": address, "text": body, "disable_web_page_preview": True}
+
+
+class SmsSender(HttpSender):
+    """An SMS gateway's generic send form: POST {to, text} as JSON with a bearer token."""
+
+    def request(self, address: str, subject: str, body: str) -> dict:
+        return {"to": address, "text": body}

@@ -1,0 +1,61 @@
+"""Notifications service settings (prefix KOTA_NOTIFICATIONS_); shared ones come from kota_common (prefix KOTA_).
+
+Outgoing messages go where these say: by default a local SMTP server on 127.0.0.1:1025 and no send API at all
+(WhatsApp, Telegram and SMS messages stay pending until their URL is set), never the internet by accident."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kota_common.settings import CommonSettings, address_field, metrics_address_field, refuse_placeholder
+
+
+class NotificationsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOTA_NOTIFICATIONS_", extra="ignore")
+
+    grpc_address: str = address_field("127.0.0.1:50056", "where its gRPC server listens")
+    database_url: str = "sqlite:///var/notifications.db"
+    consumer_group: str = "kota-notifications"
+    consume_events: bool = Field(True, description="answer citizens on every change of their complaint")
+    grpc_workers: int = Field(8, ge=2, le=256)
+    complaints_address: str = address_field("127.0.0.1:50051", "the complaints service's gRPC address")
+    portal_url: str = Field("http://127.0.0.1:8080", description="the portal's address, for tracking links")
+    address_key: str = Field(
+        "kota-dev-address-key-change-me-in-production", min_length=16,
+        description="HMAC key of the opt-out list's address hashes and of the opt-out tokens",
+    )
+    # Channels in: e-mail.
+    smtp_intake_address: str = Field("127.0.0.1:2525", pattern=r"^(|off|[\w.\-\[\]:]+:\d+)$",
+                                     description='host:port of the SMTP intake ("off": none)')
+    smtp_intake_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest mail accepted")
+    # Answers out.
+    smtp_host: str = Field("127.0.0.1", description="SMTP server that carries outgoing mail")
+    smtp_port: int = Field(1025, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = Field("Kota CRM <no-reply@kota.local>", description="From of outgoing mail")
+    mail_reply_to: str = Field("lapor@kota.local", description="Reply-To: the intake address (replies, BERHENTI)")
+    whatsapp_url: str = Field("", description="WhatsApp Cloud API messages URL, "
+                              "https://graph.facebook.com/v21.0/<phone-number-id>/messages; empty: not sent")
+    whatsapp_token: str = ""
+    telegram_url: str = Field("", description="Telegram sendMessage URL, https://api.telegram.org/bot<token>/sendMessage")
+    sms_url: str = Field("", description="the SMS gateway's send URL (POST {to, text})")
+    sms_token: str = ""
+    http_timeout_s: float = Field(10.0, gt=0, le=120)
+    # Delivery.
+    max_attempts: int = Field(6, ge=1, le=50, description="attempts before a message is recorded as failed")
+    retry_base_s: float = Field(30.0, gt=0, description="wait after the first failed attempt; doubled each time")
+    retry_cap_s: float = Field(3600.0, gt=0)
+    intake_retry_cap_s: float = Field(300.0, gt=0, description="longest wait between tries to reach complaints")
+    dispatch_interval_s: float = Field(0.5, gt=0, le=60)
+    # Per-channel rate limits: messages per second (and the burst).
+    email_rate: float = Field(20.0, gt=0)
+    whatsapp_rate: float = Field(20.0, gt=0, description="the Cloud API allows 80/s per number; stay below")
+    telegram_rate: float = Field(25.0, gt=0, description="Telegram allows about 30 messages/s per bot")
+    sms_rate: float = Field(5.0, gt=0)
+    metrics_address: str = metrics_address_field("127.0.0.1:9106")
+    common: CommonSettings = Field(default_factory=CommonSettings)
+
+    _address_key_set = field_validator("address_key")(refuse_placeholder)

@@ -1,0 +1,156 @@
+"""Wires the notifications service (cosmicpython's bootstrap) as components of one ServiceHost: database, outbox
+relay, the complaint-events subscriber, the intake worker and the dispatcher, the SMTP intake, the gRPC server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from kota_common.db.engines import make_engine, upgrade_to_head
+from kota_common.eventbus import EventBus, IdempotentHandler
+from kota_common.events import notifications as nt_events
+from kota_common.metrics import observe_outbox
+from kota_common.outbox import OutboxRelay
+from kota_common.runtime import Events, GrpcServer, Hook, Periodic, ServiceHost
+from kota_notifications.adapters.complaints_client import ComplaintsClient
+from kota_notifications.adapters.senders import SmsSender, SmtpSender, TelegramSender, WhatsAppSender
+from kota_notifications.config import NotificationsSettings
+from kota_notifications.domain.model import Channel, RetryPolicy
+from kota_notifications.domain.policy import ComplaintUpdate
+from kota_notifications.domain.ratelimit import RateLimits
+from kota_notifications.entrypoints import subscribers
+from kota_notifications.entrypoints.grpc_api import SERVICE_NAME, NotificationsServicer, register
+from kota_notifications.entrypoints.smtp_intake import IntakeHandler, SmtpIntake
+from kota_notifications.service_layer import services
+from kota_notifications.service_layer.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent.parent / "adapters" / "migrations"
+
+
+@dataclass
+class Worker(Periodic):
+    """A Periodic that also runs as soon as it is woken, and again while a run found work (its task returns how
+    much it did): a mail or an event is answered at once, and the interval is only the retry timer."""
+
+    _wake: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                while self.task() and not self._stop.is_set():
+                    pass
+            except Exception:
+                log.exception("%s failed", self.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        super().stop()
+
+
+def context(s: NotificationsSettings) -> services.Context:
+    return services.Context(
+        key=s.address_key.encode(), portal_url=s.portal_url,
+        retry=RetryPolicy(max_attempts=s.max_attempts, base=timedelta(seconds=s.retry_base_s),
+                          cap=timedelta(seconds=s.retry_cap_s)),
+        intake_retry=RetryPolicy(max_attempts=1_000_000, base=timedelta(seconds=min(2.0, s.intake_retry_cap_s)),
+                                 cap=timedelta(seconds=s.intake_retry_cap_s)),
+    )
+
+
+def senders(s: NotificationsSettings, client: httpx.Client) -> dict[Channel, services.Sender]:
+    """E-mail always (the local sink by default); a send API only where its URL is configured: without one, its
+    messages wait (pending) rather than go anywhere unintended."""
+    out: dict[Channel, services.Sender] = {Channel.EMAIL: SmtpSender(
+        s.smtp_host, s.smtp_port, s.mail_from, s.mail_reply_to, s.smtp_username, s.smtp_password, s.smtp_starttls,
+        timeout=s.http_timeout_s)}
+    if s.whatsapp_url:
+        out[Channel.WHATSAPP] = WhatsAppSender(client, s.whatsapp_url, s.whatsapp_token)
+    if s.telegram_url:
+        out[Channel.TELEGRAM] = TelegramSender(client, s.telegram_url)
+    if s.sms_url:
+        out[Channel.SMS] = SmsSender(client, s.sms_url, s.sms_token)
+    return out
+
+
+def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) -> ServiceHost:
+    """The service as its components, in start-up order (they stop in reverse). `ctx`: the use cases' context
+    (tests give their own clock and retry policy)."""
+    upgrade_to_head(s.database_url, MIGRATIONS)
+    engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
+    observe_outbox(engine, "notifications")
+    ctx = ctx or context(s)
+    relay = OutboxRelay(engine, s.common.kafka_bootstrap)
+
+    def after_commit(_changed: list) -> None:
+        relay.notify()
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(engine, after_commit)
+
+    http = httpx.Client(timeout=s.http_timeout_s)
+    limits = RateLimits({Channel.EMAIL.value: (s.email_rate, max(1, int(s.email_rate))),
+                         Channel.WHATSAPP.value: (s.whatsapp_rate, max(1, int(s.whatsapp_rate))),
+                         Channel.TELEGRAM.value: (s.telegram_rate, max(1, int(s.telegram_rate))),
+                         Channel.SMS.value: (s.sms_rate, max(1, int(s.sms_rate)))})
+    dispatcher = services.Dispatcher(uow, ctx, senders(s, http), limits)
+    dispatching = Worker("dispatcher", s.dispatch_interval_s, dispatcher.run_once)
+    complaints = ComplaintsClient(s.complaints_address)
+    intake_worker = services.IntakeWorker(uow, ctx, complaints)
+
+    def take_intake() -> int:
+        done = intake_worker.run_once()
+        if done:
+            dispatching.wake()  # the answers it queued
+        return done
+
+    intake = Worker("intake", s.dispatch_interval_s, take_intake)
+
+    bus = EventBus(s.common.kafka_bootstrap, "notifications")
+    if s.consume_events:
+        answers = Answers(ctx)
+        handler = IdempotentHandler(engine, s.consumer_group, {subscribers.TOPICS[0]: answers.on_complaint},
+                                    on_handled=dispatching.wake)
+        subscribers.subscribe(bus, handler, s)
+    servicer = NotificationsServicer(uow, ctx, s.common.auth_secret, on_queued=dispatching.wake)
+    components: list = [
+        Hook("database", on_stop=engine.dispose),
+        Hook("http client", on_stop=http.close),
+        Hook("complaints client", on_stop=complaints.close),
+        relay,
+        Events(bus, [nt_events.TOPIC, *subscribers.TOPICS], replication_factor=s.common.kafka_replication_factor),
+        dispatching,
+        intake,
+    ]
+    if s.smtp_intake_address not in ("", "off"):
+        receive: Callable = lambda mail: services.receive_mail(uow(), ctx, mail)  # noqa: E731
+        components.append(SmtpIntake(s.smtp_intake_address, IntakeHandler(receive, intake.wake),
+                                     max_bytes=s.smtp_intake_max_bytes))
+    components.append(GrpcServer(s.grpc_address, register(servicer), [SERVICE_NAME], max_workers=s.grpc_workers))
+    return ServiceHost("notifications", components)
+
+
+class Answers:
+    """Complaint events, recorded in the handler's transaction (with the event's id): each recipient's message is
+    queued in the same commit, so that an event is answered once or, after a crash, not yet (never twice)."""
+
+    def __init__(self, ctx: services.Context):
+        self.ctx = ctx
+
+    def on_complaint(self, session, event, payload) -> None:
+        update = ComplaintUpdate(event.id, payload.complaint_id, payload.ce_type, payload.to_data())
+        services.record_complaint_update(UnitOfWork(session=session), self.ctx, update)

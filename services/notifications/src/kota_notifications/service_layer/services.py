@@ -1,0 +1,370 @@
+"""The use cases of notifications: each loads through the repository inside a unit of work, lets the domain decide
+and completes. Talking to a provider or to the complaints service happens between two units of work (claim, then
+call, then record), never inside a transaction. The domain's refusals become the errors every entrypoint maps to
+its protocol."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from kota_common.clock import now_utc
+from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound
+from kota_common.events import notifications as ev
+from kota_common.ids import new_uuid
+from kota_notifications.adapters.repository import MessageFilter
+from kota_notifications.domain import addresses, templates
+from kota_notifications.domain.intake import (
+    ComplaintRefused,
+    ComplaintsUnavailable,
+    IncomingMail,
+    Intake,
+    IntakeKind,
+    IntakeStatus,
+    Submitted,
+)
+from kota_notifications.domain.model import (
+    Channel,
+    DeliveryStatus,
+    DomainError,
+    InvalidTransition,
+    Message,
+    Outcome,
+    Recipient,
+    RetryPolicy,
+    SendResult,
+)
+from kota_notifications.domain.policy import ROUTED, TOLD, ComplaintUpdate, notice_for
+from kota_notifications.domain.ratelimit import RateLimits
+from kota_notifications.service_layer.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+MakeUnitOfWork = Callable[[], UnitOfWork]
+MAX_PAGE = 200
+INTAKE_REF = "intake:"  # the event id of an answer to a channel's message: intake:<intake id>
+
+
+class Sender(Protocol):
+    def send(self, address: str, subject: str, body: str, message_id: str) -> SendResult: ...
+
+
+class Complaints(Protocol):
+    def submit(self, intake: Intake) -> Submitted: ...
+
+
+@dataclass
+class Context:
+    """What the use cases share: the address key (hashes, opt-out tokens), the portal's address for tracking
+    links, the retry policies and the clock."""
+
+    key: bytes
+    portal_url: str = "http://127.0.0.1:8080"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    intake_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(
+        max_attempts=1_000_000, base=timedelta(seconds=2), cap=timedelta(minutes=5)))
+    lease: timedelta = timedelta(minutes=2)
+    clock: Callable[[], datetime] = now_utc
+
+
+@contextmanager
+def domain_rules() -> Iterator[None]:
+    try:
+        yield
+    except InvalidTransition as exc:
+        raise FailedPrecondition(exc.message, [(exc.field or "state", exc.message)]) from None
+    except DomainError as exc:
+        raise InvalidArgument(exc.message, [(exc.field or "request", exc.message)]) from None
+
+
+# -- answers out: complaint events to messages ------------------------------------------------------------------
+def record_complaint_update(uow: UnitOfWork, ctx: Context, update: ComplaintUpdate) -> int:
+    """A complaint event: kept (its recipients may be told later), and a message for each recipient known now.
+    Runs in the event handler's transaction (joined), which records the event's id with it."""
+    if update.ce_type not in TOLD:  # a rating, say: no one will ever hear of it, so it is not kept
+        return 0
+    with uow:
+        uow.repo.add_update(update, ctx.clock())
+        queued = sum(_queue_notice(uow, ctx, r, update) for r in uow.repo.recipients_of(update.complaint_id))
+        uow.complete()
+    return queued
+
+
+def register_recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel: Channel, address: str,
+                       language: str = "id", *, acknowledged: bool = False) -> int:
+    """Where to answer about a complaint; the updates it already had are told now. Registering the same address
+    again changes nothing (and tells nothing twice)."""
+    if not complaint_id:
+        raise InvalidArgument("complaint_id is required", [("complaint_id", "is required")])
+    with domain_rules():
+        address = addresses.normalise(channel, address)
+    with uow:
+        recipient = _recipient(uow, ctx, complaint_id, channel, address, language, acknowledged)
+        queued = sum(_queue_notice(uow, ctx, recipient, u) for u in uow.repo.updates_of(complaint_id))
+        uow.complete()
+    return queued
+
+
+def _recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel: Channel, address: str, language: str,
+               acknowledged: bool = False) -> Recipient:
+    found = uow.repo.find_recipient(complaint_id, channel, address)
+    if found is not None:
+        return found
+    r = Recipient(new_uuid(), complaint_id, channel, address, templates.language_of(language), acknowledged, ctx.clock())
+    uow.repo.add_recipient(r)
+    return r
+
+
+def _queue_notice(uow: UnitOfWork, ctx: Context, recipient: Recipient, update: ComplaintUpdate) -> int:
+    if uow.repo.has_message(update.event_id, recipient.id):
+        return 0
+    first_routing = True
+    if update.ce_type == ROUTED:  # the acknowledgement of a channel named the agency of the first routing
+        routed = [u.event_id for u in uow.repo.updates_of(update.complaint_id) if u.ce_type == ROUTED]
+        first_routing = not routed or routed[0] == update.event_id
+    notice = notice_for(update, acknowledged=recipient.acknowledged, first_routing=first_routing)
+    if notice is None:
+        return 0
+    _queue(uow, ctx, recipient, notice.kind, notice.facts, update.event_id)
+    return 1
+
+
+def _queue(uow: UnitOfWork, ctx: Context, recipient: Recipient, kind: str, facts: dict, event_id: str,
+           secret: str = "") -> Message:
+    rendered = templates.render(kind, recipient.language, facts, portal_url=ctx.portal_url)
+    m = Message(id=new_uuid(), complaint_id=recipient.complaint_id, channel=recipient.channel,
+                recipient_id=recipient.id, kind=kind, language=recipient.language, subject=rendered.subject,
+                body=rendered.body, event_id=event_id, created_at=ctx.clock(), secret=secret)
+    if kind != "opted_out" and uow.repo.opted_out(recipient.channel, _hash(ctx, recipient)):
+        m.suppress()
+    uow.repo.add_message(m)
+    return m
+
+
+def _hash(ctx: Context, r: Recipient) -> str:
+    return addresses.address_hash(ctx.key, r.channel, r.address)
+
+
+# -- delivery ---------------------------------------------------------------------------------------------------
+@dataclass
+class Dispatcher:
+    """Sends what is due, channel by channel, within each channel's rate limit: claims a batch (one transaction),
+    sends each message outside any transaction, records each outcome (one transaction each, so that a crash
+    loses at most the outcome of the message in hand: it is sent again when its lease runs out, the one case of
+    a second send, which the provider sees with the same Message-ID / idempotency key)."""
+
+    uow: MakeUnitOfWork
+    ctx: Context
+    senders: dict[Channel, Sender]
+    limits: RateLimits
+    batch: int = 100
+    monotonic: Callable[[], float] = time.monotonic
+
+    def run_once(self) -> int:
+        sent = 0
+        for channel, sender in self.senders.items():
+            wanted = self.limits.take(channel.value, self.monotonic(), self.batch)
+            if not wanted:
+                continue
+            now = self.ctx.clock()
+            with self.uow() as uow:
+                claimed = uow.repo.claim_due_messages(channel, now, now + self.ctx.lease, wanted)
+                addresses_of = {m.id: uow.repo.get_recipient(m.recipient_id) for m in claimed}
+                uow.complete()
+            self.limits.give_back(channel.value, wanted - len(claimed))
+            for m in claimed:
+                recipient = addresses_of[m.id]
+                result = SendResult(Outcome.PERMANENT, "recipient unknown") if recipient is None else \
+                    _send(sender, recipient.address, m)
+                self._record(m.id, result)
+                sent += result.outcome is Outcome.OK
+        return sent
+
+    def _record(self, message_id: str, result: SendResult) -> None:
+        with self.uow() as uow:
+            m = uow.repo.get_message(message_id)
+            if m is None or m.status is not DeliveryStatus.SENDING:
+                return
+            m.record(result, self.ctx.clock(), self.ctx.retry)
+            _publish_message_events(uow, m)
+            uow.complete()
+
+
+def _send(sender: Sender, address: str, m: Message) -> SendResult:
+    try:
+        return sender.send(address, m.subject, m.body, m.id)
+    except Exception as exc:  # a sender's bug must not stop the others: the message is retried
+        log.exception("sender failed on message %s", m.id)
+        return SendResult(Outcome.TRANSIENT, f"sender error: {type(exc).__name__}")
+
+
+def _publish_message_events(uow: UnitOfWork, m: Message) -> None:
+    cause = "" if m.event_id.startswith(INTAKE_REF) else m.event_id
+    for what, facts in m.events:
+        if what == "sent" and m.sent_at is not None:
+            uow.publish(m.id, ev.MessageSent(message_id=m.id, complaint_id=m.complaint_id, channel=m.channel.value,
+                                             kind=m.kind, cause_event_id=cause, attempts=m.attempts, sent_at=m.sent_at))
+        elif what == "failed":
+            uow.publish(m.id, ev.MessageFailed(message_id=m.id, complaint_id=m.complaint_id, channel=m.channel.value,
+                                               kind=m.kind, attempts=m.attempts, permanent=facts["permanent"],
+                                               failed_at=m.history[-1].at))
+    m.events.clear()
+
+
+# -- staff -------------------------------------------------------------------------------------------------------
+def get_message(uow: UnitOfWork, message_id: str) -> tuple[Message, Recipient | None]:
+    with uow:
+        m = uow.repo.get_message(message_id)
+        if m is None:
+            raise NotFound(f"no message {message_id}", [("id", "not found")])
+        return m, uow.repo.get_recipient(m.recipient_id)
+
+
+def list_messages(uow: UnitOfWork, f: MessageFilter, offset: int, limit: int
+                  ) -> tuple[list[tuple[Message, Recipient | None]], int]:
+    with uow:
+        found, total = uow.repo.list_messages(f, offset=offset, limit=min(limit, MAX_PAGE))
+        return [(m, uow.repo.get_recipient(m.recipient_id)) for m in found], total
+
+
+def retry_message(uow: UnitOfWork, ctx: Context, message_id: str) -> tuple[Message, Recipient | None]:
+    with uow:
+        m = uow.repo.get_message(message_id)
+        if m is None:
+            raise NotFound(f"no message {message_id}", [("id", "not found")])
+        recipient = uow.repo.get_recipient(m.recipient_id)
+        if recipient is not None and uow.repo.opted_out(recipient.channel, _hash(ctx, recipient)):
+            raise FailedPrecondition("the recipient opted out", [("id", "the recipient opted out")])
+        with domain_rules():
+            m.retry(ctx.clock())
+        uow.complete()
+        return m, recipient
+
+
+def list_intake(uow: UnitOfWork, status: IntakeStatus | None, offset: int, limit: int) -> tuple[list[Intake], int]:
+    with uow:
+        return uow.repo.list_intake(status, offset=offset, limit=min(limit, MAX_PAGE))
+
+
+# -- opt-out -----------------------------------------------------------------------------------------------------
+def opt_out_by_token(uow: UnitOfWork, ctx: Context, token: str) -> tuple[Channel, str]:
+    """(channel, masked address) of the token's address, which gets no more messages."""
+    with domain_rules():
+        channel, address_hash = addresses.read_opt_out_token(ctx.key, token)
+    with uow:
+        if uow.repo.add_opt_out(channel, address_hash, "token", ctx.clock()):
+            uow.publish(new_uuid(), ev.OptedOut(opt_out_id=new_uuid(), channel=channel.value, via="token",
+                                                opted_out_at=ctx.clock()))
+        uow.complete()
+    return channel, ""
+
+
+def opt_out_address(uow: UnitOfWork, ctx: Context, channel: Channel, address: str, via: str = "reply") -> None:
+    """The address asked for no more messages: what is queued for it is suppressed, and one last message says so."""
+    with uow:
+        r = Recipient("", "", channel, address)
+        if uow.repo.add_opt_out(channel, _hash(ctx, r), via, ctx.clock()):
+            key = new_uuid()
+            uow.publish(key, ev.OptedOut(opt_out_id=key, channel=channel.value, via=via, opted_out_at=ctx.clock()))
+            for m in uow.repo.pending_messages_to(channel, address):
+                m.suppress()
+            _queue(uow, ctx, _recipient(uow, ctx, "", channel, address, "id"), "opted_out", {},
+                   f"opt-out:{key}")
+        uow.complete()
+
+
+def opt_out_token_for(ctx: Context, channel: Channel, address: str) -> str:
+    return addresses.opt_out_token(ctx.key, channel, address)
+
+
+# -- channels in: intake -----------------------------------------------------------------------------------------
+def receive_mail(uow: UnitOfWork, ctx: Context, mail: IncomingMail) -> str | None:
+    """A mail to the intake address, kept at once (the SMTP client gets its 250 only once it is stored): a
+    complaint waits for the intake worker; a refusal is answered saying what is missing; STOP opts out. None for
+    what is not answered: an auto-reply (mail loops) or the same mail delivered again."""
+    if mail.auto_reply:
+        log.info("an automatic reply reached the intake; not answered")
+        return None
+    with domain_rules():
+        sender = addresses.normalise(Channel.EMAIL, mail.sender)
+    if mail.kind is IntakeKind.OPT_OUT:
+        opt_out_address(uow, ctx, Channel.EMAIL, sender)
+        return None
+    now = ctx.clock()
+    intake = Intake(id=new_uuid(), channel=Channel.EMAIL.value, sender=sender, received_at=now,
+                    sender_name=mail.sender_name[:200], subject=mail.subject, text=mail.text,
+                    external_ref=mail.message_id, language=mail.language,
+                    attachments=[a.filename or a.content_type for a in mail.attachments], next_attempt_at=now)
+    with uow:
+        if not uow.repo.add_intake(intake):
+            return None
+        if mail.kind is IntakeKind.REFUSED:
+            _refuse(uow, ctx, intake, mail.missing)
+        uow.complete()
+    return intake.id
+
+
+def _refuse(uow: UnitOfWork, ctx: Context, intake: Intake, missing: list[str]) -> None:
+    intake.refused(missing)
+    recipient = _recipient(uow, ctx, "", Channel(intake.channel), intake.sender, intake.language)
+    _queue(uow, ctx, recipient, "intake_refused", {"missing": missing}, INTAKE_REF + intake.id)
+    uow.publish(intake.id, ev.IntakeRefused(intake_id=intake.id, channel=intake.channel, missing=missing,
+                                            received_at=intake.received_at))
+
+
+@dataclass
+class IntakeWorker:
+    """Hands pending intake to the complaints service: a message is kept until complaints takes it (retried with
+    backoff while it is away) and submitted once (complaints deduplicates by the channel's message id)."""
+
+    uow: MakeUnitOfWork
+    ctx: Context
+    complaints: Complaints
+    batch: int = 20
+
+    def run_once(self) -> int:
+        now = self.ctx.clock()
+        with self.uow() as uow:
+            claimed = uow.repo.claim_due_intake(now, now + self.ctx.lease, self.batch)
+            uow.complete()
+        done = 0
+        for intake in claimed:
+            try:
+                outcome: Submitted | ComplaintRefused | ComplaintsUnavailable = self.complaints.submit(intake)
+            except (ComplaintRefused, ComplaintsUnavailable) as exc:
+                outcome = exc
+            done += self._record(intake.id, outcome)
+        return done
+
+    def _record(self, intake_id: str, outcome: Submitted | ComplaintRefused | ComplaintsUnavailable) -> int:
+        with self.uow() as uow:
+            intake = uow.repo.get_intake(intake_id)
+            if intake is None or intake.status is not IntakeStatus.PENDING:
+                return 0
+            if isinstance(outcome, ComplaintsUnavailable):
+                intake.not_taken(str(outcome), self.ctx.clock(), self.ctx.intake_retry)
+                uow.complete()
+                log.warning("complaints did not take intake %s (attempt %d): %s", intake.id, intake.attempts, outcome)
+                return 0
+            if isinstance(outcome, ComplaintRefused):
+                _refuse(uow, self.ctx, intake, outcome.missing or ["description"])
+                uow.complete()
+                return 1
+            intake.submitted(outcome.complaint_id)
+            recipient = _recipient(uow, self.ctx, outcome.complaint_id, Channel(intake.channel), intake.sender,
+                                   intake.language, acknowledged=True)
+            facts = {"complaint_id": outcome.complaint_id, "agency": outcome.agency,
+                     "tracking_code": outcome.tracking_code, "ask": list(outcome.missing)}
+            _queue(uow, self.ctx, recipient, "acknowledged", facts, INTAKE_REF + intake.id, secret=outcome.tracking_code)
+            for update in uow.repo.updates_of(outcome.complaint_id):  # what complaints published before it answered
+                _queue_notice(uow, self.ctx, recipient, update)
+            uow.publish(intake.id, ev.IntakeSubmitted(
+                intake_id=intake.id, channel=intake.channel, complaint_id=outcome.complaint_id,
+                attachments=len(intake.attachments), attempts=intake.attempts, received_at=intake.received_at,
+                submitted_at=self.ctx.clock()))
+            uow.complete()
+            return 1
