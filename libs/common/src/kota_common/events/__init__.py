@@ -63,9 +63,13 @@ def register_topic(spec: TopicSpec) -> TopicSpec:
 
 
 def topics() -> dict[str, TopicSpec]:
-    # Import the modules that register topics so the catalogue is complete whoever asks first.
-    from kota_common.events import complaints, opendata, sensors  # noqa: F401
+    # Import every module of this package (each registers its topic) so the catalogue is complete whoever asks
+    # first, and a service's topic added later is in it without a list to keep here.
+    import importlib
+    import pkgutil
 
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
     return dict(_TOPICS)
 
 
