@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
+from kota_common import envelope, outbox
 from kota_common.db.tables import table_of
-from kota_sensors.adapters.orm import DatastreamRow, DeviceRow, ObservationRow, VehiclePositionRow
+from kota_common.events.sensors import ALERTS_TOPIC
+from kota_sensors.adapters.orm import AlertStateRow, DatastreamRow, DeviceRow, ObservationRow, VehiclePositionRow
 from kota_sensors.domain.devices import DeviceInfo
 
 
@@ -200,3 +203,48 @@ class ReadingRepository:
         if route_id:
             stmt = stmt.where(VehiclePositionRow.route_id == route_id)
         return list(self.session.exec(stmt.order_by(VehiclePositionRow.vehicle_id)))
+
+
+class HistoryRepository:
+    """What the observation store writes for each batch: every observation, datastreams' latest values, vehicles'
+    latest positions and devices' last-seen times (the SensorThings history)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add_batch(self, observations: list[tuple[str, str, int, float]],
+                  datastreams: dict[tuple[str, str], tuple[int, int, float]], positions: dict[str, dict],
+                  last_seen: dict[str, int]) -> None:
+        store_observations(self.session, observations)
+        upsert_datastreams(self.session, datastreams)
+        upsert_positions(self.session, positions)
+        touch_devices(self.session, last_seen)
+
+    def touch_devices(self, last_seen: dict[str, int]) -> None:
+        touch_devices(self.session, last_seen)
+
+
+class AlertRepository:
+    """The alert levels last published per station and kind (alert_state), and the alerts staged in the outbox."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._added: dict[tuple[str, str], AlertStateRow] = {}  # not flushed yet: session.get does not see them
+
+    def states(self) -> list[AlertStateRow]:
+        return list(self.session.exec(select(AlertStateRow)))
+
+    def last_seen(self) -> list[tuple[str, int | None]]:
+        return list(self.session.exec(select(DeviceRow.id, DeviceRow.last_seen_ms)))
+
+    def save_level(self, station_id: str, kind: str, level: str, at: datetime) -> None:
+        row = self._added.get((station_id, kind)) or self.session.get(AlertStateRow, (station_id, kind))
+        if row is None:
+            row = self._added[(station_id, kind)] = AlertStateRow(station_id=station_id, kind=kind, level=level, updated_at=at)
+            self.session.add(row)
+        else:
+            row.level, row.updated_at = level, at
+            self.session.add(row)
+
+    def publish(self, station_id: str, event: envelope.Event) -> None:
+        outbox.add_event(self.session, ALERTS_TOPIC, station_id, event)

@@ -30,17 +30,15 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
-from kota_common import envelope, outbox
+from kota_common import envelope
 from kota_common.eventbus import count_handled
-from kota_common.events.sensors import ALERTS_TOPIC, POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SUMMARIES_TOPIC, SensorAlert
-from kota_sensors.adapters import repository
-from kota_sensors.adapters.orm import AlertStateRow
+from kota_common.events.sensors import POSITIONS_TOPIC, READINGS_TOPIC, SOURCE, SUMMARIES_TOPIC, SensorAlert
 from kota_sensors.domain.alerts import AlertChange, AlertEvaluator
 from kota_sensors.domain.batch import BatchAggregate, decode_positions, decode_readings, decode_summaries
 from kota_sensors.domain.devices import DeviceInfo
 from kota_sensors.service_layer import metrics
+from kota_sensors.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +77,11 @@ class BatchConsumer:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # one DB writer in this consumer: batches and its clock
 
-    @property
-    def engine(self) -> Engine:
+    def uow(self) -> UnitOfWork:
+        """A unit of work on this consumer's database: one transaction, committed under the write lock."""
         if self._engine is None:
             raise RuntimeError(f"{self.name} was made without a database: it only describes its subscription")
-        return self._engine
+        return UnitOfWork(self._engine)
 
     def __call__(self, records: list[ConsumerRecord]) -> Poison:
         poison = self.process(records)
@@ -183,12 +181,9 @@ class ObservationStore(BatchConsumer):
                                             bearing=p.bearing, speed_kmh=p.speed_kmh, ts_ms=p.observed_at_ms)
             if p.observed_at_ms > seen.get(p.vehicle_id, -1):
                 seen[p.vehicle_id] = p.observed_at_ms
-        with self._lock, Session(self.engine) as s:
-            repository.store_observations(s, obs)
-            repository.upsert_datastreams(s, {k: tuple(v) for k, v in streams.items()})
-            repository.upsert_positions(s, latest)
-            repository.touch_devices(s, seen)
-            s.commit()
+        with self._lock, self.uow() as uow:
+            uow.history.add_batch(obs, {k: tuple(v) for k, v in streams.items()}, latest, seen)
+            uow.commit()
         return poison
 
 
@@ -224,15 +219,15 @@ class AlertConsumer(BatchConsumer):
         """On every (re)assignment the levels come again from alert_state: after a rebalance between replicas
         a station's next change is computed from what was last published, not from stale memory."""
         devices = self.devices()
-        with self._lock, Session(self.engine) as s:
-            for row in s.exec(select(AlertStateRow)):
+        with self._lock, self.uow() as uow:
+            for row in uow.alerts.states():
                 if row.kind == "device_silent":
                     if row.level == "silent":
                         self.silent.add(row.station_id)
                     continue
                 d = devices.get(row.station_id)
                 self.evaluator.restore(row.station_id, row.kind, row.level, d.gauge_thresholds() if d else None)
-            for d_id, ms in s.exec(select(repository.DeviceRow.id, repository.DeviceRow.last_seen_ms)):
+            for d_id, ms in uow.alerts.last_seen():
                 if ms is not None and ms > self.last_seen.get(d_id, 0):
                     self.last_seen[d_id] = ms
 
@@ -284,11 +279,11 @@ class AlertConsumer(BatchConsumer):
                     untouched[d] = ms
             touch = untouched and (changes or time.monotonic() - self._last_touch >= self.touch_interval_s)
             if changes or touch:
-                with Session(self.engine) as s:
+                with self.uow() as uow:
                     if touch:
-                        repository.touch_devices(s, untouched)
-                    self._stage_alerts(s, changes, devices)
-                    s.commit()
+                        uow.history.touch_devices(untouched)
+                    self._stage_alerts(uow, changes, devices)
+                    uow.commit()
                 if touch:
                     untouched.clear()
                     self._last_touch = time.monotonic()
@@ -297,7 +292,7 @@ class AlertConsumer(BatchConsumer):
             self.on_alerts()
         return changes
 
-    def _stage_alerts(self, s: Session, changes: list[AlertChange], devices: dict[str, DeviceInfo]) -> None:
+    def _stage_alerts(self, uow: UnitOfWork, changes: list[AlertChange], devices: dict[str, DeviceInfo]) -> None:
         now = datetime.now(timezone.utc)
         for c in changes:
             d = devices.get(c.station_id)
@@ -308,14 +303,8 @@ class AlertConsumer(BatchConsumer):
                 observed_at=datetime.fromtimestamp(c.observed_ms / 1000, timezone.utc),
             )
             event = envelope.Event(type=alert.ce_type, source=SOURCE, subject=c.station_id, data=alert.to_data(), id=alert.alert_id)
-            outbox.add_event(s, ALERTS_TOPIC, c.station_id, event)
-            kind = "flood" if c.kind == "flood" else c.kind
-            row = s.get(AlertStateRow, (c.station_id, kind))
-            if row is None:
-                s.add(AlertStateRow(station_id=c.station_id, kind=kind, level=c.level, updated_at=now))
-            else:
-                row.level, row.updated_at = c.level, now
-                s.add(row)
+            uow.alerts.publish(c.station_id, event)
+            uow.alerts.save_level(c.station_id, c.kind, c.level, now)
             log.info("alert %s %s: %s -> %s", c.kind, c.station_id, c.previous_level or "-", c.level)
 
     def _count(self, changes: list[AlertChange]) -> None:
@@ -334,9 +323,9 @@ class AlertConsumer(BatchConsumer):
             if not quiet:
                 return 0
             changes = [AlertChange(d, "device_silent", "silent", "ok", "warning", None, "", self.last_seen[d]) for d in quiet]
-            with Session(self.engine) as s:
-                self._stage_alerts(s, changes, devices)
-                s.commit()
+            with self.uow() as uow:
+                self._stage_alerts(uow, changes, devices)
+                uow.commit()
             self.silent.update(quiet)
         self._count(changes)
         self.on_alerts()
