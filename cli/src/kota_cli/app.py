@@ -276,6 +276,23 @@ def token(
 
 
 @app.command()
+def certs(
+    city: list[str] = typer.Option(["jakarta", "makassar"], help="cities to give a certificate (ids, e.g. jakarta)"),
+    out: Path = typer.Option(Path("var/certs"), help="directory of the CA, the certificates and crl.pem "
+                             "(KOTA_COLLAB_TLS_DIR)"),
+    days: int = typer.Option(825, help="validity of each new city certificate, in days"),
+    reissue: bool = typer.Option(False, help="issue new certificates even for cities that have one"),
+    revoke: list[str] = typer.Option([], help="revoke this city's current certificate (added to crl.pem)"),
+) -> None:
+    """Development certificates for the inter-city endpoint (collab, mutual TLS): a CA made once, one certificate per
+    city naming it in its subjectAltName, and the CA's revocation list."""
+    from kota_collab.certs import development_set
+
+    for line in development_set(out, city, days=days, reissue=reissue, revoke=tuple(revoke)):
+        console.print(line)
+
+
+@app.command()
 def asyncapi(out: Path = typer.Option(Path("docs/asyncapi"), help="directory for asyncapi.json and asyncapi.yaml")) -> None:
     """Generate the AsyncAPI 3.0 document of every topic with FastStream, from the event models and the installed
     services' subscribers."""

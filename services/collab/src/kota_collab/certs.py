@@ -158,3 +158,34 @@ def load_revoked_serials(path: Path, authority: x509.Certificate) -> frozenset[i
     if not crl.is_signature_valid(authority.public_key()):  # type: ignore[arg-type]
         raise ValueError(f"{path}: the revocation list is not signed by the configured CA")
     return frozenset(r.serial_number for r in crl)
+
+
+def development_set(directory: Path, cities: list[str], *, days: int = 825, reissue: bool = False,
+                    revoke: tuple[str, ...] = ()) -> list[str]:
+    """What `kota certs` does: the CA in `directory` (made once), a certificate for each city that has none (or a new
+    one with `reissue`), the current certificates of the `revoke` cities added to the revocation list, and that
+    list (crl.pem) written. Returns what it did, line by line."""
+    done = []
+    if (directory / "ca.pem").exists():
+        authority = Authority.load(directory)
+    else:
+        authority = Authority.create()
+        authority.save(directory)
+        done.append(f"made a development CA: {directory / 'ca.pem'}")
+    for city in cities:
+        if reissue or not (directory / f"{city}.pem").exists():
+            cert_path, key_path = authority.issue(city, days=days).save(directory)
+            done.append(f"issued {city}: {cert_path} and {key_path} (identity {IDENTITY_PREFIX}{city}, "
+                        f"host {host_name(city)}, {days} days)")
+    crl_path = directory / "crl.pem"
+    revoked = set(load_revoked_serials(crl_path, authority.cert)) if crl_path.exists() else set()
+    for city in revoke:
+        cert_path = directory / f"{city}.pem"
+        if not cert_path.exists():
+            raise FileNotFoundError(f"no certificate of {city} in {directory} to revoke")
+        serial = x509.load_pem_x509_certificate(cert_path.read_bytes()).serial_number
+        revoked.add(serial)
+        done.append(f"revoked {city}'s certificate (serial {serial:x})")
+    save_revocation_list(authority.revocation_list(sorted(revoked)), crl_path)
+    done.append(f"revocation list: {crl_path} ({len(revoked)} revoked)")
+    return done

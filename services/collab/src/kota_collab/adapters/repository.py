@@ -234,9 +234,19 @@ class DeliveryRepository:
 
     def __init__(self, session: Session):
         self.session = session
+        self._wanted: list[tuple[str, str, int, datetime]] = []
 
     def want(self, partnership_id: str, city_id: str, seq: int, at: datetime) -> None:
-        """The partner should hold the history up to `seq`: due now (a new change resets the backoff)."""
+        """The partner should hold the history up to `seq`: due now (a new change resets the backoff). Written
+        by flush_changes, after the partnership's own row (which it refers to)."""
+        self._wanted.append((partnership_id, city_id, seq, at))
+
+    def flush_changes(self) -> None:
+        wanted, self._wanted = self._wanted, []
+        for want in wanted:
+            self._write_want(*want)
+
+    def _write_want(self, partnership_id: str, city_id: str, seq: int, at: datetime) -> None:
         row = self.session.get(DeliveryRow, (partnership_id, city_id))
         if row is None:
             self.session.add(DeliveryRow(partnership_id=partnership_id, city_id=city_id, wanted_seq=seq,

@@ -43,15 +43,24 @@ class TopicFollower:
         self.topic = topic
         self.offsets = parse_position(position)
         self._loop = asyncio.new_event_loop()
-        self._consumer = topic_consumer(bootstrap)
-        self._loop.run_until_complete(self._start())
+        try:
+            self._consumer = self._loop.run_until_complete(self._start(bootstrap))
+        except BaseException:
+            self._loop.close()
+            raise
 
-    async def _start(self) -> None:
-        await self._consumer.start()
-        await assign_all(self._consumer, self.topic, from_beginning=True)
-        for tp in self._consumer.assignment():
+    async def _start(self, bootstrap: str):
+        consumer = topic_consumer(bootstrap)  # made on the loop it will run on, as aiokafka wants
+        await consumer.start()
+        try:
+            await assign_all(consumer, self.topic, from_beginning=True)
+        except BaseException:
+            await consumer.stop()
+            raise
+        for tp in consumer.assignment():
             if tp.partition in self.offsets:
-                self._consumer.seek(tp, self.offsets[tp.partition])
+                consumer.seek(tp, self.offsets[tp.partition])
+        return consumer
 
     def poll(self, timeout_s: float) -> list[Read]:
         batches = self._loop.run_until_complete(self._consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=500))

@@ -58,6 +58,7 @@ class UnitOfWork(SqlUnitOfWork):
 
     def stage(self) -> list[tuple[str, str]]:
         self.partnerships.flush_changes(self._clock())
+        self.deliveries.flush_changes()
         pending: list[tuple[str, EventPayload]] = []
         for stored in self.partnerships.seen.values():
             p = stored.partnership

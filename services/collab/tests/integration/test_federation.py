@@ -1,0 +1,291 @@
+"""Two Kota cities federated: Jakarta and Makassar, each its own collab process and database (Jakarta on SQLite,
+Makassar on PostgreSQL when there is one), talking gRPC over mutual TLS with certificates from `kota certs`' CA,
+and the real broker."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import grpc
+import pytest
+
+from kota.collab.v1 import collab_pb2 as pb
+from kota.collab.v1 import collab_pb2_grpc as pb_grpc
+from kota_collab.certs import Authority, CityCertificate, development_set, host_name
+from kota_common import envelope
+from kota_common.auth import issue_token
+from kota_common.events import collab as ev
+from kota_common.events.sensors import ALERTS_TOPIC, SensorAlert
+from kota_common.kafka import ensure_topics
+from kota_common.testing import RecordProducer, ServiceProcess, _fresh_postgres_database, free_port, wait_until
+
+pytestmark = pytest.mark.integration
+SECRET = "collab-federation-test-secret-0123456789"
+ADMIN = [("authorization", f"Bearer {issue_token(SECRET, 'petugas', 'DISKOMINFOTIK', ['admin'])}")]
+
+
+@dataclass
+class CityProcess:
+    city_id: str
+    process: ServiceProcess
+    staff_address: str
+    federation_address: str
+
+    @property
+    def staff(self) -> pb_grpc.CollabServiceStub:
+        return pb_grpc.CollabServiceStub(grpc.insecure_channel(self.staff_address))
+
+    def profile(self) -> pb.City:
+        return pb.City(id=self.city_id, name=self.city_id.title(), country="ID", endpoint=self.federation_address)
+
+
+@dataclass
+class Federation:
+    jakarta: CityProcess
+    makassar: CityProcess
+    certs: Path
+    bootstrap: str
+
+    def partner_stub(self, cert: CityCertificate | None, target: CityProcess) -> pb_grpc.FederationServiceStub:
+        """A partner's client of `target`'s inter-city endpoint, presenting `cert` (or none)."""
+        ca = (self.certs / "ca.pem").read_bytes()
+        creds = grpc.ssl_channel_credentials(ca, cert.key_pem if cert else None, cert.cert_pem if cert else None)
+        channel = grpc.secure_channel(target.federation_address, creds,
+                                      options=[("grpc.ssl_target_name_override", host_name(target.city_id))])
+        return pb_grpc.FederationServiceStub(channel)
+
+
+def start_city(city_id: str, database_url: str, certs: Path, bootstrap: str, log_dir: Path) -> CityProcess:
+    staff, federation = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {
+        "KOTA_COLLAB_GRPC_ADDRESS": staff, "KOTA_COLLAB_FEDERATION_ADDRESS": federation,
+        "KOTA_COLLAB_DATABASE_URL": database_url, "KOTA_COLLAB_CITY_ID": city_id,
+        "KOTA_COLLAB_CITY_NAME": city_id.title(), "KOTA_COLLAB_TLS_DIR": str(certs),
+        "KOTA_COLLAB_FEDERATION_RETRY_BASE_S": "0.2", "KOTA_COLLAB_FEDERATION_RETRY_MAX_S": "1",
+        "KOTA_COLLAB_STREAM_RECHECK_S": "1", "KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_AUTH_SECRET": SECRET,
+        "KOTA_LOG_JSON": "false",
+    }
+    process = ServiceProcess("kota_collab", env, staff, log_dir / f"{city_id}.log").start()
+    return CityProcess(city_id, process, staff, federation)
+
+
+@pytest.fixture(scope="module")
+def federation(kafka_bootstrap, postgres_server_url, tmp_path_factory) -> Iterator[Federation]:
+    work = tmp_path_factory.mktemp("federation")
+    certs = work / "certs"
+    development_set(certs, ["jakarta", "makassar", "surabaya", "bogor"], revoke=("surabaya",))
+    ensure_topics(kafka_bootstrap, [ev.TOPIC, ALERTS_TOPIC])
+    makassar_db = (_fresh_postgres_database(postgres_server_url) if postgres_server_url
+                   else f"sqlite:///{work / 'makassar.db'}")
+    jakarta = start_city("jakarta", f"sqlite:///{work / 'jakarta.db'}", certs, kafka_bootstrap, work)
+    makassar = start_city("makassar", makassar_db, certs, kafka_bootstrap, work)
+    fed = Federation(jakarta, makassar, certs, kafka_bootstrap)
+    try:
+        jakarta.staff.RegisterCity(pb.RegisterCityRequest(city=makassar.profile()), metadata=ADMIN)
+        makassar.staff.RegisterCity(pb.RegisterCityRequest(city=jakarta.profile()), metadata=ADMIN)
+        # Surabaya is a partner whose certificate has been revoked; Bogor has a valid one but is no partner.
+        jakarta.staff.RegisterCity(pb.RegisterCityRequest(city=pb.City(id="surabaya", name="Surabaya", country="ID",
+                                                                       endpoint="127.0.0.1:1")), metadata=ADMIN)
+        yield fed
+    finally:
+        for city in (jakarta, makassar):
+            city.process.stop()
+
+
+def history(stub: pb_grpc.CollabServiceStub, partnership_id: str) -> list[tuple[int, str, str]]:
+    try:
+        p = stub.GetPartnership(pb.GetPartnershipRequest(id=partnership_id), metadata=ADMIN, timeout=5).partnership
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return []
+        raise
+    return [(h.seq, h.status, h.city_id) for h in p.history]
+
+
+def propose(fed: Federation, title: str) -> str:
+    return fed.jakarta.staff.CreatePartnership(pb.CreatePartnershipRequest(
+        kind=pb.PARTNERSHIP_KIND_TECHNICAL_COOPERATION, title=title, partner_city_ids=["makassar"],
+        focus_areas=["civic_social"], request_id=uuid.uuid4().hex), metadata=ADMIN).partnership.id
+
+
+def decide(city: CityProcess, pid: str, decision: int, **kw) -> pb.Partnership:
+    return city.staff.DecidePartnership(pb.DecidePartnershipRequest(id=pid, decision=decision, **kw),
+                                        metadata=ADMIN).partnership
+
+
+def test_a_proposal_and_its_acceptance_converge_in_both_registries(federation, topic_reader):
+    fed = federation
+    reader = topic_reader(ev.TOPIC)
+    pid = propose(fed, "Makassar adopts the complaint system")
+    wait_until(lambda: history(fed.makassar.staff, pid) == [(1, "proposed", "jakarta")], 30,
+               what="Makassar to receive the proposal")
+    decide(fed.makassar, pid, pb.DECISION_ACCEPT, note="setuju")
+    expected = [(1, "proposed", "jakarta"), (2, "negotiating", "makassar")]
+    wait_until(lambda: history(fed.jakarta.staff, pid) == expected, 30, what="Jakarta to learn of the acceptance")
+    assert history(fed.makassar.staff, pid) == expected
+    jakarta_copy = fed.jakarta.staff.GetPartnership(pb.GetPartnershipRequest(id=pid), metadata=ADMIN).partnership
+    makassar_copy = fed.makassar.staff.GetPartnership(pb.GetPartnershipRequest(id=pid), metadata=ADMIN).partnership
+    assert list(jakarta_copy.history) == list(makassar_copy.history) and jakarta_copy.federated
+    wait_until(lambda: not fed.jakarta.staff.GetPartnership(pb.GetPartnershipRequest(id=pid), metadata=ADMIN)
+               .partnership.sync_pending, 30, what="Jakarta's delivery to be confirmed")
+    # Each registry announced each step once: proposed (Jakarta local, Makassar from its partner), accepted likewise.
+    steps = reader.wait_for(lambda found: len(found) >= 4, match=lambda r: r.key() == pid.encode() and
+                            dict(r.headers())["ce_type"] == b"kota.collab.partnership-changed.v1")
+    seen = sorted((p["seq"], p["decided_by"], p["origin"]) for p in (json.loads(r.value()) for r in steps))
+    assert seen == [(1, "jakarta", "local"), (1, "jakarta", "partner"), (2, "makassar", "local"), (2, "makassar", "partner")]
+
+
+def test_a_handshake_applied_twice_changes_nothing(federation):
+    fed = federation
+    pid = propose(fed, "Satu data banjir")
+    wait_until(lambda: len(history(fed.makassar.staff, pid)) == 1, 30, what="Makassar to receive the proposal")
+    as_jakarta = development_cert(fed, "jakarta")
+    copy = fed.jakarta.staff.GetPartnership(pb.GetPartnershipRequest(id=pid), metadata=ADMIN).partnership
+    stub = fed.partner_stub(as_jakarta, fed.makassar)
+    again = stub.SyncPartnership(pb.SyncPartnershipRequest(partnership=copy, sender=fed.jakarta.profile()), timeout=5)
+    assert not again.applied and [h.seq for h in again.partnership.history] == [1]
+    assert history(fed.makassar.staff, pid) == [(1, "proposed", "jakarta")]
+
+
+def development_cert(fed: Federation, city: str) -> CityCertificate:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate((fed.certs / f"{city}.pem").read_bytes())
+    key = serialization.load_pem_private_key((fed.certs / f"{city}-key.pem").read_bytes(), None)
+    return CityCertificate(city, cert, key)  # type: ignore[arg-type]
+
+
+def test_a_partner_that_was_down_receives_the_decision_once_it_is_back(federation):
+    fed = federation
+    pid = propose(fed, "Sister programme for smart mobility")
+    wait_until(lambda: len(history(fed.makassar.staff, pid)) == 1, 30, what="Makassar to receive the proposal")
+    fed.jakarta.process.kill()  # the network between them is lost: Jakarta is gone
+    decide(fed.makassar, pid, pb.DECISION_DECLINE, note="belum prioritas")
+    pending = fed.makassar.staff.GetPartnership(pb.GetPartnershipRequest(id=pid), metadata=ADMIN).partnership
+    assert pending.sync_pending
+    time.sleep(2)  # a few failed attempts, with backoff
+    fed.jakarta.process.start()
+    wait_until(lambda: history(fed.jakarta.staff, pid) == [(1, "proposed", "jakarta"), (2, "declined", "makassar")],
+               30, what="Jakarta to receive the decline after its restart")
+    wait_until(lambda: not fed.makassar.staff.GetPartnership(pb.GetPartnershipRequest(id=pid), metadata=ADMIN)
+               .partnership.sync_pending, 30, what="Makassar's delivery to be confirmed")
+
+
+def test_certificates_that_are_missing_foreign_or_expired_fail_the_handshake(federation):
+    fed = federation
+    other_ca = Authority.create().issue("makassar")
+    expired = Authority.load(fed.certs).issue("makassar", days=1,
+                                              not_before=datetime.now(timezone.utc) - timedelta(days=3))
+    for cert in (None, other_ca, expired):
+        with pytest.raises(grpc.RpcError) as refused:
+            fed.partner_stub(cert, fed.jakarta).ListSharedDatasets(pb.ListSharedDatasetsRequest(), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    log = fed.jakarta.process.log()
+    assert "certificate has expired" in log or "CERTIFICATE_VERIFY_FAILED" in log or "PEER_DID_NOT_RETURN" in log
+
+
+def test_a_revoked_certificate_and_an_unknown_city_are_refused_and_recorded(federation, topic_reader):
+    fed = federation
+    reader = topic_reader(ev.TOPIC)
+    with pytest.raises(grpc.RpcError) as refused:
+        fed.partner_stub(development_cert(fed, "surabaya"), fed.jakarta).ListSharedDatasets(
+            pb.ListSharedDatasetsRequest(), timeout=5)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED and "revoked" in refused.value.details()
+    with pytest.raises(grpc.RpcError) as refused:
+        fed.partner_stub(development_cert(fed, "bogor"), fed.jakarta).ListSharedDatasets(
+            pb.ListSharedDatasetsRequest(), timeout=5)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert refused.value.details() == "city 'bogor' is not a partner of jakarta"
+    denied = reader.wait_for(lambda found: len(found) >= 1, match=lambda r: r.key() == b"city:bogor")
+    call = json.loads(denied[0].value())
+    assert (call["city_id"], call["method"], call["outcome"]) == ("bogor", "ListSharedDatasets", "denied")
+
+
+@pytest.fixture(scope="module")
+def agreement(federation) -> tuple[str, str]:
+    """An active partnership between Jakarta and Makassar under which Jakarta grants Makassar a dataset and the
+    flood alerts: (partnership id, agreement id)."""
+    fed = federation
+    pid = propose(fed, "Berbagi data banjir dan kualitas udara")
+    wait_until(lambda: len(history(fed.makassar.staff, pid)) == 1, 30, what="Makassar to receive the proposal")
+    decide(fed.makassar, pid, pb.DECISION_ACCEPT)
+    wait_until(lambda: len(history(fed.jakarta.staff, pid)) == 2, 30, what="Jakarta to learn of the acceptance")
+    decide(fed.jakarta, pid, pb.DECISION_SIGN, signed_on="2026-12-07")
+    decide(fed.jakarta, pid, pb.DECISION_ACTIVATE)
+    granted = fed.jakarta.staff.GrantAgreement(pb.GrantAgreementRequest(
+        partnership_id=pid, city_id="makassar", dataset_ids=["kualitas-udara-ispu"], streams=["flood-alerts"],
+        valid_until="2099-12-31"), metadata=ADMIN).agreement
+    wait_until(lambda: [s for _, s, _ in history(fed.makassar.staff, pid)][-1:] == ["active"], 30,
+               what="Makassar to hold the signed, active partnership")
+    return pid, granted.id
+
+
+def test_a_partner_reads_what_its_agreement_grants_and_nothing_else(federation, agreement):
+    fed = federation
+    stub = fed.partner_stub(development_cert(fed, "makassar"), fed.jakarta)
+    shared = stub.ListSharedDatasets(pb.ListSharedDatasetsRequest(), timeout=5).datasets
+    assert [(d.dataset_id, d.agreement_id, d.valid_until) for d in shared] == [
+        ("kualitas-udara-ispu", agreement[1], "2099-12-31")]
+    with pytest.raises(grpc.RpcError) as refused:
+        next(iter(stub.SubscribeSharedEvents(pb.SubscribeSharedEventsRequest(stream="air-quality-alerts"), timeout=5)))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "no agreement grants makassar the stream air-quality-alerts" in refused.value.details()
+
+
+def alert(station: str, kind: str, n: int) -> SensorAlert:
+    return SensorAlert(alert_id=str(uuid.uuid4()), kind=kind, station_id=station, station_name=f"Pos {station}",  # type: ignore[arg-type]
+                       kota_code="31.74", level=f"siaga-{4 - n % 4}", severity="watch", value=100.0 + n, unit="cm",
+                       observed_at=datetime.now(timezone.utc))
+
+
+def send_alerts(bootstrap: str, alerts: list[SensorAlert]) -> None:
+    with RecordProducer(bootstrap) as producer:
+        for a in alerts:
+            key, value, headers = envelope.encode(envelope.Event(type=a.ce_type, source="/kota/sensors",
+                                                                 subject=a.station_id, data=a.to_data()), a.station_id)
+            producer.produce(ALERTS_TOPIC, value, key, headers)
+
+
+def test_the_shared_stream_resumes_without_loss_and_ends_when_the_grant_is_revoked(federation, agreement):
+    fed = federation
+    station = f"gauge-{uuid.uuid4().hex[:6]}"
+    mine = lambda r: json.loads(r.data_json)["station_id"] == station  # noqa: E731
+    send_alerts(fed.bootstrap, [alert(station, "flood", n) for n in range(3)] + [alert(station, "air_quality", 9)])
+    stub = fed.partner_stub(development_cert(fed, "makassar"), fed.jakarta)
+    first_call = stub.SubscribeSharedEvents(pb.SubscribeSharedEventsRequest(stream="flood-alerts"), timeout=30)
+    first: list[pb.SubscribeSharedEventsResponse] = []
+    for response in first_call:
+        if mine(response):
+            first.append(response)
+        if len(first) == 2:
+            break
+    first_call.cancel()  # the partner goes away after two of its three
+    data = json.loads(first[0].data_json)
+    assert data["kind"] == "flood" and first[0].agreement_id == agreement[1]
+    assert set(data) <= {"alert_id", "kind", "station_id", "station_name", "lat", "lon", "kota_code", "level",
+                         "previous_level", "severity", "value", "unit", "observed_at"}
+    send_alerts(fed.bootstrap, [alert(station, "flood", n) for n in range(3, 5)])
+    resumed_call = stub.SubscribeSharedEvents(
+        pb.SubscribeSharedEventsRequest(stream="flood-alerts", position=first[-1].position), timeout=60)
+    resumed = []
+    for response in resumed_call:
+        if mine(response):
+            resumed.append(response)
+        if len(resumed) == 3:
+            break
+    values = [json.loads(r.data_json)["value"] for r in first + resumed]
+    assert values == [100.0, 101.0, 102.0, 103.0, 104.0]  # none lost, none twice, no air-quality alert
+    fed.jakarta.staff.RevokeAgreement(pb.RevokeAgreementRequest(id=agreement[1], reason="uji"), metadata=ADMIN)
+    revoked_at = time.monotonic()
+    with pytest.raises(grpc.RpcError) as ended:
+        for _ in resumed_call:
+            pass
+    assert ended.value.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in ended.value.details()
+    assert time.monotonic() - revoked_at < 5
