@@ -24,6 +24,8 @@ class CollabSettings(BaseSettings):
     city_ascn_member: bool = True
     tls_dir: str = Field("var/certs", description="ca.pem, <city_id>.pem, <city_id>-key.pem and, if any, crl.pem "
                          "(`kota certs`); without them the inter-city endpoint stays closed")
+    opendata_address: str = address_field("127.0.0.1:50053", "this city's open data service: partners read the "
+                                          "datasets their agreements grant through it")
     stream_recheck_s: float = Field(1.0, gt=0, le=5, description="how often an open partner stream checks its grant")
     federation_retry_base_s: float = Field(0.5, gt=0, description="first retry delay of a delivery to a partner")
     federation_retry_max_s: float = Field(30.0, gt=0, description="longest retry delay of a delivery to a partner")

@@ -22,6 +22,7 @@ from kota_common import envelope
 from kota_common.auth import issue_token
 from kota_common.events import collab as ev
 from kota_common.events.sensors import ALERTS_TOPIC, SensorAlert
+from kota_common.grpc_server import field_violations
 from kota_common.kafka import ensure_topics
 from kota_common.testing import RecordProducer, ServiceProcess, _fresh_postgres_database, free_port, wait_until
 
@@ -61,7 +62,25 @@ class Federation:
         return pb_grpc.FederationServiceStub(channel)
 
 
-def start_city(city_id: str, database_url: str, certs: Path, bootstrap: str, log_dir: Path) -> CityProcess:
+def start_open_data(bootstrap: str, work: Path) -> ServiceProcess:
+    """Jakarta's open data service with one dataset, the one the agreement grants."""
+    from kota.opendata.v1 import opendata_pb2 as od
+    from kota.opendata.v1 import opendata_pb2_grpc as od_grpc
+
+    address = f"127.0.0.1:{free_port()}"
+    process = ServiceProcess("kota_opendata", {
+        "KOTA_OPENDATA_GRPC_ADDRESS": address, "KOTA_OPENDATA_DATABASE_URL": f"sqlite:///{work / 'opendata.db'}",
+        "KOTA_OPENDATA_CONSUME_EVENTS": "false", "KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_AUTH_SECRET": SECRET,
+    }, address, work / "opendata.log").start()
+    csv = b"station,observed_on,ispu\nDKI1 Bundaran HI,2026-12-01,72\nDKI2 Kelapa Gading,2026-12-01,88\n"
+    token = [("authorization", f"Bearer {issue_token(SECRET, 'petugas', 'DLH', ['staff'])}")]
+    od_grpc.OpenDataServiceStub(grpc.insecure_channel(address)).UploadDataset(od.UploadDatasetRequest(
+        name="kualitas-udara-ispu", title="ISPU harian", csv=csv), metadata=token, timeout=30)
+    return process
+
+
+def start_city(city_id: str, database_url: str, certs: Path, bootstrap: str, log_dir: Path,
+               opendata_address: str = "127.0.0.1:1") -> CityProcess:
     staff, federation = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {
         "KOTA_COLLAB_GRPC_ADDRESS": staff, "KOTA_COLLAB_FEDERATION_ADDRESS": federation,
@@ -69,7 +88,7 @@ def start_city(city_id: str, database_url: str, certs: Path, bootstrap: str, log
         "KOTA_COLLAB_CITY_NAME": city_id.title(), "KOTA_COLLAB_TLS_DIR": str(certs),
         "KOTA_COLLAB_FEDERATION_RETRY_BASE_S": "0.2", "KOTA_COLLAB_FEDERATION_RETRY_MAX_S": "1",
         "KOTA_COLLAB_STREAM_RECHECK_S": "1", "KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_AUTH_SECRET": SECRET,
-        "KOTA_LOG_JSON": "false",
+        "KOTA_LOG_JSON": "false", "KOTA_COLLAB_OPENDATA_ADDRESS": opendata_address,
     }
     process = ServiceProcess("kota_collab", env, staff, log_dir / f"{city_id}.log").start()
     return CityProcess(city_id, process, staff, federation)
@@ -83,7 +102,9 @@ def federation(kafka_bootstrap, postgres_server_url, tmp_path_factory) -> Iterat
     ensure_topics(kafka_bootstrap, [ev.TOPIC, ALERTS_TOPIC])
     makassar_db = (_fresh_postgres_database(postgres_server_url) if postgres_server_url
                    else f"sqlite:///{work / 'makassar.db'}")
-    jakarta = start_city("jakarta", f"sqlite:///{work / 'jakarta.db'}", certs, kafka_bootstrap, work)
+    open_data = start_open_data(kafka_bootstrap, work)
+    jakarta = start_city("jakarta", f"sqlite:///{work / 'jakarta.db'}", certs, kafka_bootstrap, work,
+                         open_data.address)
     makassar = start_city("makassar", makassar_db, certs, kafka_bootstrap, work)
     fed = Federation(jakarta, makassar, certs, kafka_bootstrap)
     try:
@@ -96,6 +117,7 @@ def federation(kafka_bootstrap, postgres_server_url, tmp_path_factory) -> Iterat
     finally:
         for city in (jakarta, makassar):
             city.process.stop()
+        open_data.stop()
 
 
 def history(stub: pb_grpc.CollabServiceStub, partnership_id: str) -> list[tuple[int, str, str]]:
@@ -253,6 +275,41 @@ def send_alerts(bootstrap: str, alerts: list[SensorAlert]) -> None:
             producer.produce(ALERTS_TOPIC, value, key, headers)
 
 
+def test_bad_input_from_a_partner_is_answered_with_field_violations(federation, agreement):
+    fed = federation
+    stub = fed.partner_stub(development_cert(fed, "makassar"), fed.jakarta)
+    for request, field in ((pb.SubscribeSharedEventsRequest(stream="everything"), "stream"),
+                           (pb.SubscribeSharedEventsRequest(stream="flood-alerts", position="zero"), "position")):
+        with pytest.raises(grpc.RpcError) as refused:
+            next(iter(stub.SubscribeSharedEvents(request, timeout=5)))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in field_violations(refused.value)] == [field]
+    broken = pb.Partnership(id=str(uuid.uuid4()), kind=pb.PARTNERSHIP_KIND_MOU, title="x",
+                            history=[pb.HistoryEntry(seq=2, status="proposed", city_id="makassar")])
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.SyncPartnership(pb.SyncPartnershipRequest(partnership=broken), timeout=5)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(refused.value)] == ["partnership.history"]
+
+
+def test_a_partner_reads_a_granted_dataset_through_open_data_and_no_other(federation, agreement):
+    from kota.opendata.v1 import opendata_pb2 as od
+
+    fed = federation
+    stub = fed.partner_stub(development_cert(fed, "makassar"), fed.jakarta)
+    got = stub.GetSharedDataset(pb.GetSharedDatasetRequest(dataset_id="kualitas-udara-ispu"), timeout=10)
+    assert (got.dataset.name, got.agreement_id) == ("kualitas-udara-ispu", agreement[1])
+    answer = stub.QuerySharedDataset(pb.QuerySharedDatasetRequest(
+        query=od.QueryRecordsRequest(resource_id="kualitas-udara-ispu", q="Kelapa")), timeout=10)
+    assert [r["station"] for r in json.loads(answer.result.records_json)] == ["DKI2 Kelapa Gading"]
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.QuerySharedDataset(pb.QuerySharedDatasetRequest(query=od.QueryRecordsRequest(resource_id="pengaduan-warga")),
+                                timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "no agreement grants makassar the dataset pengaduan-warga" in refused.value.details()
+
+
+# Last: it revokes the module's agreement.
 def test_the_shared_stream_resumes_without_loss_and_ends_when_the_grant_is_revoked(federation, agreement):
     fed = federation
     station = f"gauge-{uuid.uuid4().hex[:6]}"

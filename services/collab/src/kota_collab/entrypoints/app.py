@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kota.collab.v1 import collab_pb2_grpc as pb_grpc
+from kota_collab.adapters.opendata import OpenDataClient
 from kota_collab.adapters.partners import GrpcPartnerClient
 from kota_collab.adapters.tls import PeerIdentity, TlsFiles
 from kota_collab.config import CollabSettings
@@ -100,13 +101,16 @@ def bootstrap(s: CollabSettings, *, clock: Callable[[], datetime] = now_utc) -> 
         client = GrpcPartnerClient(tls, s.federation_timeout_s)
         backoff = delivery.Backoff(s.federation_retry_base_s, s.federation_retry_max_s)
         deliveries = Deliveries(lambda: delivery.deliver_due(ctx, uow, client, backoff))
-        federation = FederationServicer(uow, ctx, PeerIdentity(tls), s.common.kafka_bootstrap, s.stream_recheck_s)
+        open_data = OpenDataClient(s.opendata_address)
+        federation = FederationServicer(uow, ctx, PeerIdentity(tls), s.common.kafka_bootstrap, s.stream_recheck_s,
+                                        open_data=open_data)
 
         def register_federation(server) -> list[str]:
             pb_grpc.add_FederationServiceServicer_to_server(federation, server)
             return [FEDERATION_SERVICE_NAME]
 
-        components += [Hook("partner channels", on_stop=client.close), deliveries,
+        components += [Hook("partner channels", on_stop=client.close), Hook("open data channel", on_stop=open_data.close),
+                       deliveries,
                        MutualTlsGrpcServer(s.federation_address, register_federation, tls.server_credentials(),
                                            max_workers=s.grpc_workers)]
     else:

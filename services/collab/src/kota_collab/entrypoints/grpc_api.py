@@ -12,6 +12,7 @@ from collections.abc import Callable
 from kota.collab.v1 import collab_pb2 as pb
 from kota.collab.v1 import collab_pb2_grpc as pb_grpc
 from kota_collab.adapters import wire
+from kota_collab.adapters.opendata import OpenDataClient
 from kota_collab.adapters.shared_events import BadPosition, TopicFollower
 from kota_collab.adapters.tls import PeerIdentity
 from kota_collab.domain.errors import DomainError
@@ -19,7 +20,7 @@ from kota_collab.service_layer import services
 from kota_collab.service_layer.services import Context, MakeUnitOfWork
 from kota_collab.service_layer.sharing import SOURCES
 from kota_common.auth import Principal, principal_from_metadata
-from kota_common.errors import InvalidArgument, PermissionDenied
+from kota_common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from kota_common.grpc_server import timestamp, translate_errors
 
 log = logging.getLogger(__name__)
@@ -121,13 +122,15 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
     poll of the topic)."""
 
     def __init__(self, uow: MakeUnitOfWork, ctx: Context, peers: PeerIdentity, kafka_bootstrap: str,
-                 recheck_s: float = 1.0, follower: Callable[[str, str, str], TopicFollower] = TopicFollower):
+                 recheck_s: float = 1.0, follower: Callable[[str, str, str], TopicFollower] = TopicFollower,
+                 open_data: OpenDataClient | None = None):
         self.uow = uow
         self.ctx = ctx
         self.peers = peers
         self.bootstrap = kafka_bootstrap
         self.recheck_s = recheck_s
         self.follower = follower
+        self.open_data = open_data
 
     def _caller(self, context, method: str):
         return services.known_partner(self.ctx, self.uow, self.peers.city_of(context), method)
@@ -151,6 +154,29 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
         return pb.ListSharedDatasetsResponse(datasets=[
             pb.SharedDataset(dataset_id=d, agreement_id=g.agreement_id,
                              valid_until=g.valid_until.isoformat() if g.valid_until else "") for d, g in found])
+
+    @translate_errors
+    def GetSharedDataset(self, request, context):
+        city = self._caller(context, "GetSharedDataset")
+        grant = services.dataset_grant(self.ctx, self.uow, city, request.dataset_id, "GetSharedDataset")
+        dataset = self._open_data().get_dataset(request.dataset_id)
+        services.dataset_read(self.ctx, self.uow, city, request.dataset_id, "GetSharedDataset", grant)
+        return pb.GetSharedDatasetResponse(dataset=dataset, agreement_id=grant.agreement_id)
+
+    @translate_errors
+    def QuerySharedDataset(self, request, context):
+        city = self._caller(context, "QuerySharedDataset")
+        name = request.query.resource_id
+        grant = services.dataset_grant(self.ctx, self.uow, city, name, "QuerySharedDataset")
+        result = self._open_data().query(request.query)
+        services.dataset_read(self.ctx, self.uow, city, name, "QuerySharedDataset", grant,
+                              f": {result.total} record(s) matched")
+        return pb.QuerySharedDatasetResponse(result=result, agreement_id=grant.agreement_id)
+
+    def _open_data(self) -> OpenDataClient:
+        if self.open_data is None:
+            raise FailedPrecondition("this city has no open data service configured", [("dataset_id", "no open data")])
+        return self.open_data
 
     @translate_errors
     def SubscribeSharedEvents(self, request, context):

@@ -26,6 +26,7 @@ from kota_collab.domain.model import (
     Partnership,
     Status,
     Stream,
+    grant_for_dataset,
     grant_for_stream,
     parse_date,
     shared_datasets,
@@ -345,6 +346,28 @@ def shared_datasets_of(ctx: Context, make_uow: MakeUnitOfWork, city: City) -> li
     found = shared_datasets(agreements, partnerships, city.id, ctx.clock())
     audit(ctx, make_uow(), city.id, "ListSharedDatasets", "ok", f"{len(found)} dataset(s)")
     return found
+
+
+def dataset_grant(ctx: Context, make_uow: MakeUnitOfWork, city: City, dataset_id: str, method: str) -> Grant:
+    """The agreement that lets the partner read the dataset now; refused (and recorded) otherwise. The read itself is
+    recorded by `dataset_read`."""
+    if not dataset_id:
+        raise InvalidArgument("dataset_id is required", [("dataset_id", "required")])
+    try:
+        with make_uow() as uow:
+            agreements = uow.agreements.of_city(city.id)
+            partnerships = uow.partnerships.in_force_by_ids({a.partnership_id for a in agreements})
+        with domain_rules():
+            return grant_for_dataset(agreements, partnerships, city.id, dataset_id, ctx.clock())
+    except PermissionDenied as exc:
+        audit(ctx, make_uow(), city.id, method, "denied", exc.message)
+        raise
+
+
+def dataset_read(ctx: Context, make_uow: MakeUnitOfWork, city: City, dataset_id: str, method: str, grant: Grant,
+                 detail: str = "") -> None:
+    audit(ctx, make_uow(), city.id, method, "ok", f"dataset {dataset_id}{detail}", grant.partnership_id,
+          grant.agreement_id)
 
 
 def stream_grant(ctx: Context, make_uow: MakeUnitOfWork, city: City, stream_name: str) -> tuple[Stream, Grant]:

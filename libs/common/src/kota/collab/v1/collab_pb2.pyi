@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from kota.opendata.v1 import opendata_pb2 as _opendata_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -382,6 +383,34 @@ class ListSharedDatasetsResponse(_message.Message):
     DATASETS_FIELD_NUMBER: _ClassVar[int]
     datasets: _containers.RepeatedCompositeFieldContainer[SharedDataset]
     def __init__(self, datasets: _Optional[_Iterable[_Union[SharedDataset, _Mapping]]] = ...) -> None: ...
+
+class GetSharedDatasetRequest(_message.Message):
+    __slots__ = ("dataset_id",)
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    def __init__(self, dataset_id: _Optional[str] = ...) -> None: ...
+
+class GetSharedDatasetResponse(_message.Message):
+    __slots__ = ("dataset", "agreement_id")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    dataset: _opendata_pb2.Dataset
+    agreement_id: str
+    def __init__(self, dataset: _Optional[_Union[_opendata_pb2.Dataset, _Mapping]] = ..., agreement_id: _Optional[str] = ...) -> None: ...
+
+class QuerySharedDatasetRequest(_message.Message):
+    __slots__ = ("query",)
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    query: _opendata_pb2.QueryRecordsRequest
+    def __init__(self, query: _Optional[_Union[_opendata_pb2.QueryRecordsRequest, _Mapping]] = ...) -> None: ...
+
+class QuerySharedDatasetResponse(_message.Message):
+    __slots__ = ("result", "agreement_id")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    result: _opendata_pb2.QueryRecordsResponse
+    agreement_id: str
+    def __init__(self, result: _Optional[_Union[_opendata_pb2.QueryRecordsResponse, _Mapping]] = ..., agreement_id: _Optional[str] = ...) -> None: ...
 
 class SubscribeSharedEventsRequest(_message.Message):
     __slots__ = ("stream", "position")

@@ -508,6 +508,16 @@ class FederationServiceStub:
                 request_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListSharedDatasetsRequest.SerializeToString,
                 response_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListSharedDatasetsResponse.FromString,
                 _registered_method=True)
+        self.GetSharedDataset = channel.unary_unary(
+                '/kota.collab.v1.FederationService/GetSharedDataset',
+                request_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.GetSharedDatasetRequest.SerializeToString,
+                response_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.GetSharedDatasetResponse.FromString,
+                _registered_method=True)
+        self.QuerySharedDataset = channel.unary_unary(
+                '/kota.collab.v1.FederationService/QuerySharedDataset',
+                request_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.QuerySharedDatasetRequest.SerializeToString,
+                response_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.QuerySharedDatasetResponse.FromString,
+                _registered_method=True)
         self.SubscribeSharedEvents = channel.unary_stream(
                 '/kota.collab.v1.FederationService/SubscribeSharedEvents',
                 request_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.SubscribeSharedEventsRequest.SerializeToString,
@@ -540,6 +550,21 @@ class FederationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSharedDataset(self, request, context):
+        """GetSharedDataset returns a granted dataset's metadata, from this city's open data service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QuerySharedDataset(self, request, context):
+        """QuerySharedDataset queries a granted dataset's records (filters, search, sort, paging as open data's
+        QueryRecords), from this city's open data service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubscribeSharedEvents(self, request, context):
         """SubscribeSharedEvents streams an anonymised event stream the caller is granted, from the position it gives
         (the beginning when empty), until the grant ends or is revoked (PERMISSION_DENIED) or the caller cancels.
@@ -560,6 +585,16 @@ def add_FederationServiceServicer_to_server(servicer, server):
                     servicer.ListSharedDatasets,
                     request_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListSharedDatasetsRequest.FromString,
                     response_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListSharedDatasetsResponse.SerializeToString,
+            ),
+            'GetSharedDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSharedDataset,
+                    request_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.GetSharedDatasetRequest.FromString,
+                    response_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.GetSharedDatasetResponse.SerializeToString,
+            ),
+            'QuerySharedDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuerySharedDataset,
+                    request_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.QuerySharedDatasetRequest.FromString,
+                    response_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.QuerySharedDatasetResponse.SerializeToString,
             ),
             'SubscribeSharedEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.SubscribeSharedEvents,
@@ -627,6 +662,60 @@ class FederationService:
             '/kota.collab.v1.FederationService/ListSharedDatasets',
             kota_dot_collab_dot_v1_dot_collab__pb2.ListSharedDatasetsRequest.SerializeToString,
             kota_dot_collab_dot_v1_dot_collab__pb2.ListSharedDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSharedDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.collab.v1.FederationService/GetSharedDataset',
+            kota_dot_collab_dot_v1_dot_collab__pb2.GetSharedDatasetRequest.SerializeToString,
+            kota_dot_collab_dot_v1_dot_collab__pb2.GetSharedDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuerySharedDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.collab.v1.FederationService/QuerySharedDataset',
+            kota_dot_collab_dot_v1_dot_collab__pb2.QuerySharedDatasetRequest.SerializeToString,
+            kota_dot_collab_dot_v1_dot_collab__pb2.QuerySharedDatasetResponse.FromString,
             options,
             channel_credentials,
             insecure,
