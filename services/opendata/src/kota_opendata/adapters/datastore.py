@@ -169,6 +169,12 @@ def get(conn: Connection, table: Table, key: str) -> dict | None:
     return dict(found) if found else None
 
 
+def find(conn: Connection, table: Table, equals: dict[str, Any]) -> list[dict]:
+    """Every record whose fields equal `equals` (few: for replacing a group of records at once)."""
+    stmt = select(table).where(and_(*[table.c[name] == value for name, value in equals.items()]))
+    return [dict(r) for r in conn.execute(stmt.order_by(table.c._id)).mappings()]
+
+
 def delete(conn: Connection, table: Table, key: str) -> bool:
     return conn.execute(table.delete().where(table.c._key == key)).rowcount > 0
 

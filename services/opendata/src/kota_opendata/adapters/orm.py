@@ -100,3 +100,13 @@ class AggregateRow(SQLModel, table=True):
     total: float = 0.0
     n: int = 0
     maximum: float | None = None
+
+
+class MusrenbangProposalRow(SQLModel, table=True):
+    """Internal (never published): what open data knows of one musrenbang proposal, with the clock of each part
+    (domain/musrenbang.py ProposalState as JSON), so that late and repeated events never wind a record back."""
+
+    __tablename__ = "od_musrenbang_proposals"
+
+    proposal_id: str = Field(primary_key=True, max_length=64)
+    state: str = Field(sa_column=Column(Text, nullable=False))

@@ -224,7 +224,143 @@ ALERTS = LiveDataset(
     indexes=(("station_id",), ("observed_at",), ("kind",), ("severity",)),
 )
 
-LIVE_DATASETS = (COMPLAINTS, COMPLAINT_COUNTS, AIR_QUALITY, WATER_LEVELS, ALERTS)
+_PROPOSAL_AREA_FIELDS = (
+    ("kelurahan_code", "text", "Kode kelurahan / Kelurahan code"),
+    ("kelurahan", "text", "Kelurahan"),
+    ("kecamatan", "text", "Kecamatan"),
+    ("kota", "text", "Kota"),
+    ("rw", "text", "RW"),
+    ("lat", "numeric", "Lintang / Latitude (~100 m grid)"),
+    ("lon", "numeric", "Bujur / Longitude (~100 m grid)"),
+)
+
+MUSRENBANG_PROPOSALS = LiveDataset(
+    name="usulan-musrenbang",
+    title="Usulan Musrenbang (e-Musrenbang, dianonimkan)",
+    notes="Setiap usulan warga dalam Musrenbang: kegiatan, lokasi sampai RW, biaya, status, tingkat forum dan "
+    "jumlah dukungan, diperbarui langsung. / Every development-planning (Musrenbang) proposal, one row each, "
+    "kept current by every event of the proposal: activity, volume, cost, the responsible agency, location down "
+    "to the RW with the point snapped to a ~100 m grid, status and the forum level it stands at, its rank there, "
+    "the reason of its last status change, the number of residents supporting it, and the proposal it was "
+    "merged into. No proposer: the musrenbang service never publishes one. Titles, problems and reasons are "
+    "scrubbed of phone numbers, e-mail addresses and NIK; photos are not published.",
+    organization="BAPPEDA",
+    tags=("musrenbang", "perencanaan", "usulan warga", "partisipasi"),
+    groups=("perencanaan",),
+    frequency="continuous",
+    fields=(
+        ("proposal_id", "text", "ID usulan / Proposal id"),
+        ("cycle_year", "int", "Tahun Musrenbang / Cycle year"),
+        ("title", "text", "Judul / Title (scrubbed)"),
+        ("problem", "text", "Permasalahan / Problem (scrubbed)"),
+        ("activity_code", "text", "Kode kegiatan / Activity code"),
+        ("activity_name", "text", "Kegiatan / Activity"),
+        ("field", "text", "Bidang / Field"),
+        ("agency_code", "text", "Perangkat daerah / Agency"),
+        ("volume", "int", "Volume"),
+        ("unit", "text", "Satuan / Unit"),
+        ("unit_cost", "int", "Harga satuan / Unit cost (Rp)"),
+        ("cost", "int", "Biaya / Cost (Rp)"),
+        ("kecamatan_code", "text", "Kode kecamatan / Kecamatan code"),
+        ("kota_code", "text", "Kode kota / Kota code"),
+        *_PROPOSAL_AREA_FIELDS,
+        ("status", "text", "Status"),
+        ("level", "text", "Tingkat forum / Forum level"),
+        ("rank", "int", "Peringkat di forum / Rank at that level"),
+        ("status_reason", "text", "Alasan perubahan status / Reason of the last status change"),
+        ("status_date", "date", "Tanggal status / Status date (UTC)"),
+        ("support_count", "int", "Jumlah dukungan / Supports"),
+        ("submitted_date", "date", "Tanggal diajukan / Submitted (date, UTC)"),
+        ("merged_into", "text", "Digabung ke / Merged into"),
+    ),
+    key=("proposal_id",),
+    time_field="submitted_date",
+    indexes=(("proposal_id",), ("cycle_year",), ("status",), ("kelurahan_code",), ("kecamatan_code",), ("kota_code",),
+             ("agency_code",), ("field",), ("submitted_date",)),
+    extras={"anonymisation": "docs/opendata-anonymisation.md#musrenbang"},
+)
+
+MUSRENBANG_SELECTIONS = LiveDataset(
+    name="pilihan-forum-musrenbang",
+    title="Hasil pemilihan usulan forum Musrenbang kecamatan, dengan alasannya",
+    notes="Keputusan forum Musrenbang kecamatan atas setiap usulan: terpilih atau tidak, dengan alasannya, skor "
+    "dan biaya, beserta pagu indikatif dan totalnya. / One row per decision of each kecamatan forum's "
+    "published selection: whether the proposal fits in the kecamatan's indicative budget (pagu indikatif), why "
+    "or why not, its score and cost, with the budget, the fields' minimums and agencies' ceilings, the totals "
+    "and the solver that proved the selection optimal. A selection published again for the same kecamatan "
+    "and cycle replaces the earlier one. Join with usulan-musrenbang by proposal_id for titles and places.",
+    organization="BAPPEDA",
+    tags=("musrenbang", "perencanaan", "anggaran", "pagu indikatif"),
+    groups=("perencanaan",),
+    frequency="irregular",
+    fields=(
+        ("cycle_year", "int", "Tahun Musrenbang / Cycle year"),
+        ("kecamatan_code", "text", "Kode kecamatan / Kecamatan code"),
+        ("kecamatan", "text", "Kecamatan"),
+        ("kota_code", "text", "Kode kota / Kota code"),
+        ("kota", "text", "Kota"),
+        ("proposal_id", "text", "ID usulan / Proposal id"),
+        ("selected", "bool", "Terpilih / Selected"),
+        ("reason", "text", "Alasan / Reason"),
+        ("score", "numeric", "Skor / Score (0-100)"),
+        ("cost", "int", "Biaya / Cost (Rp)"),
+        ("budget", "int", "Pagu indikatif / Budget (Rp)"),
+        ("total_cost", "int", "Total biaya terpilih / Selected cost (Rp)"),
+        ("total_score", "numeric", "Total skor terpilih / Selected score"),
+        ("selected_count", "int", "Jumlah terpilih / Selected proposals"),
+        ("candidate_count", "int", "Jumlah usulan / Candidates"),
+        ("field_minimums", "text", "Minimum per bidang / Field minimums (JSON, Rp)"),
+        ("agency_ceilings", "text", "Batas per perangkat daerah / Agency ceilings (JSON, Rp)"),
+        ("solver", "text", "Pemecah / Solver"),
+        ("solver_status", "text", "Status pemecah / Solver status"),
+        ("published_at", "timestamp", "Diterbitkan / Published (UTC)"),
+    ),
+    key=("cycle_year", "kecamatan_code", "proposal_id"),
+    time_field="published_at",
+    indexes=(("cycle_year", "kecamatan_code"), ("proposal_id",), ("selected",), ("published_at",)),
+)
+
+MUSRENBANG_REALISATION = LiveDataset(
+    name="realisasi-musrenbang",
+    title="Realisasi usulan Musrenbang dalam RKPD",
+    notes="Usulan Musrenbang yang diterima dalam rencana kerja (RKPD): status pelaksanaan, capaian terakhir, dan "
+    "alasan bila tidak terealisasi. / Proposals accepted into the work plan (RKPD) and what became of them: "
+    "status (accepted, in_realisation, done, not_realised), the latest milestone's progress, title, date and "
+    "note as the implementing agency reported it, and the reason when the works were not realised. Location "
+    "as in usulan-musrenbang (RW, ~100 m grid); milestone photos are not published.",
+    organization="BAPPEDA",
+    tags=("musrenbang", "perencanaan", "realisasi", "rkpd"),
+    groups=("perencanaan",),
+    frequency="continuous",
+    fields=(
+        ("proposal_id", "text", "ID usulan / Proposal id"),
+        ("cycle_year", "int", "Tahun Musrenbang / Cycle year"),
+        ("title", "text", "Judul / Title (scrubbed)"),
+        ("activity_name", "text", "Kegiatan / Activity"),
+        ("field", "text", "Bidang / Field"),
+        ("agency_code", "text", "Perangkat daerah / Agency"),
+        ("volume", "int", "Volume"),
+        ("unit", "text", "Satuan / Unit"),
+        ("cost", "int", "Biaya / Cost (Rp)"),
+        *_PROPOSAL_AREA_FIELDS,
+        ("status", "text", "Status"),
+        ("accepted_date", "date", "Diterima dalam RKPD / Accepted (date, UTC)"),
+        ("progress_percent", "int", "Progres fisik / Progress (%)"),
+        ("milestone_title", "text", "Capaian terakhir / Latest milestone"),
+        ("milestone_date", "date", "Tanggal capaian / Milestone date"),
+        ("milestone_note", "text", "Catatan capaian / Milestone note (scrubbed)"),
+        ("not_realised_reason", "text", "Alasan tidak terealisasi / Why not realised"),
+        ("last_change_date", "date", "Perubahan terakhir / Last change (date)"),
+    ),
+    key=("proposal_id",),
+    time_field="last_change_date",
+    indexes=(("proposal_id",), ("cycle_year",), ("status",), ("agency_code",), ("kelurahan_code",),
+             ("last_change_date",)),
+    extras={"anonymisation": "docs/opendata-anonymisation.md#musrenbang"},
+)
+
+LIVE_DATASETS = (COMPLAINTS, COMPLAINT_COUNTS, AIR_QUALITY, WATER_LEVELS, ALERTS, MUSRENBANG_PROPOSALS,
+                 MUSRENBANG_SELECTIONS, MUSRENBANG_REALISATION)
 
 ORGANIZATIONS = {
     "DISKOMINFOTIK": ("Dinas Komunikasi, Informatika dan Statistik", "Runs the city's CRM and the Satu Data portal."),

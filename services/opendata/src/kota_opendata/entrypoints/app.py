@@ -11,6 +11,7 @@ from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
 from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.eventbus import EventBus, Handler, IdempotentBatchHandler
 from kota_common.events import complaints as complaint_events
+from kota_common.events import musrenbang as musrenbang_events
 from kota_common.events import opendata as od_events
 from kota_common.events.sensors import ALERTS_TOPIC, READINGS_TOPIC
 from kota_common.metrics import observe_outbox
@@ -44,6 +45,7 @@ def bootstrap(s: OpenDataSettings) -> ServiceHost:
         complaint_events.TOPIC: projector.on_complaint,
         ALERTS_TOPIC: projector.on_alert,
         READINGS_TOPIC: projector.on_reading,
+        musrenbang_events.TOPIC: projector.on_musrenbang,
     }
     assert set(handlers) == set(subscribers.TOPICS), "a handler for each topic subscribed to"
     consumer = IdempotentBatchHandler(engine, s.consumer_group, handlers, on_handled=relay.notify,

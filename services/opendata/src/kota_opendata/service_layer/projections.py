@@ -4,7 +4,7 @@ idempotent on their own for the per-record data (upserts by natural key)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlmodel import Session, select
@@ -12,11 +12,14 @@ from sqlmodel import Session, select
 from kota_common import envelope
 from kota_common.eventbus import PoisonMessage
 from kota_common.events import complaints as cev
+from kota_common.events import musrenbang as mev
 from kota_common.events.sensors import SensorAlert, SensorReading
+from kota_common.reference import AreaDirectory
 from kota_common.standards import ispu, siaga
 from kota_opendata.adapters import datastore
-from kota_opendata.adapters.orm import AggregateRow, ComplaintFactRow
+from kota_opendata.adapters.orm import AggregateRow, ComplaintFactRow, MusrenbangProposalRow
 from kota_opendata.domain import anonymise, catalog, stations
+from kota_opendata.domain import musrenbang as mus
 from kota_opendata.service_layer.catalog import LiveTable, touch
 
 CLOSED_FOR_RESOLUTION = ("resolved", "rejected", "closed")
@@ -30,6 +33,7 @@ class Projector:
     k: int = anonymise.DEFAULT_K
     grid_m: float = anonymise.DEFAULT_GRID_M
     announce_interval: float = 30.0
+    areas: AreaDirectory = field(default_factory=AreaDirectory.load_jakarta)
 
     def _touch(self, session: Session, name: str, **kw) -> None:
         touch(session, self.tables[name].dataset_id, announce_interval=self.announce_interval, **kw)
@@ -204,6 +208,79 @@ class Projector:
         inserted = datastore.upsert(session.connection(), lt.table, lt.fields, key, row)
         self._touch(session, lt.definition.name, inserted=int(inserted), time_value=row["observed_at"],
                     lat=payload.lat, lon=payload.lon)
+
+    # ---- musrenbang -----------------------------------------------------------------------------------
+    def on_musrenbang(self, session: Session, event: envelope.Event, payload) -> None:
+        """Folds the event into the proposal's state (domain/musrenbang.py says how order is kept) and rewrites
+        the proposal's public rows from it; a selection replaces its kecamatan's decisions for the cycle."""
+        try:
+            if isinstance(payload, mev.SelectionPublished):
+                self._publish_selection(session, payload)
+                return
+            if isinstance(payload, mev.ProposalSubmitted):
+                submission = mus.public_submission(payload, self.areas, self.grid_m)
+                self._change_proposal(session, payload.proposal_id, lambda st: mus.submit(st, submission))
+            elif isinstance(payload, mev.ProposalStatusChanged):
+                self._change_proposal(session, payload.proposal_id, lambda st: mus.change_status(st, payload))
+            elif isinstance(payload, mev.ProposalSupportCountChanged):
+                self._change_proposal(session, payload.proposal_id,
+                                      lambda st: mus.count_supports(st, payload.support_count, payload.changed_at))
+            elif isinstance(payload, mev.ProposalsMerged):
+                self._change_proposal(session, payload.proposal_id, lambda st: mus.merge_away(st, payload))
+                self._change_proposal(session, payload.merged_into,
+                                      lambda st: mus.count_supports(st, payload.support_count, payload.merged_at))
+            elif isinstance(payload, mev.MilestoneRecorded):
+                self._change_proposal(session, payload.proposal_id, lambda st: mus.record_milestone(st, payload))
+        except mus.InvalidMusrenbangEvent as exc:
+            raise PoisonMessage(str(exc)) from exc
+
+    def _change_proposal(self, session: Session, proposal_id: str, change) -> None:
+        row = session.get(MusrenbangProposalRow, proposal_id)
+        state = mus.ProposalState.from_json(row.state) if row else mus.ProposalState(proposal_id)
+        change(state)
+        if row is None:
+            row = MusrenbangProposalRow(proposal_id=proposal_id, state="")
+        row.state = state.to_json()
+        session.add(row)
+        proposal = mus.proposal_row(state)
+        self._put(session, catalog.MUSRENBANG_PROPOSALS.name, proposal_id, proposal,
+                  time_value=proposal["submitted_date"] if proposal else None)
+        realisation = mus.realisation_row(state)
+        self._put(session, catalog.MUSRENBANG_REALISATION.name, proposal_id, realisation,
+                  time_value=realisation["last_change_date"] if realisation else None)
+
+    def _put(self, session: Session, name: str, key: str, row: dict | None, time_value: str | None = None) -> None:
+        """Makes the record `key` equal `row` (None: absent); a record that is already so is not touched, so a
+        repeated event changes neither the records nor the dataset's metadata."""
+        lt = self.tables[name]
+        conn = session.connection()
+        current = datastore.get(conn, lt.table, key)
+        if row is None:
+            if current is not None and datastore.delete(conn, lt.table, key):
+                self._touch(session, name, deleted=1)
+            return
+        if current is not None and all(current.get(f.id) == row.get(f.id) for f in lt.fields):
+            return
+        inserted = datastore.upsert(conn, lt.table, lt.fields, key, row)
+        self._touch(session, name, inserted=int(inserted), time_value=time_value, lat=row.get("lat"), lon=row.get("lon"))
+
+    def _publish_selection(self, session: Session, payload: mev.SelectionPublished) -> None:
+        lt = self.tables[catalog.MUSRENBANG_SELECTIONS.name]
+        rows = mus.decision_rows(payload, self.areas)
+        conn = session.connection()
+        earlier = datastore.find(conn, lt.table, {"cycle_year": payload.cycle_year,
+                                                  "kecamatan_code": payload.kecamatan_code})
+        published_at = anonymise.iso(payload.published_at)
+        if any((r["published_at"] or "") > (published_at or "") for r in earlier):
+            return  # a later selection of this forum is already published
+        keys = set()
+        for row in rows:
+            key = datastore.record_key(row, lt.definition.key)
+            keys.add(key)
+            self._put(session, lt.definition.name, key, row, time_value=published_at)
+        for r in earlier:
+            if r["_key"] not in keys:
+                self._put(session, lt.definition.name, r["_key"], None)
 
 
 def _cell(fact: ComplaintFactRow) -> tuple:
