@@ -16,6 +16,9 @@ class MusrenbangSettings(BaseSettings):
     consumer_group: str = "kota-musrenbang"
     consume_events: bool = Field(True, description="count complaints and sensor alerts as evidence for proposals")
     grpc_workers: int = Field(32, ge=2, le=512)
+    support_batch: int = Field(128, ge=1, le=4096, description="supports written per group commit at most")
+    commit_delay_ms: float = Field(1.0, ge=0, le=100, description="under load, how long a group commit waits for "
+                                   "more supports before it writes a lone one")
     nik_key: str = Field(
         "kota-dev-nik-key-change-me-in-production", min_length=16,
         description="HMAC key of the NIK hashes: residents' NIK are stored only as keyed hashes",

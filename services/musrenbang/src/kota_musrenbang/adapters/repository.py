@@ -14,9 +14,10 @@ from typing import Any
 
 import grpc
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from kota_common.db.tables import table_of
 from kota_common.errors import ServiceError
 from kota_musrenbang.adapters.orm import (
     AlertEvidenceRow,
@@ -75,6 +76,11 @@ class ProposalFilter:
     order_by: str = "newest"
 
 
+def _insert(session: Session, table):
+    """INSERT with ON CONFLICT, in the database's dialect."""
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+
+
 class ProposalRepository:
     def __init__(self, session: Session, catalogue: tuple[Activity, ...]):
         self.session = session
@@ -82,6 +88,7 @@ class ProposalRepository:
         self.seen: dict[str, StoredProposal] = {}
         self._new: set[str] = set()
         self._request_ids: dict[str, str | None] = {}
+        self.counted: dict[str, int] = {}  # support counts as this transaction left them
 
     # -- proposals ---------------------------------------------------------------------------------------------
     def add(self, proposal: Proposal, proposer_hash: str, request_id: str | None = None) -> None:
@@ -119,11 +126,12 @@ class ProposalRepository:
             conditions.append(or_(func.lower(ProposalRow.title).like(pattern), func.lower(ProposalRow.problem).like(pattern)))
         where = and_(*conditions)
         total = self.session.execute(select(func.count()).select_from(ProposalRow).where(where)).scalar_one()
-        order: list[Any] = {
+        orders: dict[str, list[Any]] = {
             "supports": [col(ProposalRow.support_count).desc(), col(ProposalRow.created).desc()],
             "score": [col(ProposalRow.score_total).desc().nulls_last(), col(ProposalRow.created).desc()],
             "cost": [col(ProposalRow.cost).desc()],
-        }.get(f.order_by, [col(ProposalRow.created).desc()])
+        }
+        order = orders.get(f.order_by, [col(ProposalRow.created).desc()])
         rows = self.session.execute(
             select(ProposalRow).where(where).order_by(*order, col(ProposalRow.id)).offset(offset).limit(limit)
         ).scalars().all()
@@ -182,25 +190,27 @@ class ProposalRepository:
 
     # -- supports ----------------------------------------------------------------------------------------------
     def add_support(self, proposal_id: str, resident_hash: str, cycle_year: int, limit: int, at: datetime) -> bool | None:
-        """Records one support. True: added; False: this resident had supported it already (nothing changed);
-        None: the resident has no support left this cycle (nothing changed). Exact under concurrency: the primary
-        key refuses a second support and a conditional UPDATE the one past the limit."""
-        try:
-            with self.session.begin_nested():
-                self.session.add(SupportRow(proposal_id=proposal_id, resident_hash=resident_hash, cycle_year=cycle_year,
-                                            created=at))
-                self.session.flush()
-        except IntegrityError:
+        """Records one support. True: added; False: this resident had supported it already; None: the resident has
+        no support left this cycle. Nothing is written unless True. Exact under concurrency, replicas included: the
+        quota rises by a conditional upsert (used < limit) and the support's primary key refuses a second one
+        (then the quota is given back)."""
+        if self._supported(proposal_id, resident_hash):
             return False
-        self._ensure_quota_row(cycle_year, resident_hash)
-        raised = self.session.execute(
-            update(SupportQuotaRow)
-            .where(col(SupportQuotaRow.cycle_year) == cycle_year, col(SupportQuotaRow.resident_hash) == resident_hash,
-                   col(SupportQuotaRow.used) < limit)
-            .values(used=SupportQuotaRow.used + 1)
-        )
-        if raised.rowcount != 1:  # type: ignore[attr-defined]
+        quota = table_of(SupportQuotaRow)
+        insert = _insert(self.session, quota).values(cycle_year=cycle_year, resident_hash=resident_hash, used=1)
+        # RETURNING says whether a row was written: an INSERT's rowcount is not reported by every driver (-1)
+        raised = self.session.execute(insert.on_conflict_do_update(
+            index_elements=["cycle_year", "resident_hash"], set_={"used": quota.c.used + 1},
+            where=quota.c.used < limit).returning(quota.c.used)).first()
+        if raised is None:
             return None
+        supports = table_of(SupportRow)
+        added = self.session.execute(_insert(self.session, supports).values(
+            proposal_id=proposal_id, resident_hash=resident_hash, cycle_year=cycle_year, created=at
+        ).on_conflict_do_nothing().returning(supports.c.proposal_id)).first()
+        if added is None:  # another replica's, a moment ago
+            self._give_back(cycle_year, resident_hash)
+            return False
         self._bump_count(proposal_id, +1)
         return True
 
@@ -210,13 +220,29 @@ class ProposalRepository:
         )
         if removed.rowcount != 1:  # type: ignore[attr-defined]
             return False
+        self._give_back(cycle_year, resident_hash)
+        self._bump_count(proposal_id, -1)
+        return True
+
+    def brief(self, proposal_id: str) -> tuple[str, str] | None:
+        """(status, kelurahan code) of a proposal: what a support needs to know, without loading it."""
+        row = self.session.execute(
+            select(col(ProposalRow.status), col(ProposalRow.kelurahan_code)).where(col(ProposalRow.id) == proposal_id)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def _supported(self, proposal_id: str, resident_hash: str) -> bool:
+        return self.session.execute(
+            select(col(SupportRow.cycle_year)).where(col(SupportRow.proposal_id) == proposal_id,
+                                                     col(SupportRow.resident_hash) == resident_hash)
+        ).first() is not None
+
+    def _give_back(self, cycle_year: int, resident_hash: str) -> None:
         self.session.execute(
             update(SupportQuotaRow)
             .where(col(SupportQuotaRow.cycle_year) == cycle_year, col(SupportQuotaRow.resident_hash) == resident_hash)
             .values(used=SupportQuotaRow.used - 1)
         )
-        self._bump_count(proposal_id, -1)
-        return True
 
     def supports_used(self, cycle_year: int, resident_hash: str) -> int:
         used = self.session.execute(
@@ -254,26 +280,14 @@ class ProposalRepository:
                 self.seen[pid].proposal.support_count = count if pid == target_id else 0
         return count
 
-    def _ensure_quota_row(self, cycle_year: int, resident_hash: str) -> None:
-        exists = self.session.execute(
-            select(col(SupportQuotaRow.used)).where(col(SupportQuotaRow.cycle_year) == cycle_year,
-                                               col(SupportQuotaRow.resident_hash) == resident_hash)
-        ).first()
-        if exists is None:
-            try:
-                with self.session.begin_nested():
-                    self.session.add(SupportQuotaRow(cycle_year=cycle_year, resident_hash=resident_hash, used=0))
-                    self.session.flush()
-            except IntegrityError:
-                pass  # made by a simultaneous support of the same resident: the conditional UPDATE decides
-
     def _bump_count(self, proposal_id: str, delta: int) -> None:
         self.session.execute(
             update(ProposalRow).where(col(ProposalRow.id) == proposal_id)
             .values(support_count=ProposalRow.support_count + delta)
         )  # no version bump: support counts are never written from a loaded proposal (see _columns)
+        self.counted[proposal_id] = self.support_count(proposal_id)
         if proposal_id in self.seen:
-            self.seen[proposal_id].proposal.support_count = self.support_count(proposal_id)
+            self.seen[proposal_id].proposal.support_count = self.counted[proposal_id]
 
     # -- evidence ----------------------------------------------------------------------------------------------
     def record_complaint(self, complaint_id: str, kelurahan_code: str, service_code: str, at: datetime) -> None:

@@ -12,6 +12,7 @@ from kota_common.clock import now_utc
 from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.eventbus import EventBus, IdempotentHandler
 from kota_common.events import musrenbang as mb_events
+from kota_common.group_commit import GroupCommitWriter
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
 from kota_common.reference import AreaDirectory
@@ -72,17 +73,22 @@ def bootstrap(s: MusrenbangSettings, *, ctx: services.Context | None = None) -> 
     def uow() -> UnitOfWork:
         return UnitOfWork(engine, after_commit, catalogue=ctx.catalogue)
 
+    # Supports come in bursts (a whole RW at the same meeting): one transaction, and on SQLite one hold of the
+    # write lock, serves many of them (bench/musrenbang_supports.py).
+    writer = GroupCommitWriter(engine, lambda session: UnitOfWork(session=session, catalogue=ctx.catalogue), after_commit,
+                               max_batch=s.support_batch, commit_delay=s.commit_delay_ms / 1000)
     evidence = Evidence(ctx)
     bus = EventBus(s.common.kafka_bootstrap, "musrenbang")
     if s.consume_events:
         handler = IdempotentHandler(engine, s.consumer_group, {
             subscribers.TOPICS[0]: evidence.on_complaint, subscribers.TOPICS[1]: evidence.on_alert})
         subscribers.subscribe(bus, handler, s)
-    servicer = MusrenbangServicer(uow, ctx, hub, s.common.auth_secret)
+    servicer = MusrenbangServicer(uow, writer.run, ctx, hub, s.common.auth_secret)
     log.info("planning cycle %d: %s", ctx.cycle.year, "; ".join(w.describe() for w in ctx.cycle.stages))
     return ServiceHost("musrenbang", [
         Hook("database", on_stop=engine.dispose),
         relay,
+        writer,
         Events(bus, [mb_events.TOPIC, *subscribers.TOPICS], replication_factor=s.common.kafka_replication_factor),
         GrpcServer(s.grpc_address, register(servicer), [SERVICE_NAME], max_workers=s.grpc_workers),
     ])

@@ -235,52 +235,69 @@ def _view(ctx: Context, uow: UnitOfWork, stored: StoredProposal) -> ProposalView
 
 
 # -- supports --------------------------------------------------------------------------------------------------
-def support(ctx: Context, uow: UnitOfWork, proposal_id: str, raw_nik: str) -> tuple[int, int, bool]:
+Write = Callable[[Callable[[UnitOfWork], Any]], Any]  # runs a use case's writes in the next group commit
+
+
+def _support_target(ctx: Context, uow: UnitOfWork, proposal_id: str, raw_nik: str, action: Action) -> Resident:
+    """The resident, once the proposal exists, takes supports now and the NIK belongs to its area."""
+    with uow:
+        brief = uow.proposals.brief(proposal_id) if proposal_id else None
+    if brief is None:
+        raise NotFound(f"usulan {proposal_id!r} tidak ditemukan", [("proposal_id", "tidak ditemukan")])
+    who = resident(ctx, raw_nik, brief[1])
+    with domain_rules():
+        ctx.cycle.require_action_open(action, ctx.clock())
+        _require_open_for_support(brief[0])
+    return who
+
+
+def _require_open_for_support(status: str) -> None:
+    if status not in (Status.SUBMITTED.value, Status.VERIFIED.value):
+        raise InvalidTransition(f"usulan berstatus {status} tidak dapat didukung (atau ditarik dukungannya)", "proposal_id")
+
+
+def support(ctx: Context, uow: UnitOfWork, write: Write, proposal_id: str, raw_nik: str) -> tuple[int, int, bool]:
     """(support count, supports left, added). A resident's second support of the same proposal changes nothing
-    and says so; simultaneous ones count once (the database decides: repository.add_support)."""
-    at = ctx.clock()
-    with uow:
-        stored = _found(uow, proposal_id)
-        who = resident(ctx, raw_nik, stored.proposal.location.kelurahan_code)
+    and says so; simultaneous ones count once (the database decides: repository.add_support). Supports are
+    written in group commits: one transaction serves many residents."""
+    who = _support_target(ctx, uow, proposal_id, raw_nik, Action.SUPPORT)
+    year, limit = ctx.cycle.year, ctx.cycle.support_limit
+
+    def work(u: UnitOfWork) -> tuple[int, int, bool]:
+        brief = u.proposals.brief(proposal_id)
         with domain_rules():
-            ctx.cycle.require_action_open(Action.SUPPORT, at)
-            if stored.proposal.status.value not in ("submitted", "verified"):
-                raise InvalidTransition(f"usulan berstatus {stored.proposal.status.value} tidak dapat didukung", "proposal_id")
-        uow.begin_writing()  # the connection and the write lock first: the checks below then see every support
-        added = uow.proposals.add_support(proposal_id, who.hash, ctx.cycle.year, ctx.cycle.support_limit, at)
-        if added is None:
-            used = uow.proposals.supports_used(ctx.cycle.year, who.hash)
-            message = (f"setiap warga dapat mendukung paling banyak {ctx.cycle.support_limit} usulan per siklus; "
-                       f"Anda sudah memakai {used}")
+            _require_open_for_support(brief[0] if brief else "")  # changed since it was read
+        at = ctx.clock()
+        added = u.proposals.add_support(proposal_id, who.hash, year, limit, at)
+        if added is None:  # nothing was written
+            message = f"setiap warga dapat mendukung paling banyak {limit} usulan per siklus; Anda sudah memakai {limit}"
             raise FailedPrecondition(message, [("nik", message)])
-        if added:  # published beside the proposal, not through it: a support does not change what staff decide
-            uow.publish(proposal_id, ev.ProposalSupportCountChanged(
-                proposal_id=proposal_id, support_count=stored.proposal.support_count, changed_at=at))
-        used = uow.proposals.supports_used(ctx.cycle.year, who.hash)
-        count = stored.proposal.support_count
-        uow.complete()
-    return count, max(ctx.cycle.support_limit - used, 0), bool(added)
+        count = u.proposals.counted[proposal_id] if added else u.proposals.support_count(proposal_id)
+        if added:
+            u.publish(proposal_id, ev.ProposalSupportCountChanged(proposal_id=proposal_id, support_count=count,
+                                                                 changed_at=at))
+        left = max(limit - u.proposals.supports_used(year, who.hash), 0)
+        u.complete()
+        return count, left, bool(added)
+
+    return write(work)
 
 
-def withdraw_support(ctx: Context, uow: UnitOfWork, proposal_id: str, raw_nik: str) -> tuple[int, int]:
-    at = ctx.clock()
-    with uow:
-        stored = _found(uow, proposal_id)
-        who = resident(ctx, raw_nik, stored.proposal.location.kelurahan_code)
-        with domain_rules():
-            ctx.cycle.require_action_open(Action.WITHDRAW_SUPPORT, at)
-            if stored.proposal.status.value not in ("submitted", "verified"):
-                raise InvalidTransition(f"dukungan untuk usulan berstatus {stored.proposal.status.value} tidak dapat "
-                                        "ditarik", "proposal_id")
-        uow.begin_writing()
-        if not uow.proposals.remove_support(proposal_id, who.hash, ctx.cycle.year):
+def withdraw_support(ctx: Context, uow: UnitOfWork, write: Write, proposal_id: str, raw_nik: str) -> tuple[int, int]:
+    who = _support_target(ctx, uow, proposal_id, raw_nik, Action.WITHDRAW_SUPPORT)
+    year, limit = ctx.cycle.year, ctx.cycle.support_limit
+
+    def work(u: UnitOfWork) -> tuple[int, int]:
+        if not u.proposals.remove_support(proposal_id, who.hash, year):
             raise FailedPrecondition("Anda belum mendukung usulan ini", [("proposal_id", "belum didukung")])
-        uow.publish(proposal_id, ev.ProposalSupportCountChanged(
-            proposal_id=proposal_id, support_count=stored.proposal.support_count, changed_at=at))
-        used = uow.proposals.supports_used(ctx.cycle.year, who.hash)
-        count = stored.proposal.support_count
-        uow.complete()
-    return count, max(ctx.cycle.support_limit - used, 0)
+        count = u.proposals.counted[proposal_id]
+        u.publish(proposal_id, ev.ProposalSupportCountChanged(proposal_id=proposal_id, support_count=count,
+                                                             changed_at=ctx.clock()))
+        left = max(limit - u.proposals.supports_used(year, who.hash), 0)
+        u.complete()
+        return count, left
+
+    return write(work)
 
 
 # -- the forums ------------------------------------------------------------------------------------------------
