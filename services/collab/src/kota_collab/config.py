@@ -26,6 +26,10 @@ class CollabSettings(BaseSettings):
                          "(`kota certs`); without them the inter-city endpoint stays closed")
     opendata_address: str = address_field("127.0.0.1:50053", "this city's open data service: partners read the "
                                           "datasets their agreements grant through it")
+    catalogue_interval_s: float = Field(60.0, ge=0, description="how often partnerships and activities are "
+                                        "published as open datasets when they changed (0: never)")
+    catalogue_organization: str = Field("KSD", pattern=r"^[A-Z0-9_-]{2,32}$", description="the open data "
+                                        "organization (agency code) the datasets belong to: the cooperation bureau")
     stream_recheck_s: float = Field(1.0, gt=0, le=5, description="how often an open partner stream checks its grant")
     federation_retry_base_s: float = Field(0.5, gt=0, description="first retry delay of a delivery to a partner")
     federation_retry_max_s: float = Field(30.0, gt=0, description="longest retry delay of a delivery to a partner")

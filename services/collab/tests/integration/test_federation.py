@@ -76,11 +76,15 @@ def start_open_data(bootstrap: str, work: Path) -> ServiceProcess:
     token = [("authorization", f"Bearer {issue_token(SECRET, 'petugas', 'DLH', ['staff'])}")]
     od_grpc.OpenDataServiceStub(grpc.insecure_channel(address)).UploadDataset(od.UploadDatasetRequest(
         name="kualitas-udara-ispu", title="ISPU harian", csv=csv), metadata=token, timeout=30)
+    fed_open_data[0] = address
     return process
 
 
+fed_open_data = [""]  # the open data service's address, for the catalogue test
+
+
 def start_city(city_id: str, database_url: str, certs: Path, bootstrap: str, log_dir: Path,
-               opendata_address: str = "127.0.0.1:1") -> CityProcess:
+               opendata_address: str = "127.0.0.1:1", catalogue_interval_s: float = 0) -> CityProcess:
     staff, federation = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {
         "KOTA_COLLAB_GRPC_ADDRESS": staff, "KOTA_COLLAB_FEDERATION_ADDRESS": federation,
@@ -89,6 +93,7 @@ def start_city(city_id: str, database_url: str, certs: Path, bootstrap: str, log
         "KOTA_COLLAB_FEDERATION_RETRY_BASE_S": "0.2", "KOTA_COLLAB_FEDERATION_RETRY_MAX_S": "1",
         "KOTA_COLLAB_STREAM_RECHECK_S": "1", "KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_AUTH_SECRET": SECRET,
         "KOTA_LOG_JSON": "false", "KOTA_COLLAB_OPENDATA_ADDRESS": opendata_address,
+        "KOTA_COLLAB_CATALOGUE_INTERVAL_S": str(catalogue_interval_s),
     }
     process = ServiceProcess("kota_collab", env, staff, log_dir / f"{city_id}.log").start()
     return CityProcess(city_id, process, staff, federation)
@@ -104,7 +109,7 @@ def federation(kafka_bootstrap, postgres_server_url, tmp_path_factory) -> Iterat
                    else f"sqlite:///{work / 'makassar.db'}")
     open_data = start_open_data(kafka_bootstrap, work)
     jakarta = start_city("jakarta", f"sqlite:///{work / 'jakarta.db'}", certs, kafka_bootstrap, work,
-                         open_data.address)
+                         open_data.address, catalogue_interval_s=1)
     makassar = start_city("makassar", makassar_db, certs, kafka_bootstrap, work)
     fed = Federation(jakarta, makassar, certs, kafka_bootstrap)
     try:
@@ -307,6 +312,28 @@ def test_a_partner_reads_a_granted_dataset_through_open_data_and_no_other(federa
                                 timeout=10)
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "no agreement grants makassar the dataset pengaduan-warga" in refused.value.details()
+
+
+def test_partnerships_and_activities_are_datasets_in_the_catalogue(federation, agreement):
+    from kota.opendata.v1 import opendata_pb2 as od
+    from kota.opendata.v1 import opendata_pb2_grpc as od_grpc
+
+    fed = federation
+    fed.jakarta.staff.RecordActivity(pb.RecordActivityRequest(
+        partnership_id=agreement[0], kind=pb.ACTIVITY_KIND_WORKSHOP, title="Lokakarya data banjir",
+        starts_on="2026-12-07", participants=12), metadata=ADMIN)
+    open_data = od_grpc.OpenDataServiceStub(grpc.insecure_channel(fed_open_data[0]))
+
+    def titles(name: str) -> list[str]:
+        try:
+            answer = open_data.QueryRecords(od.QueryRecordsRequest(resource_id=name, limit=1000), timeout=5)
+        except grpc.RpcError:
+            return []
+        return [r["judul"] for r in json.loads(answer.records_json)]
+
+    wait_until(lambda: "Berbagi data banjir dan kualitas udara" in titles("kerja-sama-kota"), 30,
+               what="the partnerships dataset")
+    wait_until(lambda: "Lokakarya data banjir" in titles("kegiatan-kerja-sama-kota"), 30, what="the activities dataset")
 
 
 # Last: it revokes the module's agreement.

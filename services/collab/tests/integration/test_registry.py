@@ -26,7 +26,7 @@ SECRET = "collab-test-secret-0123456789-abcdefgh"
 @pytest.fixture
 def registry(database_url, kafka_bootstrap, tmp_path):
     settings = CollabSettings(database_url=database_url, grpc_address=f"127.0.0.1:{free_port()}",
-                              tls_dir=str(tmp_path / "no-certs"), metrics_address="off",
+                              tls_dir=str(tmp_path / "no-certs"), metrics_address="off", catalogue_interval_s=0,
                               common=CommonSettings(kafka_bootstrap=kafka_bootstrap, auth_secret=SECRET))
     host = bootstrap(settings)
     host.start()

@@ -10,7 +10,7 @@ import pytest
 from kota_collab.adapters.partners import PartnerUnreachable
 from kota_collab.adapters.repository import Delivery
 from kota_collab.domain.model import Activity, Agreement, City, Decision, Kind, Partnership, Status
-from kota_collab.service_layer import delivery, services
+from kota_collab.service_layer import catalogue, delivery, services
 from kota_common.auth import Principal
 from kota_common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
@@ -278,3 +278,29 @@ def test_a_delivery_is_retried_with_backoff_until_the_partner_confirms_it(world)
     assert not store.deliveries.pending_for(pid) and [p.id for p in partner.received] == [pid]
     clock.now += timedelta(seconds=60)
     assert delivery.deliver_due(ctx, store.uow, partner, backoff) == 0  # nothing more to send
+
+
+class RecordingCatalogue:
+    def __init__(self):
+        self.published: list[catalogue.Table] = []
+
+    def publish(self, table):
+        self.published.append(table)
+
+
+def test_partnerships_and_activities_are_published_as_open_data_when_they_change(world):
+    store, ctx, _ = world
+    target = RecordingCatalogue()
+    publisher = catalogue.CataloguePublisher(store.uow, target)
+    assert publisher.run() == 0  # nothing to publish yet
+    pid = propose(store, ctx).partnership.id
+    services.record_activity(ctx, store.uow(), ADMIN, services.RecordActivity(
+        partnership_id=pid, kind="visit_virtual", title="Kunjungan virtual", starts_on="2022-03-17",
+        ends_on="2022-03-17"))
+    assert publisher.run() == 2 and publisher.run() == 0
+    rows = target.published[0].csv.decode().splitlines()
+    assert rows[0].startswith("id,jenis,lingkup,judul,mitra") and "Kota Makassar" in rows[1]
+    assert "2022-03-17" in target.published[1].csv.decode()
+    services.create_partnership(ctx, store.uow(), ADMIN, services.CreatePartnership(
+        kind="mou", title="Kedua", focus_areas=[], partner_city_ids=["makassar"]))
+    assert publisher.run() == 1 and target.published[-1].name == catalogue.PARTNERSHIPS

@@ -37,5 +37,13 @@ class OpenDataClient:
                 raise InvalidArgument(f"open data: {details}", [("query", details or "invalid")]) from None
             raise OpenDataUnavailable(f"this city's open data service did not answer ({code.name})") from None
 
+    def upload_csv(self, name: str, title: str, notes: str, csv: bytes, token: str) -> int:
+        """Publishes a CSV as a dataset (a new version when it exists); the version."""
+        request = od.UploadDatasetRequest(name=name, title=title, notes=notes, csv=csv, license_id="cc-by-4.0",
+                                          tags=["kerja-sama"], version_note="kota collab")
+        answer = self._call(lambda: self.stub.UploadDataset(request, metadata=[("authorization", f"Bearer {token}")],
+                                                            timeout=self.timeout_s))
+        return answer.version
+
     def close(self) -> None:
         self.channel.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from kota.collab.v1 import collab_pb2_grpc as pb_grpc
@@ -18,15 +18,16 @@ from kota_collab.config import CollabSettings
 from kota_collab.domain.model import City
 from kota_collab.entrypoints.grpc_api import CollabServicer, FederationServicer
 from kota_collab.entrypoints.tls_server import MutualTlsGrpcServer
-from kota_collab.service_layer import delivery, services
+from kota_collab.service_layer import catalogue, delivery, services
 from kota_collab.service_layer.unit_of_work import UnitOfWork
+from kota_common.auth import issue_token
 from kota_common.clock import now_utc
 from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.eventbus import EventBus
 from kota_common.events import collab as collab_events
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
-from kota_common.runtime import Events, GrpcServer, Hook, ServiceHost
+from kota_common.runtime import Events, GrpcServer, Hook, Periodic, ServiceHost
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "kota.collab.v1.CollabService"
@@ -75,6 +76,27 @@ class Deliveries:
             self._thread.join(10)
 
 
+class OpenDataCatalogue:
+    """The catalogue side of CataloguePublisher: uploads through the open data service as the cooperation bureau's
+    staff (a short-lived token signed with the platform's secret)."""
+
+    def __init__(self, s: CollabSettings):
+        self.client = OpenDataClient(s.opendata_address, timeout_s=30)
+        self.secret = s.common.auth_secret
+        self.organization = s.catalogue_organization
+
+    def publish(self, table: catalogue.Table) -> None:
+        token = issue_token(self.secret, "kota-collab", self.organization, ["staff"], timedelta(minutes=5))
+        version = self.client.upload_csv(table.name, table.title, table.notes, table.csv, token)
+        log.info("published %s (version %d) to open data", table.name, version)
+
+
+def catalogue_publisher(s: CollabSettings, uow: Callable[[], UnitOfWork]) -> Periodic:
+    target = OpenDataCatalogue(s)
+    publisher = catalogue.CataloguePublisher(uow, target)
+    return Periodic("collab catalogue", s.catalogue_interval_s, publisher.run)
+
+
 def bootstrap(s: CollabSettings, *, clock: Callable[[], datetime] = now_utc) -> ServiceHost:
     """The service as its components, in start-up order (they stop in reverse)."""
     upgrade_to_head(s.database_url, MIGRATIONS)
@@ -116,6 +138,8 @@ def bootstrap(s: CollabSettings, *, clock: Callable[[], datetime] = now_utc) -> 
     else:
         log.warning("no certificates in %s for %s (`kota certs`): the inter-city endpoint stays closed and partner "
                     "registries are not called", s.tls_dir, s.city_id)
+    if s.catalogue_interval_s > 0:
+        components.append(catalogue_publisher(s, uow))
     servicer = CollabServicer(uow, ctx, s.common.auth_secret)
 
     def register(server) -> list[str]:
