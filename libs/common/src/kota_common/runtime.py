@@ -15,8 +15,10 @@ The pieces every service had written for itself live here once:
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -233,6 +235,16 @@ class Periodic:
             self._thread.join(10)
 
 
+def die_with_parent() -> None:
+    """In a child between fork and exec (Popen's preexec_fn): Linux sends it SIGTERM when the process that started
+    it dies, however that dies (a SIGKILL, a crash), so a service's role processes never outlive the service."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 class ChildProcess:
     """A child process (`python -m <module>` with extra environment) restarted when it dies, stopped with the
     service: terminated, then killed if it has not exited within `stop_timeout`. Its output goes to this process's,
@@ -282,7 +294,7 @@ class ChildProcess:
         out = open(self.log_path, "ab") if self.log_path else None
         try:
             self.proc = subprocess.Popen(self.argv, env=env, pass_fds=pass_fds, stdout=out,
-                                         stderr=subprocess.STDOUT if out else None)
+                                         stderr=subprocess.STDOUT if out else None, preexec_fn=die_with_parent)
         finally:
             if out is not None:
                 out.close()  # the child has its own copy

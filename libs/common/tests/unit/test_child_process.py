@@ -59,3 +59,33 @@ def test_a_child_that_ran_long_enough_restarts_after_the_shortest_wait(tmp_path)
         wait_until(lambda: child.restarts >= 3, timeout=5, what="three quick restarts")
     finally:
         child.stop()
+
+
+def test_a_child_ends_when_its_parent_is_killed_however_it_dies(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from kota_common.runtime import ChildProcess\n"
+        "child = ChildProcess('sleeper', '', {}, argv=[sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "child.start()\n"
+        "print(child.proc.pid, flush=True)\n"
+        "time.sleep(120)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        child_pid = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)  # no chance to stop its children
+        parent.wait(10)
+
+        def gone() -> bool:
+            try:
+                os.kill(child_pid, 0)
+            except ProcessLookupError:
+                return True
+            with open(f"/proc/{child_pid}/stat") as stat:  # a zombie until init reaps it: ended all the same
+                return stat.read().split()[2] == "Z"
+
+        wait_until(gone, what=f"child {child_pid} to end with its parent")
+    finally:
+        parent.kill()
