@@ -32,6 +32,11 @@ class GatewaySettings(BaseSettings):
         pattern=ADDRESS_PATTERN,
         validation_alias=AliasChoices("KOTA_GATEWAY_OPENDATA_ADDRESS", "KOTA_OPENDATA_GRPC_ADDRESS"),
     )
+    musrenbang_address: str = Field(
+        "127.0.0.1:50054",
+        pattern=ADDRESS_PATTERN,
+        validation_alias=AliasChoices("KOTA_GATEWAY_MUSRENBANG_ADDRESS", "KOTA_MUSRENBANG_GRPC_ADDRESS"),
+    )
     rpc_timeout_s: float = Field(5.0, gt=0, le=120, description="deadline of each unary gRPC call")
     rpc_retries: int = Field(2, ge=0, le=5, description="extra attempts of a safe call when a service is unavailable")
     rate_limit_per_s: float = Field(20.0, ge=0, description="public requests per second per client IP (0: no limit)")

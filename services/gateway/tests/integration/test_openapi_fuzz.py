@@ -11,6 +11,8 @@ pytestmark = pytest.mark.integration
 
 # streams never end by themselves: they are tested in test_portal_api
 SKIP = ("/events",)
+# fuzzed in test_musrenbang.py, against a gateway whose musrenbang service is up
+ELSEWHERE = "/api/v1/musrenbang/"
 EXAMPLES = 25
 
 
@@ -20,7 +22,7 @@ def operations(base_url: str):
     schema = schemathesis.openapi.from_url(base_url + "/openapi.json")
     for result in schema.get_all_operations():
         op = result.ok()
-        if not op.path.endswith(SKIP):
+        if not op.path.endswith(SKIP) and not op.path.startswith(ELSEWHERE):
             yield op
 
 

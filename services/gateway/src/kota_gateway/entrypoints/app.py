@@ -10,6 +10,7 @@ entrypoints/errors.py for why routers rather than mounted sub-apps):
     SensorThings v1.1      /sta/v1.1/…                                   entrypoints/sensorthings.py
     GTFS-realtime          /gtfs-rt/vehicle-positions.pb                 entrypoints/gtfs_rt.py
     the portal's JSON API  /api/v1/…, /api/v1/staff/…                    entrypoints/portal.py
+    e-Musrenbang           /api/v1/musrenbang/…                           entrypoints/musrenbang.py
     pages                  /, /docs, /asyncapi, /healthz, /readyz, /static/…   entrypoints/pages.py
 """
 
@@ -25,8 +26,9 @@ from starlette.responses import JSONResponse
 
 from kota_common.reference import AreaDirectory
 from kota_gateway.adapters.complaints import ComplaintsClient
+from kota_gateway.adapters.musrenbang import MusrenbangClient
 from kota_gateway.config import GatewaySettings
-from kota_gateway.entrypoints import ckan, gtfs_rt, open311, pages, portal, sensorthings
+from kota_gateway.entrypoints import ckan, gtfs_rt, musrenbang, open311, pages, portal, sensorthings
 from kota_gateway.httputil import BodyLimitMiddleware, RateLimitMiddleware, error_for_path
 from kota_gateway.service_layer.complaints import WatchBudget
 from kota_gateway.service_layer.dashboard import ComplaintSummary
@@ -63,9 +65,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         state = app.state
         state.complaints = ComplaintsClient(settings.complaints_address, settings.rpc_timeout_s, settings.rpc_retries)
         state.sensors, state.opendata = _optional_clients(settings)
-        state.clients = {c.name: c for c in (state.complaints, state.sensors, state.opendata) if c is not None}
+        state.musrenbang = MusrenbangClient(settings.musrenbang_address, settings.rpc_timeout_s, settings.rpc_retries)
+        state.clients = {c.name: c for c in (state.complaints, state.sensors, state.opendata, state.musrenbang)
+                         if c is not None}
         state.complaint_summary = ComplaintSummary(state.complaints)
         state.watch_budget = WatchBudget(settings.max_watch_streams)
+        # WatchProposal streams hold workers of the musrenbang service: a budget of their own
+        state.musrenbang_watch_budget = WatchBudget(settings.max_watch_streams)
         yield
         for client in state.clients.values():
             await client.close()
@@ -88,6 +94,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(open311.discovery_router)
     app.include_router(portal.router)
     app.include_router(portal.staff_router)
+    app.include_router(musrenbang.router)
+    app.include_router(musrenbang.staff_router)
     app.include_router(ckan.router)
     app.include_router(ckan.downloads_router)
     app.include_router(sensorthings.router)
