@@ -21,7 +21,11 @@ class ComplaintsClient:
     def __init__(self, address: str, timeout: float = 10.0):
         self.address = address
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(address)
+        # gRPC's default reconnect backoff grows to two minutes: intake waiting for complaints to come back would
+        # keep failing at once for that long after it is up. Our own retry paces the calls.
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.initial_reconnect_backoff_ms", 500), ("grpc.min_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 3000)])
         self._stub = pb_grpc.ComplaintsServiceStub(self._channel)
 
     def submit(self, intake: Intake) -> Submitted:
@@ -53,8 +57,14 @@ class ComplaintsClient:
             if code in TRANSIENT:
                 raise ComplaintsUnavailable(f"{code.name}: {exc.details()}") from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
-                raise ComplaintRefused(exc.details(), [FIELDS.get(f, f) for f, _ in field_violations(exc)]) from None
+                raise ComplaintRefused(exc.details(), [missing_of(f) for f, _ in field_violations(exc)]) from None
             raise ComplaintsUnavailable(f"{code.name}: {exc.details()}") from None
 
     def close(self) -> None:
         self._channel.close()
+
+
+def missing_of(field: str) -> str:
+    """What the citizen is asked for, from the field complaints named: a category's required attribute is asked for
+    by its code (severity), the message's text as its description."""
+    return field.removeprefix("attributes.") if field.startswith("attributes.") else FIELDS.get(field, field)

@@ -62,9 +62,9 @@ _BODIES = {
 
 _MISSING = {
     "id": {"description": "uraian masalahnya", "location": "lokasinya (nama kelurahan atau alamat)",
-           "category": "jenis masalahnya"},
+           "category": "jenis masalahnya", "severity": "tingkat keparahannya (ringan, sedang atau berat)"},
     "en": {"description": "a description of the problem", "location": "where it is (the kelurahan or an address)",
-           "category": "what kind of problem it is"},
+           "category": "what kind of problem it is", "severity": "how severe it is (light, moderate or severe)"},
 }
 _CODE = {"id": " Kode rahasia Anda: {code} (simpan untuk menilai atau membuka kembali laporan).",
          "en": " Your secret code: {code} (keep it to rate or reopen the report)."}

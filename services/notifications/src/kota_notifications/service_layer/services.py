@@ -88,6 +88,7 @@ def record_complaint_update(uow: UnitOfWork, ctx: Context, update: ComplaintUpda
     if update.ce_type not in TOLD:  # a rating, say: no one will ever hear of it, so it is not kept
         return 0
     with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
         uow.repo.add_update(update, ctx.clock())
         queued = sum(_queue_notice(uow, ctx, r, update) for r in uow.repo.recipients_of(update.complaint_id))
         uow.complete()
@@ -103,6 +104,7 @@ def register_recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel
     with domain_rules():
         address = addresses.normalise(channel, address)
     with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
         recipient = _recipient(uow, ctx, complaint_id, channel, address, language, acknowledged)
         queued = sum(_queue_notice(uow, ctx, recipient, u) for u in uow.repo.updates_of(complaint_id))
         uow.complete()
@@ -172,6 +174,7 @@ class Dispatcher:
                 continue
             now = self.ctx.clock()
             with self.uow() as uow:
+                uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
                 claimed = uow.repo.claim_due_messages(channel, now, now + self.ctx.lease, wanted)
                 addresses_of = {m.id: uow.repo.get_recipient(m.recipient_id) for m in claimed}
                 uow.complete()
@@ -256,6 +259,7 @@ def opt_out_by_token(uow: UnitOfWork, ctx: Context, token: str) -> tuple[Channel
     with domain_rules():
         channel, address_hash = addresses.read_opt_out_token(ctx.key, token)
     with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
         if uow.repo.add_opt_out(channel, address_hash, "token", ctx.clock()):
             uow.publish(new_uuid(), ev.OptedOut(opt_out_id=new_uuid(), channel=channel.value, via="token",
                                                 opted_out_at=ctx.clock()))
@@ -266,6 +270,7 @@ def opt_out_by_token(uow: UnitOfWork, ctx: Context, token: str) -> tuple[Channel
 def opt_out_address(uow: UnitOfWork, ctx: Context, channel: Channel, address: str, via: str = "reply") -> None:
     """The address asked for no more messages: what is queued for it is suppressed, and one last message says so."""
     with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
         r = Recipient("", "", channel, address)
         if uow.repo.add_opt_out(channel, _hash(ctx, r), via, ctx.clock()):
             key = new_uuid()
@@ -300,6 +305,7 @@ def receive_mail(uow: UnitOfWork, ctx: Context, mail: IncomingMail) -> str | Non
                     external_ref=mail.message_id, language=mail.language,
                     attachments=[a.filename or a.content_type for a in mail.attachments], next_attempt_at=now)
     with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
         if not uow.repo.add_intake(intake):
             return None
         if mail.kind is IntakeKind.REFUSED:
@@ -329,6 +335,7 @@ class IntakeWorker:
     def run_once(self) -> int:
         now = self.ctx.clock()
         with self.uow() as uow:
+            uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
             claimed = uow.repo.claim_due_intake(now, now + self.ctx.lease, self.batch)
             uow.complete()
         done = 0
@@ -342,6 +349,7 @@ class IntakeWorker:
 
     def _record(self, intake_id: str, outcome: Submitted | ComplaintRefused | ComplaintsUnavailable) -> int:
         with self.uow() as uow:
+            uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
             intake = uow.repo.get_intake(intake_id)
             if intake is None or intake.status is not IntakeStatus.PENDING:
                 return 0
