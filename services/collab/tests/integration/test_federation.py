@@ -62,7 +62,7 @@ class Federation:
         return pb_grpc.FederationServiceStub(channel)
 
 
-def start_open_data(bootstrap: str, work: Path) -> ServiceProcess:
+def start_open_data(bootstrap: str, work: Path, started: list[ServiceProcess]) -> ServiceProcess:
     """Jakarta's open data service with one dataset, the one the agreement grants."""
     from kota.opendata.v1 import opendata_pb2 as od
     from kota.opendata.v1 import opendata_pb2_grpc as od_grpc
@@ -71,7 +71,9 @@ def start_open_data(bootstrap: str, work: Path) -> ServiceProcess:
     process = ServiceProcess("kota_opendata", {
         "KOTA_OPENDATA_GRPC_ADDRESS": address, "KOTA_OPENDATA_DATABASE_URL": f"sqlite:///{work / 'opendata.db'}",
         "KOTA_OPENDATA_CONSUME_EVENTS": "false", "KOTA_KAFKA_BOOTSTRAP": bootstrap, "KOTA_AUTH_SECRET": SECRET,
-    }, address, work / "opendata.log").start()
+    }, address, work / "opendata.log")
+    started.append(process)
+    process.start()
     csv = b"station,observed_on,ispu\nDKI1 Bundaran HI,2026-12-01,72\nDKI2 Kelapa Gading,2026-12-01,88\n"
     token = [("authorization", f"Bearer {issue_token(SECRET, 'petugas', 'DLH', ['staff'])}")]
     od_grpc.OpenDataServiceStub(grpc.insecure_channel(address)).UploadDataset(od.UploadDatasetRequest(
@@ -84,7 +86,7 @@ fed_open_data = [""]  # the open data service's address, for the catalogue test
 
 
 def start_city(city_id: str, database_url: str, certs: Path, bootstrap: str, log_dir: Path,
-               opendata_address: str = "127.0.0.1:1", catalogue_interval_s: float = 0) -> CityProcess:
+               started: list[ServiceProcess], opendata_address: str = "127.0.0.1:1", catalogue_interval_s: float = 0) -> CityProcess:
     staff, federation = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {
         "KOTA_COLLAB_GRPC_ADDRESS": staff, "KOTA_COLLAB_FEDERATION_ADDRESS": federation,
@@ -95,7 +97,9 @@ def start_city(city_id: str, database_url: str, certs: Path, bootstrap: str, log
         "KOTA_LOG_JSON": "false", "KOTA_COLLAB_OPENDATA_ADDRESS": opendata_address,
         "KOTA_COLLAB_CATALOGUE_INTERVAL_S": str(catalogue_interval_s),
     }
-    process = ServiceProcess("kota_collab", env, staff, log_dir / f"{city_id}.log").start()
+    process = ServiceProcess("kota_collab", env, staff, log_dir / f"{city_id}.log")
+    started.append(process)
+    process.start()
     return CityProcess(city_id, process, staff, federation)
 
 
@@ -107,12 +111,13 @@ def federation(kafka_bootstrap, postgres_server_url, tmp_path_factory) -> Iterat
     ensure_topics(kafka_bootstrap, [ev.TOPIC, ALERTS_TOPIC])
     makassar_db = (_fresh_postgres_database(postgres_server_url) if postgres_server_url
                    else f"sqlite:///{work / 'makassar.db'}")
-    open_data = start_open_data(kafka_bootstrap, work)
-    jakarta = start_city("jakarta", f"sqlite:///{work / 'jakarta.db'}", certs, kafka_bootstrap, work,
-                         open_data.address, catalogue_interval_s=1)
-    makassar = start_city("makassar", makassar_db, certs, kafka_bootstrap, work)
-    fed = Federation(jakarta, makassar, certs, kafka_bootstrap)
+    started: list[ServiceProcess] = []  # stopped whatever happens, a failed start of a later one included
     try:
+        open_data = start_open_data(kafka_bootstrap, work, started)
+        jakarta = start_city("jakarta", f"sqlite:///{work / 'jakarta.db'}", certs, kafka_bootstrap, work, started,
+                             open_data.address, catalogue_interval_s=1)
+        makassar = start_city("makassar", makassar_db, certs, kafka_bootstrap, work, started)
+        fed = Federation(jakarta, makassar, certs, kafka_bootstrap)
         jakarta.staff.RegisterCity(pb.RegisterCityRequest(city=makassar.profile()), metadata=ADMIN)
         makassar.staff.RegisterCity(pb.RegisterCityRequest(city=jakarta.profile()), metadata=ADMIN)
         # Surabaya is a partner whose certificate has been revoked; Bogor has a valid one but is no partner.
@@ -120,9 +125,8 @@ def federation(kafka_bootstrap, postgres_server_url, tmp_path_factory) -> Iterat
                                                                        endpoint="127.0.0.1:1")), metadata=ADMIN)
         yield fed
     finally:
-        for city in (jakarta, makassar):
-            city.process.stop()
-        open_data.stop()
+        for process in reversed(started):
+            process.stop()
 
 
 def history(stub: pb_grpc.CollabServiceStub, partnership_id: str) -> list[tuple[int, str, str]]:
