@@ -42,14 +42,24 @@ _PORTS_GIVEN: set[int] = set()
 _EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
+def xdist_worker() -> tuple[int, int]:
+    """(this worker's index, how many workers) when pytest-xdist runs the suite (./scripts/test does); (0, 1)
+    otherwise."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    return (int(name.removeprefix("gw")) if name.startswith("gw") else 0), max(workers, 1)
+
+
 def free_port() -> int:
     """A port nothing listens on, for a server that a test or a benchmark starts next. Chosen below the kernel's
     ephemeral range: a port from that range can be taken, before the server binds it, as the local port of any
     outgoing connection (a Kafka client's, a database's), and the server then fails with "Address already in
     use" (seen once in CI)."""
     low = int(_EPHEMERAL_PORTS.read_text().split()[0]) if _EPHEMERAL_PORTS.exists() else 32768
+    worker, workers = xdist_worker()
     for _ in range(1000):
-        port = random.randint(max(1024, low - 12_000), low - 1)
+        # each pytest-xdist worker draws from its own residue class: two workers never hand out the same port
+        port = random.randrange(max(1024, low - 12_000) + worker, low, workers)
         if port in _PORTS_GIVEN:
             continue
         with socket.socket() as s:
