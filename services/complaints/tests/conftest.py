@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from kota_common.testing import ServiceProcess, free_port
+from kota_common.testing import ServiceProcess, free_port, stop_all
 
 REFERENCE = Path(__file__).resolve().parents[1] / "src" / "kota_complaints" / "reference" / "jakarta.json"
 
@@ -45,8 +45,7 @@ def start_complaints(database_url, kafka_bootstrap, tmp_path):
     yield start
     for c in channels:
         c.close()
-    for p in started:
-        p.stop()
+    stop_all(started)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from kota_common.auth import issue_token
 from kota_common.settings import CommonSettings
-from kota_common.testing import ServiceProcess, free_port
+from kota_common.testing import ServiceProcess, free_port, start_all, stop_all
 from kota_gateway.testing import HttpServiceProcess, start_gateway
 
 
@@ -52,12 +52,13 @@ def stack(kafka_bootstrap, tmp_path_factory):
         complaints.stop()
 
 
-def _service(module: str, env: dict, tmp, name: str) -> tuple[ServiceProcess, str]:
+def _service(module: str, env: dict, tmp, name: str) -> ServiceProcess:
+    """The service as a process, not started yet."""
     address = f"127.0.0.1:{free_port()}"
     prefix = f"KOTA_{name.upper()}_"
     settings = {prefix + "GRPC_ADDRESS": address, prefix + "DATABASE_URL": f"sqlite:///{tmp / (name + '.db')}",
                 prefix + "CONSUMER_GROUP": f"test-{name}-{uuid.uuid4().hex[:8]}", **env}
-    return ServiceProcess(module, settings, address, tmp / f"{name}.log").start(), address
+    return ServiceProcess(module, settings, address, tmp / f"{name}.log")
 
 
 def ingest_demo_readings(address: str) -> None:
@@ -100,25 +101,21 @@ def full_stack(stack, tmp_path_factory):
     """A gateway over complaints, opendata and sensors, each a process, with a few sensor readings ingested."""
     tmp = tmp_path_factory.mktemp("full-stack")
     broker = {"KOTA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap}
-    started = []
+    opendata = _service("kota_opendata", {**broker, "KOTA_OPENDATA_UPDATE_EVENT_INTERVAL_S": "0"}, tmp, "opendata")
+    sensors = _service("kota_sensors", {**broker, "KOTA_SENSORS_HTTP_ENABLED": "false",
+                                        "KOTA_SENSORS_MQTT_ENABLED": "false"}, tmp, "sensors")
+    started = start_all([opendata, sensors])
     gateway = None
     try:
-        opendata, opendata_address = _service("kota_opendata", {**broker, "KOTA_OPENDATA_UPDATE_EVENT_INTERVAL_S": "0"},
-                                              tmp, "opendata")
-        started.append(opendata)
-        sensors, sensors_address = _service("kota_sensors", {**broker, "KOTA_SENSORS_HTTP_ENABLED": "false",
-                                                             "KOTA_SENSORS_MQTT_ENABLED": "false"}, tmp, "sensors")
-        started.append(sensors)
-        ingest_demo_readings(sensors_address)
+        ingest_demo_readings(sensors.address)
         gateway = start_gateway(tmp, stack.complaints_address, stack.kafka_bootstrap, name="gateway-full",
-                                health_path="/readyz", KOTA_GATEWAY_OPENDATA_ADDRESS=opendata_address,
-                                KOTA_GATEWAY_SENSORS_ADDRESS=sensors_address)
+                                health_path="/readyz", KOTA_GATEWAY_OPENDATA_ADDRESS=opendata.address,
+                                KOTA_GATEWAY_SENSORS_ADDRESS=sensors.address)
         yield Stack(gateway.base_url, stack.complaints_address, gateway, stack.complaints, stack.kafka_bootstrap)
     finally:
         if gateway:
             gateway.stop()
-        for proc in started:
-            proc.stop()
+        stop_all(started)
 
 
 @pytest.fixture

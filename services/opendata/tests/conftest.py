@@ -10,7 +10,7 @@ from kota.opendata.v1 import opendata_pb2 as pb
 from kota.opendata.v1 import opendata_pb2_grpc as pb_grpc
 from kota_common import envelope
 from kota_common.kafka import ensure_topics
-from kota_common.testing import RecordProducer, ServiceProcess, free_port, wait_until
+from kota_common.testing import RecordProducer, ServiceProcess, free_port, stop_all, wait_until
 
 
 @pytest.fixture
@@ -38,8 +38,7 @@ def start_opendata(database_url, kafka_bootstrap, tmp_path):
     yield start
     for c in channels:
         c.close()
-    for p in started:
-        p.stop()
+    stop_all(started)
 
 
 @pytest.fixture
@@ -66,8 +65,7 @@ def start_complaints_process(kafka_bootstrap, tmp_path):
     yield start
     for c in channels:
         c.close()
-    for p in started:
-        p.stop()
+    stop_all(started)
 
 
 @pytest.fixture

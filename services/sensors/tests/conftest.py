@@ -10,7 +10,7 @@ import pytest
 
 from kota.sensors.v1 import sensors_pb2 as pb
 from kota.sensors.v1 import sensors_pb2_grpc as pb_grpc
-from kota_common.testing import ServiceProcess, _fresh_postgres_database, free_port
+from kota_common.testing import ServiceProcess, _fresh_postgres_database, free_port, stop_all
 
 
 @dataclass
@@ -71,8 +71,7 @@ def start_sensors(database_url, kafka_bootstrap, tmp_path):
     yield start
     for c in channels:
         c.close()
-    for p in started:
-        p.stop()
+    stop_all(started)
 
 
 @pytest.fixture
@@ -107,5 +106,4 @@ def start_complaints(other_database_url, kafka_bootstrap, tmp_path):
     yield start
     for c in channels:
         c.close()
-    for p in procs:
-        p.stop()
+    stop_all(procs)

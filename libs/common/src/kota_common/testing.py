@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -485,11 +485,23 @@ class ServiceProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> ServiceProcess:
+        """Launches the service and waits until it serves; one that does not in time is stopped, not left running
+        (and loading the machine) after its test has failed."""
+        self.launch()
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> ServiceProcess:
+        """Starts the process without waiting for it to serve (`wait_healthy` does): several services launched
+        before any is waited for start side by side (see `start_all`)."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
         )
-        self.wait_healthy(timeout)
         return self
 
     def _started(self) -> subprocess.Popen:
@@ -533,3 +545,27 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_all(processes: Sequence[ServiceProcess], timeout: float = 60.0) -> list[ServiceProcess]:
+    """Starts services side by side (all launched, then each waited for): a service's start-up is mostly its
+    imports and its broker's group join, which need not queue behind another's. If one fails, all are stopped."""
+    try:
+        for process in processes:
+            process.launch()
+        for process in processes:
+            process.wait_healthy(timeout)
+    except BaseException:
+        stop_all(processes)
+        raise
+    return list(processes)
+
+
+def stop_all(processes: Iterable[ServiceProcess]) -> None:
+    """Stops services together: each is asked (SIGTERM) before any is waited for, since one by one each graceful
+    stop (its gRPC grace, its relay's last flush, its consumers leaving their groups) would add to the next."""
+    running = [p for p in processes if p.proc is not None and p.proc.poll() is None]
+    for process in running:
+        process._started().terminate()
+    for process in running:
+        process.stop()
