@@ -406,6 +406,22 @@ def test_a_resident_submits_with_a_nik_sees_it_listed_supports_it_and_follows_it
     staff_row = staff.locator(f"#mb-staff-rows tr[data-id='{proposal_id}']")
     staff_row.wait_for()
     assert "lurah" in staff.inner_text("#mb-staff-who")
+    # another proposal is no musrenbang matter: refused without a reason, then with one
+    other = submit(api, 84, kelurahan="31.71.02.1001", title="Pengecatan ulang pagar rumah pribadi", activity_code="JLN-02",
+                   volume=5)["proposal"]
+    staff.click("#mb-staff-refresh")
+    other_row = staff.locator(f"#mb-staff-rows tr[data-id='{other['id']}']")
+    other_row.wait_for()
+    other_row.locator("button.mb-reject").click()
+    staff.wait_for_selector("#flash.error")
+    assert "alasan" in staff.inner_text("#flash").lower()
+    other_row.locator("input.mb-reason").fill("Bukan fasilitas umum: pagar rumah pribadi")
+    other_row.locator("button.mb-reject").click()
+    staff.wait_for_selector("#flash.info")
+    rejected = api.get(f"{API}/proposals/{other['id']}").json()
+    assert rejected["status"] == "rejected" and rejected["history"][-1]["reason"] == "Bukan fasilitas umum: pagar rumah pribadi"
+    staff.evaluate("document.getElementById('flash').className = ''")
+    staff_row = staff.locator(f"#mb-staff-rows tr[data-id='{proposal_id}']")
     staff_row.locator("button.mb-verify").click()
     staff.wait_for_selector("#flash.info")
     staff.screenshot(path=str(ARTIFACTS / "mb-03-staff-verified.png"), full_page=True)

@@ -71,3 +71,15 @@ def test_the_asyncapi_page_renders_the_served_document_offline(tmp_path):
     assert served.json() == document
     missing = TestClient(create_app(GatewaySettings(asyncapi_document=tmp_path / "none.json"))).get("/asyncapi.json")
     assert missing.status_code == 404 and "kota asyncapi" in missing.text
+
+
+def test_the_gateway_finds_musrenbang_by_its_own_variable_or_the_services(monkeypatch):
+    from kota_gateway.config import GatewaySettings
+
+    monkeypatch.delenv("KOTA_GATEWAY_MUSRENBANG_ADDRESS", raising=False)
+    monkeypatch.delenv("KOTA_MUSRENBANG_GRPC_ADDRESS", raising=False)
+    assert GatewaySettings().musrenbang_address == "127.0.0.1:50054"
+    monkeypatch.setenv("KOTA_MUSRENBANG_GRPC_ADDRESS", "127.0.0.1:60054")  # as `kota up` leaves it to every process
+    assert GatewaySettings().musrenbang_address == "127.0.0.1:60054"
+    monkeypatch.setenv("KOTA_GATEWAY_MUSRENBANG_ADDRESS", "musrenbang:50054")  # compose, Kubernetes
+    assert GatewaySettings().musrenbang_address == "musrenbang:50054"
