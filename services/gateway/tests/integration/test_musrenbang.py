@@ -140,12 +140,24 @@ def test_a_resident_checks_their_nik_submits_is_listed_supports_and_withdraws(ap
     assert withdrawn == {"support_count": 0, "supports_left": 3, "added": None}
 
 
-def test_similar_proposals_nearby_come_back_with_a_submission(api):
+def test_similar_proposals_nearby_come_back_with_a_submission_and_staff_merge_them(mb, api):
     first = submit(api, 21, kelurahan=KEBON_KELAPA, title="Pengerukan saluran air Jalan Kebon Kelapa Raya")["proposal"]
     second = submit(api, 22, kelurahan=KEBON_KELAPA, title="Pengerukan saluran air di Jalan Kebon Kelapa Raya")
     assert first["id"] in [s["proposal_id"] for s in second["similar"]]
     similar = next(s for s in second["similar"] if s["proposal_id"] == first["id"])
     assert similar["similarity"] > 50 and similar["reasons"]
+
+    duplicate = second["proposal"]["id"]
+    for serial, targets in ((23, (first["id"], duplicate)), (24, (duplicate,))):
+        for pid in targets:
+            assert api.post(f"{API}/proposals/{pid}/support", json={"nik": nik(serial)}).status_code == 200
+    merge = {"target_id": first["id"], "source_id": duplicate}
+    assert api.post(f"{API}/merge", json=merge, headers=mb.token("lurah", GAMBIR)).status_code == 403  # not his kelurahan
+    r = api.post(f"{API}/merge", json=merge, headers=mb.token("tim_kecamatan", "31.71.01"))
+    assert r.status_code == 200, r.text
+    assert r.json()["support_count"] == 2  # resident 23 once, resident 24
+    folded = api.get(f"{API}/proposals/{duplicate}").json()
+    assert folded["status"] == "merged" and folded["merged_into"] == first["id"]
 
 
 def test_bad_input_is_answered_with_field_errors_and_never_echoes_the_nik(mb, api):
