@@ -341,8 +341,9 @@ def test_partnerships_and_activities_are_datasets_in_the_catalogue(federation, a
 
 
 # Last: it revokes the module's agreement.
-def test_the_shared_stream_resumes_without_loss_and_ends_when_the_grant_is_revoked(federation, agreement):
+def test_the_shared_stream_resumes_without_loss_and_ends_when_the_grant_is_revoked(federation, agreement, topic_reader):
     fed = federation
+    audit = topic_reader(ev.TOPIC)
     station = f"gauge-{uuid.uuid4().hex[:6]}"
     mine = lambda r: json.loads(r.data_json)["station_id"] == station  # noqa: E731
     send_alerts(fed.bootstrap, [alert(station, "flood", n) for n in range(3)] + [alert(station, "air_quality", 9)])
@@ -377,3 +378,9 @@ def test_the_shared_stream_resumes_without_loss_and_ends_when_the_grant_is_revok
             pass
     assert ended.value.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in ended.value.details()
     assert time.monotonic() - revoked_at < 5
+    streams = [json.loads(r.value()) for r in audit.wait_for(
+        lambda found: any(json.loads(r.value()).get("outcome") == "ended" and "revoked" in json.loads(r.value())["detail"]
+                          for r in found),
+        match=lambda r: r.key() == agreement[0].encode() and b"partner-called" in dict(r.headers())["ce_type"])]
+    opened = [c for c in streams if c["method"] == "SubscribeSharedEvents" and c["outcome"] == "ok"]
+    assert len(opened) == 2 and all(c["agreement_id"] == agreement[1] and c["city_id"] == "makassar" for c in opened)

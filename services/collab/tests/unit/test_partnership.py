@@ -155,3 +155,15 @@ def test_a_city_speaks_only_for_itself():
         Partnership.received(ours, "makassar", "jakarta")  # makassar sending jakarta's proposal as its own
     with pytest.raises(NotPermitted):
         ours.merge(forged, "bandung")
+
+
+def test_an_activity_cannot_end_before_it_starts_or_end_without_a_start():
+    from kota_collab.domain.model import Activity, ActivityKind
+
+    Activity("a", "p-1", ActivityKind.VISIT_VIRTUAL, "Kunjungan virtual", date(2022, 3, 17), date(2022, 3, 17))
+    with pytest.raises(DomainError) as refused:
+        Activity("a", "p-1", ActivityKind.WORKSHOP, "Lokakarya", date(2022, 3, 17), date(2022, 3, 16))
+    assert refused.value.field == "ends_on"
+    with pytest.raises(DomainError) as refused:
+        Activity("a", "p-1", ActivityKind.WORKSHOP, "Lokakarya", None, date(2022, 3, 16))
+    assert refused.value.field == "starts_on"
