@@ -98,11 +98,12 @@ def main() -> int:
         items = candidates(args.candidates, seed)
         rules, free = binding_rules(items)
         CPU.clear()
-        t_opt, best = timed(lambda: selection.optimise(items, rules), args.repeat)
+        t_opt, best = timed(lambda items=items, rules=rules: selection.optimise(items, rules), args.repeat)
         cpu_opt = list(CPU)
-        t_sel, explained = timed(lambda: selection.select(items, rules, exact_reasons=args.exact_reasons),
+        t_sel, explained = timed(lambda items=items, rules=rules: selection.select(items, rules,
+                                                                                     exact_reasons=args.exact_reasons),
                                  args.select_repeat)
-        t_greedy, greedy = timed(lambda: selection.greedy_by_score(items, rules), args.repeat)
+        t_greedy, greedy = timed(lambda items=items, rules=rules: selection.greedy_by_score(items, rules), args.repeat)
         solve_times += t_opt
         select_times += t_sel
         per_field, per_agency = spend(best, items)
