@@ -4,3 +4,4 @@ CREATE DATABASE sensors;
 CREATE DATABASE opendata;
 CREATE DATABASE musrenbang;
 CREATE DATABASE collab;
+CREATE DATABASE notifications;

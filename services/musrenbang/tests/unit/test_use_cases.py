@@ -279,3 +279,13 @@ def test_evidence_counts_matching_complaints_of_the_last_twelve_months(world):
 def test_an_unknown_proposal_is_not_found(world):
     with pytest.raises(NotFound):
         services.get_proposal(world.ctx, world.uow, "U-tidak-ada")
+
+
+def test_the_rt_rw_submits_a_residents_draft_for_the_rembuk(world):
+    draft = world.submit(draft=True).proposal
+    assert draft.status.value == "draft" and not any(isinstance(e, ev.ProposalSubmitted) for e in world.uow.events)
+    with pytest.raises(PermissionDenied):  # another RW's
+        services.review(world.ctx, world.uow, world.staff("rt_rw", f"{GAMBIR}/007"), services.Review(draft.id, "submit"))
+    view = services.review(world.ctx, world.uow, world.staff("rt_rw", f"{GAMBIR}/005"), services.Review(draft.id, "submit"))
+    assert view.proposal.status.value == "submitted"
+    assert any(isinstance(e, ev.ProposalSubmitted) for e in world.uow.events)

@@ -75,10 +75,10 @@ def parse_nik(raw: str, *, today: date) -> Nik:
     if female:
         day -= FEMALE_DAY_OFFSET
     if not 1 <= day <= 31 or not 1 <= month <= 12:
-        raise InvalidNik(f"tanggal lahir {value[6:12]} pada NIK tidak valid (DDMMYY, tanggal + 40 untuk perempuan)", "nik")
+        raise InvalidNik("tanggal lahir pada NIK (digit 7-12) tidak valid (DDMMYY, tanggal + 40 untuk perempuan)", "nik")
     birth = _birth_date(day, month, yy, today)
     if birth is None:
-        raise InvalidNik(f"tanggal lahir {value[6:12]} pada NIK bukan tanggal yang ada", "nik")
+        raise InvalidNik("tanggal lahir pada NIK (digit 7-12) bukan tanggal yang ada", "nik")
     if value[12:] == "0000":
         raise InvalidNik("nomor urut 0000 pada NIK tidak valid", "nik")
     return Nik(

@@ -30,7 +30,7 @@ LEVELS_BY_PB = {v: k for k, v in LEVELS.items()}
 DECISIONS = {
     pb.DECISION_VERIFY: "verify", pb.DECISION_REJECT: "reject", pb.DECISION_PRIORITISE: "prioritise",
     pb.DECISION_ACCEPT: "accept", pb.DECISION_START_REALISATION: "start_realisation", pb.DECISION_FINISH: "finish",
-    pb.DECISION_NOT_REALISED: "not_realised", pb.DECISION_ASSESS: "assess",
+    pb.DECISION_NOT_REALISED: "not_realised", pb.DECISION_ASSESS: "assess", pb.DECISION_SUBMIT: "submit",
 }
 
 

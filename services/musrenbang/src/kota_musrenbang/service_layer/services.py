@@ -312,6 +312,7 @@ class Review:
 
 
 DECISION_ACTIONS = {
+    "submit": Action.SUBMIT,  # the RT/RW submits a draft on behalf of the rembuk RW
     "verify": None,  # the role decides (Action.verification_for)
     "reject": Action.REJECT,
     "assess": Action.PRIORITISE,
@@ -338,6 +339,8 @@ def review(ctx: Context, uow: UnitOfWork, principal: Principal, cmd: Review) -> 
             else:
                 ctx.cycle.require_action_open(action, at)
             match cmd.decision:
+                case "submit":
+                    p.submit(staff, at, ctx.cycle.submission_level(at))
                 case "verify":
                     p.verify(staff, at, cmd.reason)
                 case "reject":
