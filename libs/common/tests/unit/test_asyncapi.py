@@ -64,7 +64,8 @@ def test_every_topic_has_a_channel_with_its_payloads_described_and_exemplified(d
 
 @pytest.mark.parametrize(("group", "topics_read"), [
     ("kota-complaints", {"sensors.alerts.v1"}),
-    ("kota-opendata", {"complaints.events.v1", "sensors.alerts.v1", "sensors.readings.v1"}),
+    ("kota-opendata", {"complaints.events.v1", "sensors.alerts.v1", "sensors.readings.v1", "musrenbang.events.v1"}),
+    ("kota-musrenbang", {"complaints.events.v1", "sensors.alerts.v1"}),
     ("kota-sensors-alerts", {"sensors.reading-summaries.v1", "sensors.vehicle-positions.v1"}),
     ("kota-sensors", {"sensors.readings.v1", "sensors.vehicle-positions.v1"}),
 ])
