@@ -12,6 +12,8 @@ import pytest
 
 from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from kota.musrenbang.v1 import musrenbang_pb2 as mb
+from kota.musrenbang.v1 import musrenbang_pb2_grpc as mb_grpc
 from kota_common.registration import installed_services
 from kota_common.testing import free_port
 
@@ -29,6 +31,8 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
     # the other listeners services open (sensors' device HTTP ingest and MQTT broker)
     env["KOTA_SENSORS_HTTP_ADDRESS"] = f"127.0.0.1:{free_port()}"
     env["KOTA_SENSORS_MQTT_ADDRESS"] = f"127.0.0.1:{free_port()}"
+    env["KOTA_COLLAB_FEDERATION_ADDRESS"] = f"127.0.0.1:{free_port()}"
+    env["KOTA_NOTIFICATIONS_SMTP_INTAKE_ADDRESS"] = f"127.0.0.1:{free_port()}"
     out = open(tmp_path / "up.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kota_cli", "up", "--var-dir", str(tmp_path / "var"), "--no-simulate"],
@@ -51,6 +55,10 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
             stub = pb_grpc.ComplaintsServiceStub(channel)
             assert stub.ListComplaints(pb.ListComplaintsRequest(page_size=1), timeout=10).total_size >= 10
             assert len(stub.ListAgencies(pb.ListAgenciesRequest(), timeout=10).agencies) >= 10
+        with grpc.insecure_channel(addresses["musrenbang"]) as channel:  # the portal's Musrenbang pages are alive
+            musrenbang = mb_grpc.MusrenbangServiceStub(channel)
+            proposals = musrenbang.ListProposals(mb.ListProposalsRequest(order_by="supports"), timeout=10).proposals
+            assert len(proposals) >= 4 and proposals[0].support_count > 0
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)

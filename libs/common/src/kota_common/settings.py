@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER = "REPLACE-ME"  # what the deployment examples ship in place of secrets
@@ -24,6 +24,14 @@ def refuse_placeholder(value: str) -> str:
 def address_field(default: str, description: str = ""):
     """A host:port setting (where a server listens, or another service's address)."""
     return Field(default, pattern=ADDRESS_PATTERN, description=description or "host:port")
+
+
+def backend_address_field(default: str, own_env: str, service_env: str, description: str = ""):
+    """Where another service is: the setting's own variable (`own_env`, e.g. KOTA_GATEWAY_COMPLAINTS_ADDRESS) or,
+    when that is not set, the variable the service itself listens on (`service_env`, KOTA_COMPLAINTS_GRPC_ADDRESS):
+    `kota up` sets only the latter, so every service finds the others wherever they were put."""
+    return Field(default, pattern=ADDRESS_PATTERN, validation_alias=AliasChoices(own_env, service_env),
+                 description=description or f"host:port of the service ({own_env}, else {service_env})")
 
 
 def metrics_address_field(default: str):

@@ -53,3 +53,20 @@ def test_a_bad_shared_setting_is_named_as_the_operator_set_it_and_secrets_are_no
         load_settings(DemoSettings)
     err = capsys.readouterr().err
     assert "KOTA_AUTH_SECRET" in err and "too-short" not in err
+
+
+def test_a_backend_address_is_its_own_variable_else_the_variable_the_service_listens_on(monkeypatch):
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    from kota_common.settings import backend_address_field
+
+    class Caller(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="KOTA_CALLER_")
+        complaints_address: str = backend_address_field("127.0.0.1:50051", "KOTA_CALLER_COMPLAINTS_ADDRESS",
+                                                        "KOTA_COMPLAINTS_GRPC_ADDRESS")
+
+    assert Caller().complaints_address == "127.0.0.1:50051"
+    monkeypatch.setenv("KOTA_COMPLAINTS_GRPC_ADDRESS", "10.0.0.5:6000")  # where `kota up` put complaints
+    assert Caller().complaints_address == "10.0.0.5:6000"
+    monkeypatch.setenv("KOTA_CALLER_COMPLAINTS_ADDRESS", "complaints:50051")
+    assert Caller().complaints_address == "complaints:50051"

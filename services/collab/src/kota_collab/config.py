@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings, address_field, metrics_address_field
+from kota_common.settings import CommonSettings, address_field, backend_address_field, metrics_address_field
 
 
 class CollabSettings(BaseSettings):
@@ -24,8 +24,9 @@ class CollabSettings(BaseSettings):
     city_ascn_member: bool = True
     tls_dir: str = Field("var/certs", description="ca.pem, <city_id>.pem, <city_id>-key.pem and, if any, crl.pem "
                          "(`kota certs`); without them the inter-city endpoint stays closed")
-    opendata_address: str = address_field("127.0.0.1:50053", "this city's open data service: partners read the "
-                                          "datasets their agreements grant through it")
+    opendata_address: str = backend_address_field("127.0.0.1:50053", "KOTA_COLLAB_OPENDATA_ADDRESS",
+                                                  "KOTA_OPENDATA_GRPC_ADDRESS", "this city's open data service: "
+                                                  "partners read the datasets their agreements grant through it")
     catalogue_interval_s: float = Field(60.0, ge=0, description="how often partnerships and activities are "
                                         "published as open datasets when they changed (0: never)")
     catalogue_organization: str = Field("KSD", pattern=r"^[A-Z0-9_-]{2,32}$", description="the open data "

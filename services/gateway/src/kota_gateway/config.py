@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import ADDRESS_PATTERN, CommonSettings, metrics_address_field, refuse_placeholder
+from kota_common.settings import ADDRESS_PATTERN, CommonSettings, backend_address_field, metrics_address_field, refuse_placeholder
 
 # In a checkout (an editable install), the document `kota asyncapi` keeps in docs/.
 REPOSITORY_ASYNCAPI = Path(__file__).resolve().parents[4] / "docs" / "asyncapi" / "asyncapi.json"
@@ -17,26 +17,10 @@ class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOTA_GATEWAY_", extra="ignore", populate_by_name=True)
 
     http_address: str = Field("127.0.0.1:8080", pattern=ADDRESS_PATTERN)
-    complaints_address: str = Field(
-        "127.0.0.1:50051",
-        pattern=ADDRESS_PATTERN,
-        validation_alias=AliasChoices("KOTA_GATEWAY_COMPLAINTS_ADDRESS", "KOTA_COMPLAINTS_GRPC_ADDRESS"),
-    )
-    sensors_address: str = Field(
-        "127.0.0.1:50052",
-        pattern=ADDRESS_PATTERN,
-        validation_alias=AliasChoices("KOTA_GATEWAY_SENSORS_ADDRESS", "KOTA_SENSORS_GRPC_ADDRESS"),
-    )
-    opendata_address: str = Field(
-        "127.0.0.1:50053",
-        pattern=ADDRESS_PATTERN,
-        validation_alias=AliasChoices("KOTA_GATEWAY_OPENDATA_ADDRESS", "KOTA_OPENDATA_GRPC_ADDRESS"),
-    )
-    musrenbang_address: str = Field(
-        "127.0.0.1:50054",
-        pattern=ADDRESS_PATTERN,
-        validation_alias=AliasChoices("KOTA_GATEWAY_MUSRENBANG_ADDRESS", "KOTA_MUSRENBANG_GRPC_ADDRESS"),
-    )
+    complaints_address: str = backend_address_field("127.0.0.1:50051", "KOTA_GATEWAY_COMPLAINTS_ADDRESS", "KOTA_COMPLAINTS_GRPC_ADDRESS")
+    sensors_address: str = backend_address_field("127.0.0.1:50052", "KOTA_GATEWAY_SENSORS_ADDRESS", "KOTA_SENSORS_GRPC_ADDRESS")
+    opendata_address: str = backend_address_field("127.0.0.1:50053", "KOTA_GATEWAY_OPENDATA_ADDRESS", "KOTA_OPENDATA_GRPC_ADDRESS")
+    musrenbang_address: str = backend_address_field("127.0.0.1:50054", "KOTA_GATEWAY_MUSRENBANG_ADDRESS", "KOTA_MUSRENBANG_GRPC_ADDRESS")
     rpc_timeout_s: float = Field(5.0, gt=0, le=120, description="deadline of each unary gRPC call")
     rpc_retries: int = Field(2, ge=0, le=5, description="extra attempts of a safe call when a service is unavailable")
     rate_limit_per_s: float = Field(20.0, ge=0, description="public requests per second per client IP (0: no limit)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kota_common.settings import CommonSettings, address_field, metrics_address_field, refuse_placeholder
+from kota_common.settings import CommonSettings, address_field, backend_address_field, metrics_address_field, refuse_placeholder
 
 
 class NotificationsSettings(BaseSettings):
@@ -19,7 +19,8 @@ class NotificationsSettings(BaseSettings):
     consumer_group: str = "kota-notifications"
     consume_events: bool = Field(True, description="answer citizens on every change of their complaint")
     grpc_workers: int = Field(8, ge=2, le=256)
-    complaints_address: str = address_field("127.0.0.1:50051", "the complaints service's gRPC address")
+    complaints_address: str = backend_address_field("127.0.0.1:50051", "KOTA_NOTIFICATIONS_COMPLAINTS_ADDRESS",
+                                                    "KOTA_COMPLAINTS_GRPC_ADDRESS", "the complaints service's gRPC address")
     portal_url: str = Field("http://127.0.0.1:8080", description="the portal's address, for tracking links")
     address_key: str = Field(
         "kota-dev-address-key-change-me-in-production", min_length=16,
