@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 
 from kota_common.kafka import assign_all, ensure_topics, topic_consumer, wait_for_broker
+from kota_common.runtime import die_with_parent
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -499,8 +500,9 @@ class ServiceProcess:
         """Starts the process without waiting for it to serve (`wait_healthy` does): several services launched
         before any is waited for start side by side (see `start_all`)."""
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
+        self.proc = subprocess.Popen(  # ends with the test run however that ends (an interrupted xdist worker)
+            [sys.executable, "-m", self.module], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         return self
 
