@@ -12,7 +12,8 @@ from kota_common.settings import CommonSettings, address_field, backend_address_
 
 
 class NotificationsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KOTA_NOTIFICATIONS_", extra="ignore")
+    # populate_by_name: complaints_address has aliases (its variable, else complaints' own); code and tests set it by name.
+    model_config = SettingsConfigDict(env_prefix="KOTA_NOTIFICATIONS_", extra="ignore", populate_by_name=True)
 
     grpc_address: str = address_field("127.0.0.1:50056", "where its gRPC server listens")
     database_url: str = "sqlite:///var/notifications.db"

@@ -5,6 +5,7 @@ provider and a real HTTP server as the WhatsApp, Telegram and SMS send APIs."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import smtplib
 import threading
@@ -197,7 +198,8 @@ def code_in(mail: EmailMessage) -> str:
 
 # -- e-mail in, answers out ------------------------------------------------------------------------------------
 def test_a_mail_becomes_a_complaint_and_its_sender_hears_back_on_every_change_once(
-        start_notifications, complaints_at, providers, topic_reader):
+        start_notifications, complaints_at, providers, topic_reader, caplog):
+    caplog.set_level(logging.DEBUG)
     sink, _ = providers
     address = f"127.0.0.1:{free_port()}"
     complaints = complaints_at(address)
@@ -236,6 +238,8 @@ def test_a_mail_becomes_a_complaint_and_its_sender_hears_back_on_every_change_on
     assert sorted(m.kind for m in sent) == ["acknowledged", "in_progress"]
     assert all(m.status == pb.DELIVERY_STATUS_SENT and m.recipient_masked == "w***@contoh.id" for m in sent)
     assert not any(secret in m.body for m in sent), "staff never read the citizen's secret code"
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("tests"))
+    assert CITIZEN not in logged and secret not in logged, "no contact and no secret code in the logs"
 
 
 def test_a_mail_that_says_nothing_is_answered_with_what_is_missing(start_notifications, providers, topic_reader):

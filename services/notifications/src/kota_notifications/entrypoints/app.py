@@ -102,6 +102,8 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
     def uow() -> UnitOfWork:
         return UnitOfWork(engine, after_commit)
 
+    # httpx logs every request's URL at INFO, and Telegram's carries the bot's token: warnings only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     http = httpx.Client(timeout=s.http_timeout_s)
     limits = RateLimits({Channel.EMAIL.value: (s.email_rate, max(1, int(s.email_rate))),
                          Channel.WHATSAPP.value: (s.whatsapp_rate, max(1, int(s.whatsapp_rate))),

@@ -15,6 +15,9 @@ from kota_common.errors import ServiceError
 from kota_notifications.domain.intake import ReadError, read_mail
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs each mail's sender and recipients at INFO ("sender: warga@...", "recip: ..."): citizens' addresses
+# never go to the logs, so its logger says warnings and errors only.
+AIOSMTPD_LOGGER = "mail.log"
 
 
 class IntakeHandler:
@@ -53,6 +56,7 @@ class SmtpIntake:
                                      server_hostname="kota-notifications")
 
     def start(self) -> None:
+        logging.getLogger(AIOSMTPD_LOGGER).setLevel(logging.WARNING)
         self.controller.start()
         log.info("SMTP intake listening on %s:%s", self.controller.hostname, self.controller.port)
 
