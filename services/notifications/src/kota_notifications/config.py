@@ -51,6 +51,8 @@ class NotificationsSettings(BaseSettings):
     retry_base_s: float = Field(30.0, gt=0, description="wait after the first failed attempt; doubled each time")
     retry_cap_s: float = Field(3600.0, gt=0)
     intake_retry_cap_s: float = Field(300.0, gt=0, description="longest wait between tries to reach complaints")
+    update_retention_days: float = Field(30, gt=0, description="how long a complaint's updates are kept for a "
+                                         "recipient registered later")
     dispatch_interval_s: float = Field(0.5, gt=0, le=60)
     # Per-channel rate limits: messages per second (and the burst).
     email_rate: float = Field(20.0, gt=0)

@@ -190,3 +190,13 @@ def test_an_opt_out_token_works_once_and_a_forged_one_is_refused(world):
 
     with pytest.raises(InvalidArgument):
         services.opt_out_by_token(UnitOfWork(engine), ctx, token[:-2] + "xx")
+
+
+def test_updates_past_their_retention_are_forgotten_and_not_told_to_a_late_recipient(world):
+    engine, ctx, clock = world
+    record(engine, ctx, event("old", "note-added", actor="staff:DLH", note="lama"))
+    clock.now += ctx.update_retention + timedelta(hours=1)
+    record(engine, ctx, event("new", "note-added", actor="staff:DLH", note="baru"))
+    assert services.forget_old_updates(UnitOfWork(engine), ctx) == 1
+    assert services.register_recipient(UnitOfWork(engine), ctx, "c1", Channel.SMS, "081234567890") == 1
+    assert ["baru" in m.body for m in messages(engine)] == [True]

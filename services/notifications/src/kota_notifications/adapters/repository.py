@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -67,6 +67,10 @@ class NotificationRepository:
         rows = self.session.execute(select(UpdateRow).where(col(UpdateRow.complaint_id) == complaint_id)
                                     .order_by(col(UpdateRow.received_at), col(UpdateRow.event_id))).scalars().all()
         return [ComplaintUpdate(r.event_id, r.complaint_id, r.ce_type, json.loads(r.data)) for r in rows]
+
+    def forget_updates(self, received_before: datetime) -> int:
+        done = self.session.execute(delete(UpdateRow).where(col(UpdateRow.received_at) < received_before))
+        return done.rowcount  # type: ignore[attr-defined]
 
     def has_message(self, event_id: str, recipient_id: str) -> bool:
         if any(m.event_id == event_id and m.recipient_id == recipient_id for m in self.messages.values()):

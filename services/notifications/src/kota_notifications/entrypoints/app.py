@@ -69,6 +69,7 @@ def context(s: NotificationsSettings) -> services.Context:
                           cap=timedelta(seconds=s.retry_cap_s)),
         intake_retry=RetryPolicy(max_attempts=1_000_000, base=timedelta(seconds=min(2.0, s.intake_retry_cap_s)),
                                  cap=timedelta(seconds=s.intake_retry_cap_s)),
+        update_retention=timedelta(days=s.update_retention_days),
     )
 
 
@@ -137,6 +138,7 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
         Events(bus, [nt_events.TOPIC, *subscribers.TOPICS], replication_factor=s.common.kafka_replication_factor),
         dispatching,
         intake,
+        Periodic("forget old updates", 3600, lambda: services.forget_old_updates(uow(), ctx)),
     ]
     if s.smtp_intake_address not in ("", "off"):
         receive: Callable = lambda mail: services.receive_mail(uow(), ctx, mail)  # noqa: E731

@@ -68,6 +68,7 @@ class Context:
     intake_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(
         max_attempts=1_000_000, base=timedelta(seconds=2), cap=timedelta(minutes=5)))
     lease: timedelta = timedelta(minutes=2)
+    update_retention: timedelta = timedelta(days=30)
     clock: Callable[[], datetime] = now_utc
 
 
@@ -109,6 +110,16 @@ def register_recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel
         queued = sum(_queue_notice(uow, ctx, recipient, u) for u in uow.repo.updates_of(complaint_id))
         uow.complete()
     return queued
+
+
+def forget_old_updates(uow: UnitOfWork, ctx: Context) -> int:
+    """Complaint updates older than the retention are dropped: a recipient registered later hears only of what
+    happens from then on (and the table does not grow with every complaint no one gave a channel for)."""
+    with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
+        forgotten = uow.repo.forget_updates(ctx.clock() - ctx.update_retention)
+        uow.complete()
+    return forgotten
 
 
 def _recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel: Channel, address: str, language: str,
