@@ -59,6 +59,8 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
             musrenbang = mb_grpc.MusrenbangServiceStub(channel)
             proposals = musrenbang.ListProposals(mb.ListProposalsRequest(order_by="supports"), timeout=10).proposals
             assert len(proposals) >= 4 and proposals[0].support_count > 0
+        # outgoing messages stay on the machine: notifications' local sink runs beside it
+        assert (tmp_path / "var" / "outbox" / "mail").is_dir(), log
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)

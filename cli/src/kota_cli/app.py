@@ -119,6 +119,11 @@ def up(
         env = {}
         if spec.database_env and spec.database_env not in os.environ:
             env[spec.database_env] = f"sqlite:///{(var_dir / f'{spec.name}.db').resolve()}"
+        if spec.companion:  # e.g. notifications' local sink: outgoing messages stay on this machine
+            module, *args = (part.format(var_dir=var_dir) for part in spec.companion)
+            children.append(ChildProcess(f"{spec.name} {module}", module, {}, log_path=logs / f"{module}.log",
+                                         argv=[sys.executable, "-m", module, *args]))
+            env.update({k: v for k, v in spec.companion_env.items() if k not in os.environ})
         children.append(ChildProcess(spec.name, spec.python_module, env, log_path=logs / f"{spec.name}.log"))
     for child in children:
         child.start()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from pydantic_settings import BaseSettings
@@ -42,6 +42,12 @@ class ServiceSpec:
     # `kota simulate <name>`: a typer command function; `kota up` runs it with --quiet (its address option reads
     # the service's address variable).
     simulate: Callable[..., None] | None = None
+    # What `kota up` runs beside the service on a developer's machine, started before it: a module (`python -m`)
+    # with its arguments ("{var_dir}" is kota up's), e.g. a local sink for outgoing messages; and the environment
+    # the service then gets
+    # (where that companion listens), unless the caller's environment sets it already.
+    companion: tuple[str, ...] = ()
+    companion_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def python_module(self) -> str:

@@ -9,7 +9,7 @@ from kota_common.settings import CommonSettings, address_field, backend_address_
 
 
 class CollabSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KOTA_COLLAB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KOTA_COLLAB_", extra="ignore", populate_by_name=True)
 
     grpc_address: str = address_field("127.0.0.1:50055", "where the staff gRPC server (bearer tokens) listens")
     federation_address: str = address_field("127.0.0.1:50155", "where the inter-city endpoint (mutual TLS) listens")

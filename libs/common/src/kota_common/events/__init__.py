@@ -89,4 +89,5 @@ ALL_TOPIC_NAMES = (
     "musrenbang.events.v1",
     "collab.events.v1",
     "opendata.events.v1",
+    "notifications.events.v1",
 )
