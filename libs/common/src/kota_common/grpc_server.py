@@ -211,12 +211,14 @@ def build_server(
     max_workers: int = 32,
     max_concurrent_rpcs: int | None = None,
     reuse_port: bool = False,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """A server with health, reflection and per-method metrics (MetricsInterceptor). `register` adds the
     servicers and returns their full names.
     max_concurrent_rpcs: calls beyond the workers wait in line up to this many in all (default 8 per worker);
     further ones are refused with RESOURCE_EXHAUSTED rather than queued without bound.
-    reuse_port: several processes of one service share the port (SO_REUSEPORT); otherwise a taken port fails."""
+    reuse_port: several processes of one service share the port (SO_REUSEPORT); otherwise a taken port fails.
+    credentials: a TLS port (e.g. mutual TLS, requiring the client's certificate) instead of a plaintext one."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[("grpc.so_reuseport", int(reuse_port)), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
@@ -230,7 +232,7 @@ def build_server(
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection(names + [health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(address)
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"cannot listen on {address}")
     return server, health_servicer, port

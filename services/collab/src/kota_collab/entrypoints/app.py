@@ -17,7 +17,6 @@ from kota_collab.adapters.tls import PeerIdentity, TlsFiles
 from kota_collab.config import CollabSettings
 from kota_collab.domain.model import City
 from kota_collab.entrypoints.grpc_api import CollabServicer, FederationServicer
-from kota_collab.entrypoints.tls_server import MutualTlsGrpcServer
 from kota_collab.service_layer import catalogue, delivery, services
 from kota_collab.service_layer.unit_of_work import UnitOfWork
 from kota_common.auth import issue_token
@@ -133,8 +132,8 @@ def bootstrap(s: CollabSettings, *, clock: Callable[[], datetime] = now_utc) -> 
 
         components += [Hook("partner channels", on_stop=client.close), Hook("open data channel", on_stop=open_data.close),
                        deliveries,
-                       MutualTlsGrpcServer(s.federation_address, register_federation, tls.server_credentials(),
-                                           max_workers=s.grpc_workers)]
+                       GrpcServer(s.federation_address, register_federation, [FEDERATION_SERVICE_NAME],
+                                  max_workers=s.grpc_workers, credentials=tls.server_credentials())]
     else:
         log.warning("no certificates in %s for %s (`kota certs`): the inter-city endpoint stays closed and partner "
                     "registries are not called", s.tls_dir, s.city_id)
