@@ -48,7 +48,7 @@ class FakeProposals:
         self.seen[proposal.id] = self.rows[proposal.id] = StoredProposal(proposal, proposer_hash, None, 1)
         self.rows[proposal.id].request_id = request_id  # type: ignore[attr-defined]
 
-    def get(self, proposal_id, *, for_update=False):
+    def get(self, proposal_id):
         stored = self.rows.get(proposal_id)
         if stored is not None:
             self.seen[proposal_id] = stored

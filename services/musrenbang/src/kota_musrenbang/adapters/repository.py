@@ -96,12 +96,10 @@ class ProposalRepository:
         self._new.add(proposal.id)
         self._request_ids[proposal.id] = request_id
 
-    def get(self, proposal_id: str, *, for_update: bool = False) -> StoredProposal | None:
+    def get(self, proposal_id: str) -> StoredProposal | None:
         if proposal_id in self.seen:
             return self.seen[proposal_id]
         query = select(ProposalRow).where(col(ProposalRow.id) == proposal_id)
-        if for_update:
-            query = query.with_for_update()
         row = self.session.execute(query).scalar_one_or_none()
         if row is None:
             return None
@@ -281,11 +279,11 @@ class ProposalRepository:
         return count
 
     def _bump_count(self, proposal_id: str, delta: int) -> None:
-        self.session.execute(
+        # no version bump: support counts are never written from a loaded proposal (see _columns)
+        self.counted[proposal_id] = self.session.execute(
             update(ProposalRow).where(col(ProposalRow.id) == proposal_id)
-            .values(support_count=ProposalRow.support_count + delta)
-        )  # no version bump: support counts are never written from a loaded proposal (see _columns)
-        self.counted[proposal_id] = self.support_count(proposal_id)
+            .values(support_count=ProposalRow.support_count + delta).returning(col(ProposalRow.support_count))
+        ).scalar_one()
         if proposal_id in self.seen:
             self.seen[proposal_id].proposal.support_count = self.counted[proposal_id]
 

@@ -162,7 +162,7 @@ def submit_proposal(ctx: Context, uow: UnitOfWork, cmd: SubmitProposal) -> tuple
                 raise FailedPrecondition("request_id sudah dipakai", [("request_id", "sudah dipakai")])
             return _view(ctx, uow, earlier), []
         with domain_rules():
-            level = Level.KELURAHAN if cmd.draft else _submission_level(ctx, at)
+            level = Level.KELURAHAN if cmd.draft else ctx.cycle.submission_level(at)
             location = Location(cmd.kelurahan_code, cmd.kelurahan_code.rsplit(".", 1)[0], cmd.rw, cmd.rt,
                                 " ".join(cmd.address.split())[:300], cmd.lat, cmd.lon)
             make = Proposal.draft if cmd.draft else Proposal.submit_new
@@ -175,10 +175,6 @@ def submit_proposal(ctx: Context, uow: UnitOfWork, cmd: SubmitProposal) -> tuple
         uow.proposals.add(proposal, who.hash, cmd.request_id or None)
         uow.complete()
         return _view(ctx, uow, uow.proposals.seen[proposal.id]), similar
-
-
-def _submission_level(ctx: Context, at: datetime) -> Level:
-    return ctx.cycle.submission_level(at)
 
 
 def get_proposal(ctx: Context, uow: UnitOfWork, proposal_id: str) -> ProposalView:
@@ -204,8 +200,8 @@ def list_proposals(ctx: Context, uow: UnitOfWork, f: ProposalFilter, page_size: 
     return views, next_token, total
 
 
-def _found(uow: UnitOfWork, proposal_id: str, *, for_update: bool = False) -> StoredProposal:
-    stored = uow.proposals.get(proposal_id, for_update=for_update) if proposal_id else None
+def _found(uow: UnitOfWork, proposal_id: str) -> StoredProposal:
+    stored = uow.proposals.get(proposal_id) if proposal_id else None
     if stored is None:
         raise NotFound(f"usulan {proposal_id!r} tidak ditemukan", [("id", "tidak ditemukan")])
     return stored
@@ -363,11 +359,8 @@ def review(ctx: Context, uow: UnitOfWork, principal: Principal, cmd: Review) -> 
 
 
 def _require_reject_stage(ctx: Context, p: Proposal, at: datetime) -> None:
-    """A forum rejects during its own stage: the one at the proposal's level."""
-    level = Level.KELURAHAN if p.status == Status.SUBMITTED and p.level == Level.KELURAHAN else p.level
-    if p.status == Status.VERIFIED:
-        level = Level.KECAMATAN
-    ctx.cycle.require_open(level, at)
+    """A forum rejects during its own stage: the one at the proposal's level (a verified one stands at kecamatan)."""
+    ctx.cycle.require_open(p.level, at)
 
 
 def _assess(ctx: Context, uow: UnitOfWork, stored: StoredProposal, staff: Staff, assessment: Assessment | None) -> None:
