@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kota_common.settings import CommonSettings, address_field, backend_address_field, metrics_address_field
@@ -22,6 +22,8 @@ class CollabSettings(BaseSettings):
     city_region: str = "DKI Jakarta"
     city_population: int = Field(0, ge=0, description="0: not recorded")
     city_ascn_member: bool = True
+    city_latitude: float | None = Field(-6.1754, ge=-90, le=90, description="WGS84, for maps (with city_longitude)")
+    city_longitude: float | None = Field(106.8272, ge=-180, le=180)
     tls_dir: str = Field("var/certs", description="ca.pem, <city_id>.pem, <city_id>-key.pem and, if any, crl.pem "
                          "(`kota certs`); without them the inter-city endpoint stays closed")
     opendata_address: str = backend_address_field("127.0.0.1:50053", "KOTA_COLLAB_OPENDATA_ADDRESS",
@@ -37,3 +39,9 @@ class CollabSettings(BaseSettings):
     federation_timeout_s: float = Field(5.0, gt=0, description="deadline of one call to a partner")
     metrics_address: str = metrics_address_field("127.0.0.1:9105")
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @model_validator(mode="after")
+    def _location_whole(self) -> CollabSettings:
+        if (self.city_latitude is None) != (self.city_longitude is None):
+            raise ValueError("KOTA_COLLAB_CITY_LATITUDE and KOTA_COLLAB_CITY_LONGITUDE are set together")
+        return self

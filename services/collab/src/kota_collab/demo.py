@@ -36,6 +36,21 @@ ASCN_PILOTS = [
     ("da-nang", "Da Nang", "VN"), ("hanoi", "Hanoi", "VN"), ("ho-chi-minh-city", "Ho Chi Minh City", "VN"),
 ]
 REGIONS = {"makassar": "Sulawesi Selatan", "banyuwangi": "Jawa Timur"}
+# Where each city is (WGS84, its centre, rounded), for the portal's map.
+COORDINATES = {
+    "jeddah": (21.4858, 39.1925), "seoul": (37.5665, 126.978), "tokyo": (35.6762, 139.6503), "berlin": (52.52, 13.405),
+    "moscow": (55.7558, 37.6173), "rotterdam": (51.9244, 4.4777), "amsterdam": (52.3676, 4.9041),
+    "barcelona": (41.3874, 2.1686), "bandar-seri-begawan": (4.9031, 114.9398), "battambang": (13.0957, 103.2022),
+    "phnom-penh": (11.5564, 104.9282), "siem-reap": (13.3671, 103.8448), "makassar": (-5.1477, 119.4327),
+    "banyuwangi": (-8.2192, 114.3691), "luang-prabang": (19.8856, 102.1347), "vientiane": (17.9757, 102.6331),
+    "johor-bahru": (1.4927, 103.7414), "kota-kinabalu": (5.9804, 116.0735), "kuala-lumpur": (3.139, 101.6869),
+    "kuching": (1.5535, 110.3593), "mandalay": (21.9588, 96.0891), "nay-pyi-taw": (19.7633, 96.0785),
+    "yangon": (16.8409, 96.1735), "cebu-city": (10.3157, 123.8854), "davao-city": (7.1907, 125.4553),
+    "manila": (14.5995, 120.9842), "singapore": (1.3521, 103.8198), "bangkok": (13.7563, 100.5018),
+    "chonburi": (13.3611, 100.9847), "phuket": (7.8804, 98.3923), "da-nang": (16.0544, 108.2022),
+    "hanoi": (21.0278, 105.8342), "ho-chi-minh-city": (10.8231, 106.6297),
+    "kalimantan-utara": (2.8375, 117.3653),  # Tanjung Selor, the province's capital
+}
 ALL_FOCUS_AREAS = ["civic_social", "health_wellbeing", "safety_security", "quality_environment", "built_infrastructure",
                    "industry_innovation"]
 
@@ -52,8 +67,10 @@ def seed(address: str) -> None:
         stub = pb_grpc.CollabServiceStub(channel)
 
         def city(id_: str, name: str, country: str, region: str = "", ascn: bool = False) -> None:
-            stub.RegisterCity(pb.RegisterCityRequest(city=pb.City(id=id_, name=name, country=country, region=region,
-                                                                  ascn_member=ascn)), metadata=metadata, timeout=10)
+            latitude, longitude = COORDINATES[id_]
+            stub.RegisterCity(pb.RegisterCityRequest(city=pb.City(
+                id=id_, name=name, country=country, region=region, ascn_member=ascn, latitude=latitude,
+                longitude=longitude, has_location=True)), metadata=metadata, timeout=10)
 
         def partnership(n: int, kind: pb.PartnershipKind, title: str, partners: list[str], note: str = "", focus: list[str] | None = None
                         ) -> str:

@@ -140,3 +140,45 @@ def test_the_demo_seeds_jakartas_real_partners_once_without_invented_dates(regis
     kaltara = next(p for p in partnerships if any(x.city_id == "kalimantan-utara" for x in p.parties))
     visit = stub.GetPartnership(pb.GetPartnershipRequest(id=kaltara.id), metadata=ADMIN).activities[0]
     assert (visit.kind, visit.starts_on, kaltara.scope) == (pb.ACTIVITY_KIND_VISIT_VIRTUAL, "2022-03-17", "domestic")
+    assert all(c.has_location for c in cities.values()), [c.id for c in cities.values() if not c.has_location]
+    assert (cities["seoul"].latitude, cities["seoul"].longitude) == (37.5665, 126.978)
+    timeline = stub.ListActivities(pb.ListActivitiesRequest(), metadata=staff("staff")).activities
+    assert [(a.partnership_id, a.starts_on) for a in timeline] == [(kaltara.id, "2022-03-17")]
+
+
+def test_activities_and_agreements_are_listed_across_partnerships(registry):
+    stub, _ = registry
+    reader = staff("staff")
+    stub.RegisterCity(pb.RegisterCityRequest(city=pb.City(id="tokyo", name="Tokyo", country="JP", latitude=35.6762,
+                                                          longitude=139.6503, has_location=True)), metadata=ADMIN)
+    stub.RegisterCity(pb.RegisterCityRequest(city=pb.City(id="rotterdam", name="Rotterdam", country="NL")), metadata=ADMIN)
+    tokyo = {c.id: c for c in stub.ListCities(pb.ListCitiesRequest(), metadata=reader).cities}["tokyo"]
+    assert (tokyo.has_location, tokyo.latitude, tokyo.longitude) == (True, 35.6762, 139.6503)
+    ids = {}
+    for city in ("tokyo", "rotterdam"):
+        ids[city] = stub.CreatePartnership(pb.CreatePartnershipRequest(
+            kind=pb.PARTNERSHIP_KIND_SISTER_CITY, title=f"Jakarta - {city}", partner_city_ids=[city], status="active"),
+            metadata=ADMIN).partnership.id
+    for city, title, starts_on in [("tokyo", "Lokakarya mobilitas", "2025-02-10"), ("rotterdam", "Tanpa tanggal", ""),
+                                   ("rotterdam", "Kunjungan pompa air", "2023-09-01")]:
+        stub.RecordActivity(pb.RecordActivityRequest(partnership_id=ids[city], kind=pb.ACTIVITY_KIND_WORKSHOP,
+                                                     title=title, starts_on=starts_on), metadata=ADMIN)
+    grant = stub.GrantAgreement(pb.GrantAgreementRequest(partnership_id=ids["tokyo"], city_id="tokyo",
+                                                         streams=["air-quality-alerts"]), metadata=ADMIN).agreement
+    every = stub.ListActivities(pb.ListActivitiesRequest(), metadata=reader).activities
+    assert [a.title for a in every] == ["Kunjungan pompa air", "Lokakarya mobilitas", "Tanpa tanggal"]
+    of_rotterdam = stub.ListActivities(pb.ListActivitiesRequest(city_id="rotterdam"), metadata=reader).activities
+    assert [a.title for a in of_rotterdam] == ["Kunjungan pompa air", "Tanpa tanggal"]
+    agreements = stub.ListAgreements(pb.ListAgreementsRequest(city_id="tokyo"), metadata=reader).agreements
+    assert [(a.id, list(a.streams)) for a in agreements] == [(grant.id, ["air-quality-alerts"])]
+    assert stub.ListAgreements(pb.ListAgreementsRequest(partnership_id=ids["rotterdam"]), metadata=reader).agreements == []
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ListActivities(pb.ListActivitiesRequest(city_id="atlantis"), metadata=reader)
+    assert (refused.value.code(), field_violations(refused.value)) == (grpc.StatusCode.NOT_FOUND, [("city_id", "not found")])
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ListAgreements(pb.ListAgreementsRequest())
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.RegisterCity(pb.RegisterCityRequest(city=pb.City(id="nowhere", name="Nowhere", country="ID", latitude=95,
+                                                              longitude=0, has_location=True)), metadata=ADMIN)
+    assert [f for f, _ in field_violations(refused.value)] == ["city.latitude"]

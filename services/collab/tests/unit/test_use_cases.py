@@ -9,10 +9,11 @@ import pytest
 
 from kota_collab.adapters.partners import PartnerUnreachable
 from kota_collab.adapters.repository import Delivery
+from kota_collab.domain.errors import DomainError
 from kota_collab.domain.model import Activity, Agreement, City, Decision, Kind, Partnership, Status
 from kota_collab.service_layer import catalogue, delivery, services
 from kota_common.auth import Principal
-from kota_common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 
 # -- cosmicpython's FakeUnitOfWork: repositories in dictionaries, events collected at complete() ------------
@@ -74,6 +75,9 @@ class FakeAgreements:
     def of_city(self, city_id):
         return [a for a in self.rows.values() if a.city_id == city_id]
 
+    def all(self):
+        return list(self.rows.values())
+
 
 class FakeActivities:
     def __init__(self):
@@ -83,7 +87,11 @@ class FakeActivities:
         self.rows.append(a)
 
     def of_partnership(self, pid):
-        return [a for a in self.rows if a.partnership_id == pid]
+        return self.of_partnerships({pid})
+
+    def of_partnerships(self, pids):
+        chosen = [a for a in self.rows if pids is None or a.partnership_id in pids]
+        return sorted(chosen, key=lambda a: (a.starts_on is None, a.starts_on or datetime.min.date()))
 
 
 class FakeDeliveries:
@@ -304,3 +312,51 @@ def test_partnerships_and_activities_are_published_as_open_data_when_they_change
     services.create_partnership(ctx, store.uow(), ADMIN, services.CreatePartnership(
         kind="mou", title="Kedua", focus_areas=[], partner_city_ids=["makassar"]))
     assert publisher.run() == 1 and target.published[-1].name == catalogue.PARTNERSHIPS
+
+
+def test_the_timeline_lists_activities_as_they_happened_narrowed_to_a_city_or_a_partnership(world):
+    store, ctx, _ = world
+    store.cities.put(City("seoul", "Seoul", "KR"), ctx.clock())
+    with_makassar = propose(store, ctx).partnership.id
+    with_seoul = services.create_partnership(ctx, store.uow(), ADMIN, services.CreatePartnership(
+        kind="sister_city", title="Jakarta - Seoul", focus_areas=[], partner_city_ids=["seoul"], status="active")
+    ).partnership.id
+
+    def record(pid, title, starts_on=""):
+        services.record_activity(ctx, store.uow(), ADMIN, services.RecordActivity(
+            partnership_id=pid, kind="workshop", title=title, starts_on=starts_on))
+
+    record(with_seoul, "undated")
+    record(with_makassar, "later", "2024-05-01")
+    record(with_seoul, "earlier", "2022-03-17")
+    assert [a.title for a in services.list_activities(store.uow())] == ["earlier", "later", "undated"]
+    assert [a.title for a in services.list_activities(store.uow(), city_id="seoul")] == ["earlier", "undated"]
+    assert [a.title for a in services.list_activities(store.uow(), partnership_id=with_makassar)] == ["later"]
+    assert services.list_activities(store.uow(), partnership_id=with_makassar, city_id="seoul") == []
+    with pytest.raises(NotFound):
+        services.list_activities(store.uow(), city_id="atlantis")
+    with pytest.raises(NotFound):
+        services.list_activities(store.uow(), partnership_id="no-such-partnership")
+
+
+def test_agreements_are_listed_for_a_partnership_or_the_city_they_grant(world):
+    store, ctx, _ = world
+    store.cities.put(City("seoul", "Seoul", "KR"), ctx.clock())
+    pid = services.create_partnership(ctx, store.uow(), ADMIN, services.CreatePartnership(
+        kind="sister_city", title="Jakarta - Seoul", focus_areas=[], partner_city_ids=["seoul"], status="active")
+    ).partnership.id
+    granted = services.grant_agreement(ctx, store.uow(), ADMIN, services.GrantAgreement(
+        partnership_id=pid, city_id="seoul", dataset_ids=["kualitas-udara-ispu"], streams=["flood-alerts"]))
+    assert [a.id for a in services.list_agreements(store.uow())] == [granted.id]
+    assert [a.id for a in services.list_agreements(store.uow(), partnership_id=pid, city_id="seoul")] == [granted.id]
+    assert services.list_agreements(store.uow(), city_id="makassar") == []
+    with pytest.raises(NotFound):
+        services.list_agreements(store.uow(), city_id="atlantis")
+
+
+def test_a_city_is_located_by_both_coordinates_within_their_ranges():
+    assert City("seoul", "Seoul", "KR", latitude=37.5665, longitude=126.978).latitude == 37.5665
+    for latitude, longitude, field in [(37.5, None, "latitude"), (91.0, 0.0, "latitude"), (0.0, 180.5, "longitude")]:
+        with pytest.raises(DomainError) as refused:
+            City("seoul", "Seoul", "KR", latitude=latitude, longitude=longitude)
+        assert refused.value.field == field

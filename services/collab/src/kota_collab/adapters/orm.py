@@ -24,6 +24,8 @@ class CityRow(SQLModel, table=True):
     ascn_member: bool = False
     endpoint: str = Field(default="", max_length=300, description="host:port of its Kota inter-city endpoint")
     home: bool = False
+    latitude: float | None = Field(default=None, description="WGS84 degrees; null when not recorded")
+    longitude: float | None = None
     updated: datetime
 
 

@@ -76,10 +76,12 @@ class CityRepository:
             self.session.add(row)
         row.name, row.country, row.region, row.population = city.name, city.country, city.region, city.population
         row.ascn_member, row.endpoint, row.home, row.updated = city.ascn_member, city.endpoint, city.home, at
+        row.latitude, row.longitude = city.latitude, city.longitude
 
     @staticmethod
     def _city(r: CityRow) -> City:
-        return City(r.id, r.name, r.country, r.region, r.population, r.ascn_member, r.endpoint, r.home)
+        return City(r.id, r.name, r.country, r.region, r.population, r.ascn_member, r.endpoint, r.home, r.latitude,
+                    r.longitude)
 
 
 class PartnershipRepository:
@@ -195,6 +197,10 @@ class AgreementRepository:
                                     .order_by(col(AgreementRow.granted_at))).scalars()
         return [self._agreement(r) for r in rows]
 
+    def all(self) -> list[Agreement]:
+        rows = self.session.execute(select(AgreementRow).order_by(col(AgreementRow.granted_at), col(AgreementRow.id)))
+        return [self._agreement(r) for r in rows.scalars()]
+
     @staticmethod
     def _agreement(r: AgreementRow) -> Agreement:
         return Agreement(r.id, r.partnership_id, r.city_id, tuple(json.loads(r.dataset_ids)),
@@ -212,8 +218,18 @@ class ActivityRepository:
                                      outcomes=a.outcomes, created=at))
 
     def of_partnership(self, partnership_id: str) -> list[Activity]:
-        rows = self.session.execute(select(ActivityRow).where(col(ActivityRow.partnership_id) == partnership_id)
-                                    .order_by(col(ActivityRow.starts_on), col(ActivityRow.created))).scalars()
+        return self.of_partnerships({partnership_id})
+
+    def of_partnerships(self, partnership_ids: set[str] | None) -> list[Activity]:
+        """The activities of these partnerships (every one's when None), in the order they happened: by start
+        date, those without one last, then as they were recorded."""
+        query = select(ActivityRow)
+        if partnership_ids is not None:
+            if not partnership_ids:
+                return []
+            query = query.where(col(ActivityRow.partnership_id).in_(partnership_ids))
+        rows = self.session.execute(query.order_by(col(ActivityRow.starts_on).is_(None), col(ActivityRow.starts_on),
+                                                   col(ActivityRow.created), col(ActivityRow.id))).scalars()
         return [Activity(r.id, r.partnership_id, ActivityKind(r.kind), r.title, r.starts_on, r.ends_on, r.participants,
                          r.outcomes) for r in rows]
 

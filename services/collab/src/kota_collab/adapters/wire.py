@@ -41,12 +41,17 @@ def _iso(value: date | None) -> str:
 
 
 def city_pb(c: City) -> pb.City:
-    return pb.City(id=c.id, name=c.name, country=c.country, region=c.region, population=c.population,
-                   ascn_member=c.ascn_member, endpoint=c.endpoint, home=c.home)
+    message = pb.City(id=c.id, name=c.name, country=c.country, region=c.region, population=c.population,
+                      ascn_member=c.ascn_member, endpoint=c.endpoint, home=c.home)
+    if c.latitude is not None and c.longitude is not None:
+        message.latitude, message.longitude, message.has_location = c.latitude, c.longitude, True
+    return message
 
 
 def city_from_pb(m: pb.City) -> City:
-    return City(m.id, m.name, m.country, m.region, m.population, m.ascn_member, m.endpoint)
+    located = m.has_location
+    return City(m.id, m.name, m.country, m.region, m.population, m.ascn_member, m.endpoint,
+                latitude=m.latitude if located else None, longitude=m.longitude if located else None)
 
 
 def partnership_pb(p: Partnership, sync_pending: bool = False) -> pb.Partnership:

@@ -125,6 +125,8 @@ class City:
     ascn_member: bool = False
     endpoint: str = ""  # host:port of its Kota inter-city endpoint; "" when it runs none
     home: bool = False
+    latitude: float | None = None  # WGS84 degrees, for the map; None when not recorded
+    longitude: float | None = None
 
     def __post_init__(self) -> None:
         if not CITY_ID.match(self.id):
@@ -137,6 +139,12 @@ class City:
             raise DomainError("population cannot be negative", "population")
         if self.endpoint and not ENDPOINT.match(self.endpoint):
             raise DomainError("endpoint is host:port", "endpoint")
+        if (self.latitude is None) != (self.longitude is None):
+            raise DomainError("a location needs both latitude and longitude", "latitude")
+        if self.latitude is not None and not -90 <= self.latitude <= 90:
+            raise DomainError("latitude is between -90 and 90 degrees", "latitude")
+        if self.longitude is not None and not -180 <= self.longitude <= 180:
+            raise DomainError("longitude is between -180 and 180 degrees", "longitude")
 
     @property
     def federated(self) -> bool:

@@ -36,7 +36,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "adapters" / "migrations"
 
 def home_city(s: CollabSettings) -> City:
     return City(s.city_id, s.city_name, s.city_country, s.city_region, s.city_population, s.city_ascn_member,
-                s.federation_address, home=True)
+                s.federation_address, home=True, latitude=s.city_latitude, longitude=s.city_longitude)
 
 
 class Deliveries:

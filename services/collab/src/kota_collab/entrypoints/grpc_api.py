@@ -116,6 +116,18 @@ class CollabServicer(pb_grpc.CollabServiceServicer):
             ends_on=request.ends_on, participants=request.participants, outcomes=request.outcomes))
         return pb.RecordActivityResponse(activity=wire.activity_pb(activity))
 
+    @translate_errors
+    def ListActivities(self, request, context):
+        self._staff(context)
+        found = services.list_activities(self.uow(), request.partnership_id, request.city_id)
+        return pb.ListActivitiesResponse(activities=[wire.activity_pb(a) for a in found])
+
+    @translate_errors
+    def ListAgreements(self, request, context):
+        self._staff(context)
+        found = services.list_agreements(self.uow(), request.partnership_id, request.city_id)
+        return pb.ListAgreementsResponse(agreements=[wire.agreement_pb(a) for a in found])
+
 
 class FederationServicer(pb_grpc.FederationServiceServicer):
     """`recheck_s`: how often an open stream checks its grant again (a revoked grant ends it within that, plus one

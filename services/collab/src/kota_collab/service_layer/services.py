@@ -285,6 +285,35 @@ def record_activity(ctx: Context, uow: UnitOfWork, principal: Principal, cmd: Re
     return a
 
 
+def _partnership_ids(uow: UnitOfWork, partnership_id: str, city_id: str) -> set[str] | None:
+    """The partnerships a list is narrowed to (None: every one); unknown ids are NOT_FOUND."""
+    ids: set[str] | None = None
+    if partnership_id:
+        ids = {_found(uow, partnership_id).id}
+    if city_id:
+        if uow.cities.get(city_id) is None:
+            raise NotFound(f"no city {city_id!r}", [("city_id", "not found")])
+        of_city = {p.id for p in uow.partnerships.filtered(city_id=city_id)}
+        ids = of_city if ids is None else ids & of_city
+    return ids
+
+
+def list_activities(uow: UnitOfWork, partnership_id: str = "", city_id: str = "") -> list[Activity]:
+    """Activities in the order they happened (by start date, undated last), narrowed to a partnership or to the
+    partnerships of a city."""
+    with uow:
+        return uow.activities.of_partnerships(_partnership_ids(uow, partnership_id, city_id))
+
+
+def list_agreements(uow: UnitOfWork, partnership_id: str = "", city_id: str = "") -> list[Agreement]:
+    """Agreements in the order they were granted: of a partnership, or granted to a city, or all."""
+    with uow:
+        if city_id and uow.cities.get(city_id) is None:
+            raise NotFound(f"no city {city_id!r}", [("city_id", "not found")])
+        found = uow.agreements.of_partnership(_found(uow, partnership_id).id) if partnership_id else uow.agreements.all()
+        return [a for a in found if not city_id or a.city_id == city_id]
+
+
 # -- partner cities (the inter-city endpoint) ------------------------------------------------------------------
 def audit(ctx: Context, uow: UnitOfWork, city_id: str, method: str, outcome: str, detail: str = "",
           partnership_id: str = "", agreement_id: str = "") -> None:

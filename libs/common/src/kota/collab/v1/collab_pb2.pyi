@@ -57,7 +57,7 @@ ACTIVITY_KIND_WORKSHOP: ActivityKind
 ACTIVITY_KIND_SHARED_SOLUTION: ActivityKind
 
 class City(_message.Message):
-    __slots__ = ("id", "name", "country", "region", "population", "ascn_member", "endpoint", "home")
+    __slots__ = ("id", "name", "country", "region", "population", "ascn_member", "endpoint", "home", "latitude", "longitude", "has_location")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,9 @@ class City(_message.Message):
     ASCN_MEMBER_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     HOME_FIELD_NUMBER: _ClassVar[int]
+    LATITUDE_FIELD_NUMBER: _ClassVar[int]
+    LONGITUDE_FIELD_NUMBER: _ClassVar[int]
+    HAS_LOCATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     country: str
@@ -74,7 +77,10 @@ class City(_message.Message):
     ascn_member: bool
     endpoint: str
     home: bool
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., country: _Optional[str] = ..., region: _Optional[str] = ..., population: _Optional[int] = ..., ascn_member: _Optional[bool] = ..., endpoint: _Optional[str] = ..., home: _Optional[bool] = ...) -> None: ...
+    latitude: float
+    longitude: float
+    has_location: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., country: _Optional[str] = ..., region: _Optional[str] = ..., population: _Optional[int] = ..., ascn_member: _Optional[bool] = ..., endpoint: _Optional[str] = ..., home: _Optional[bool] = ..., latitude: _Optional[float] = ..., longitude: _Optional[float] = ..., has_location: _Optional[bool] = ...) -> None: ...
 
 class Party(_message.Message):
     __slots__ = ("city_id", "role", "since", "until")
@@ -347,6 +353,34 @@ class RecordActivityResponse(_message.Message):
     ACTIVITY_FIELD_NUMBER: _ClassVar[int]
     activity: Activity
     def __init__(self, activity: _Optional[_Union[Activity, _Mapping]] = ...) -> None: ...
+
+class ListActivitiesRequest(_message.Message):
+    __slots__ = ("partnership_id", "city_id")
+    PARTNERSHIP_ID_FIELD_NUMBER: _ClassVar[int]
+    CITY_ID_FIELD_NUMBER: _ClassVar[int]
+    partnership_id: str
+    city_id: str
+    def __init__(self, partnership_id: _Optional[str] = ..., city_id: _Optional[str] = ...) -> None: ...
+
+class ListActivitiesResponse(_message.Message):
+    __slots__ = ("activities",)
+    ACTIVITIES_FIELD_NUMBER: _ClassVar[int]
+    activities: _containers.RepeatedCompositeFieldContainer[Activity]
+    def __init__(self, activities: _Optional[_Iterable[_Union[Activity, _Mapping]]] = ...) -> None: ...
+
+class ListAgreementsRequest(_message.Message):
+    __slots__ = ("partnership_id", "city_id")
+    PARTNERSHIP_ID_FIELD_NUMBER: _ClassVar[int]
+    CITY_ID_FIELD_NUMBER: _ClassVar[int]
+    partnership_id: str
+    city_id: str
+    def __init__(self, partnership_id: _Optional[str] = ..., city_id: _Optional[str] = ...) -> None: ...
+
+class ListAgreementsResponse(_message.Message):
+    __slots__ = ("agreements",)
+    AGREEMENTS_FIELD_NUMBER: _ClassVar[int]
+    agreements: _containers.RepeatedCompositeFieldContainer[Agreement]
+    def __init__(self, agreements: _Optional[_Iterable[_Union[Agreement, _Mapping]]] = ...) -> None: ...
 
 class SyncPartnershipRequest(_message.Message):
     __slots__ = ("partnership", "sender")

@@ -89,6 +89,16 @@ class CollabServiceStub:
                 request_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.RecordActivityRequest.SerializeToString,
                 response_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.RecordActivityResponse.FromString,
                 _registered_method=True)
+        self.ListActivities = channel.unary_unary(
+                '/kota.collab.v1.CollabService/ListActivities',
+                request_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListActivitiesRequest.SerializeToString,
+                response_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListActivitiesResponse.FromString,
+                _registered_method=True)
+        self.ListAgreements = channel.unary_unary(
+                '/kota.collab.v1.CollabService/ListAgreements',
+                request_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListAgreementsRequest.SerializeToString,
+                response_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListAgreementsResponse.FromString,
+                _registered_method=True)
 
 
 class CollabServiceServicer:
@@ -170,6 +180,22 @@ class CollabServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListActivities(self, request, context):
+        """ListActivities returns the activities of every partnership (or of one, or of those with one city), in the
+        order they happened: by start date, those without a date last.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAgreements(self, request, context):
+        """ListAgreements returns the data-sharing agreements (in force, lapsed and revoked) of every partnership, or of
+        one, or granted to one city, in the order they were granted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CollabServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -217,6 +243,16 @@ def add_CollabServiceServicer_to_server(servicer, server):
                     servicer.RecordActivity,
                     request_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.RecordActivityRequest.FromString,
                     response_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.RecordActivityResponse.SerializeToString,
+            ),
+            'ListActivities': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActivities,
+                    request_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListActivitiesRequest.FromString,
+                    response_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListActivitiesResponse.SerializeToString,
+            ),
+            'ListAgreements': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgreements,
+                    request_deserializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListAgreementsRequest.FromString,
+                    response_serializer=kota_dot_collab_dot_v1_dot_collab__pb2.ListAgreementsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -472,6 +508,60 @@ class CollabService:
             '/kota.collab.v1.CollabService/RecordActivity',
             kota_dot_collab_dot_v1_dot_collab__pb2.RecordActivityRequest.SerializeToString,
             kota_dot_collab_dot_v1_dot_collab__pb2.RecordActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActivities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.collab.v1.CollabService/ListActivities',
+            kota_dot_collab_dot_v1_dot_collab__pb2.ListActivitiesRequest.SerializeToString,
+            kota_dot_collab_dot_v1_dot_collab__pb2.ListActivitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgreements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.collab.v1.CollabService/ListAgreements',
+            kota_dot_collab_dot_v1_dot_collab__pb2.ListAgreementsRequest.SerializeToString,
+            kota_dot_collab_dot_v1_dot_collab__pb2.ListAgreementsResponse.FromString,
             options,
             channel_credentials,
             insecure,
