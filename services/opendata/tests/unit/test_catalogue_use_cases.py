@@ -9,7 +9,7 @@ from kota_common.auth import Principal
 from kota_common.errors import InvalidArgument, NotFound, PermissionDenied
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
-from kota_opendata.domain import catalog
+from kota_opendata.domain import catalog, search_query
 from kota_opendata.service_layer import uploads
 from kota_opendata.service_layer.queries import CatalogueQueries
 
@@ -25,6 +25,7 @@ class FakeCatalog:
         self.orgs = {o.name: o for o in organizations}
         self.group_rows = {g.name: g for g in groups}
         self.version_queries = 0
+        self.plans: list = []
         self.added: list = []
 
     def datasets(self):
@@ -53,6 +54,12 @@ class FakeCatalog:
 
     def group(self, name):
         return self.group_rows.get(name)
+
+    def search(self, plan):
+        """The fake runs no SQL: every dataset by name, a facet on their organizations."""
+        self.plans.append(plan)
+        page = sorted(self.rows.values(), key=lambda d: d.name)[plan.start: plan.start + plan.rows]
+        return len(self.rows), page, {"organization": [("dlh", 2), ("dsda", 1)]}
 
     def versions_of(self, dataset_ids):
         self.version_queries += 1
@@ -97,17 +104,21 @@ def fake():
 
 
 def test_a_search_page_loads_the_versions_of_all_its_datasets_at_once(fake):
-    found = CatalogueQueries(lambda: fake).search("", "", "name asc", ["organization"], 50, 0, 10)
+    found = CatalogueQueries(lambda: fake).search("", "tags:air", "name asc", ["organization"], 50, 0, 10)
+    plan = fake.catalog.plans[0]
+    assert str(plan.where) == str(search_query.Match("tags", "air")) and plan.sort[0] == ("name", False)
     assert found.count == 3 and [d.name for d in found.page.datasets] == ["air-quality", "flood-reports", "waste-sites"]
     assert fake.catalog.version_queries == 1
     assert all([v.number for v in found.page.versions[d.id]] == [1, 2] for d in found.page.datasets)
     assert dict(found.facets["organization"]) == {"dlh": 2, "dsda": 1}
 
 
-def test_a_search_is_refused_with_every_invalid_parameter(fake):
+@pytest.mark.parametrize("args,field", [(("", "", "", [], 50, -1, 10), "start"), (("", "", "", [], 50, 0, 1001), "rows"),
+                                        (("", "colour:red", "", [], 50, 0, 10), "fq"), (("", "", "size", [], 50, 0, 10), "sort")])
+def test_a_search_is_refused_naming_the_invalid_parameter_before_any_query(fake, args, field):
     with pytest.raises(InvalidArgument) as refused:
-        CatalogueQueries(lambda: fake).search("", "", "", [], 50, -1, 1001)
-    assert {f for f, _ in refused.value.violations} == {"rows", "start"}
+        CatalogueQueries(lambda: fake).search(*args)
+    assert [f for f, _ in refused.value.violations] == [field] and not fake.catalog.plans
 
 
 def test_a_dataset_is_found_by_name_or_by_one_of_its_resources(fake):

@@ -10,8 +10,9 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from kota_common.eventbus import ProcessedEvent
-from kota_opendata.adapters import datastore
+from kota_opendata.adapters import catalog_search, datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
+from kota_opendata.domain.search_query import SearchPlan
 
 
 class CatalogRepository:
@@ -26,6 +27,16 @@ class CatalogRepository:
 
     def dataset_named(self, name: str) -> DatasetRow | None:
         return self.session.exec(select(DatasetRow).where(DatasetRow.name == name)).first()
+
+    def search(self, plan: SearchPlan) -> tuple[int, list[DatasetRow], dict[str, list[tuple[str, int]]]]:
+        """(number of matches, the page's datasets in the plan's order, facet counts): all in SQL."""
+        conn = self.session.connection()
+        count, ids = catalog_search.page_ids(conn, plan)
+        rows = {d.id: d for d in self.session.exec(select(DatasetRow).where(col(DatasetRow.id).in_(ids))).all()} if ids else {}
+        return count, [rows[i] for i in ids if i in rows], catalog_search.facets(conn, plan)
+
+    def autocomplete(self, text: str, limit: int) -> list[tuple[str, str, str]]:
+        return catalog_search.autocomplete(self.session.connection(), text, limit)
 
     def dataset_names(self) -> list[str]:
         return list(self.session.exec(select(DatasetRow.name)).all())

@@ -1,14 +1,11 @@
-"""The catalogue: definitions of the event-fed datasets, and dataset search (CKAN package_search semantics)."""
+"""The catalogue: definitions of the event-fed datasets, organizations, groups and licenses (dataset search is
+search_query.py)."""
 
 from __future__ import annotations
 
 import re
-import shlex
 import uuid
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 NAMESPACE = uuid.UUID("6f1f2d3e-6a43-4a0b-9a7e-0c0a7d1b2e55")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")
@@ -20,16 +17,15 @@ LICENSES = {
     "other-open": ("Other (Open)", ""),
 }
 DEFAULT_LICENSE = "cc-by-4.0"
-FQ_FIELDS = ("organization", "tags", "groups", "license_id", "res_format", "name", "frequency", "source")
-FACET_FIELDS = ("organization", "tags", "groups", "license_id", "res_format")
 FACET_TITLES = {
     "organization": "Organizations",
     "tags": "Tags",
     "groups": "Groups",
     "license_id": "Licenses",
     "res_format": "Formats",
+    "frequency": "Update frequency",
+    "source": "Source",
 }
-SORT_FIELDS = ("score", "name", "title_string", "metadata_modified", "metadata_created")
 
 
 def dataset_id(name: str) -> str:
@@ -384,134 +380,3 @@ GROUPS = {
     "perencanaan": ("Perencanaan", "Planning and budgeting."),
     "kependudukan": ("Kependudukan", "Population statistics (aggregated)."),
 }
-
-
-# ---- search -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Entry:
-    """What dataset search needs to know about a dataset."""
-
-    name: str
-    title: str
-    notes: str
-    organization: str
-    tags: Sequence[str]
-    groups: Sequence[str]
-    license_id: str
-    frequency: str
-    source: str
-    formats: Sequence[str]
-    metadata_created: datetime
-    metadata_modified: datetime
-
-    def values(self, fq_field: str) -> list[str]:
-        match fq_field:
-            case "organization":
-                return [self.organization.lower()]
-            case "tags":
-                return list(self.tags)
-            case "groups":
-                return list(self.groups)
-            case "res_format":
-                return list(self.formats)
-            case _:
-                return [getattr(self, fq_field)]
-
-
-class SearchError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
-def parse_fq(fq: str) -> list[tuple[str, str, bool]]:
-    """`field:value` terms (quoted values allowed, AND ignored, leading '-' negates) -> (field, value, negate)."""
-    try:
-        parts = shlex.split(fq.replace("+", " "), posix=True)
-    except ValueError as exc:
-        raise SearchError("fq", f"unbalanced quotes in fq: {exc}") from None
-    terms = []
-    for part in parts:
-        if part.upper() == "AND" or part == "*:*":
-            continue
-        negate = part.startswith("-")
-        part = part.lstrip("-")
-        if ":" not in part:
-            raise SearchError("fq", f"expected field:value, got {part!r}")
-        name, value = part.split(":", 1)
-        if name not in FQ_FIELDS:
-            raise SearchError("fq", f"unknown fq field {name!r}; known: {', '.join(FQ_FIELDS)}")
-        terms.append((name, value.strip('"'), negate))
-    return terms
-
-
-def parse_sort(sort: str) -> list[tuple[str, bool]]:
-    """`field asc|desc, ...` -> [(field, descending)]."""
-    out = []
-    for clause in (sort or "score desc, metadata_modified desc").split(","):
-        bits = clause.split()
-        if not bits:
-            continue
-        if bits[0] not in SORT_FIELDS or len(bits) > 2 or (len(bits) == 2 and bits[1].lower() not in ("asc", "desc")):
-            raise SearchError("sort", f"cannot sort by {clause.strip()!r}; fields: {', '.join(SORT_FIELDS)}")
-        out.append((bits[0], len(bits) == 2 and bits[1].lower() == "desc"))
-    return out
-
-
-def score(entry: Entry, words: list[str]) -> float:
-    if not words:
-        return 1.0
-    hay = {
-        3.0: f"{entry.name} {entry.title}".lower(),
-        2.0: " ".join(entry.tags).lower(),
-        1.0: f"{entry.notes} {entry.organization}".lower(),
-    }
-    total = 0.0
-    for word in words:
-        best = max((w for w, text in hay.items() if word in text), default=0.0)
-        if best == 0.0:
-            return 0.0
-        total += best
-    return total
-
-
-def search(
-    entries: Sequence[Entry], q: str = "", fq: str = "", sort: str = "", facet_fields: Sequence[str] = (), facet_limit: int = 50
-) -> tuple[list[Entry], dict[str, list[tuple[str, int]]]]:
-    """Filters, scores and sorts; returns every match (the caller pages) and facet counts over the matches."""
-    for f in facet_fields:
-        if f not in FACET_FIELDS:
-            raise SearchError("facet_fields", f"cannot facet on {f!r}; fields: {', '.join(FACET_FIELDS)}")
-    terms = parse_fq(fq)
-    order = parse_sort(sort)
-    query = "" if q.strip() in ("", "*:*") else q
-    words = [w.lower() for w in re.findall(r"\w+", query)]
-    scored = []
-    for entry in entries:
-        ok = True
-        for name, value, negate in terms:
-            hit = value.lower() in [v.lower() for v in entry.values(name)]
-            if hit == negate:
-                ok = False
-                break
-        if not ok:
-            continue
-        s = score(entry, words)
-        if s > 0:
-            scored.append((s, entry))
-    for name, descending in reversed(order):
-        def key(item, name=name):
-            s, e = item
-            return {"score": s, "name": e.name, "title_string": e.title.lower(),
-                    "metadata_modified": e.metadata_modified, "metadata_created": e.metadata_created}[name]
-        scored.sort(key=key, reverse=descending)
-    matches = [e for _, e in scored]
-    facets = {}
-    for f in facet_fields:
-        counter: Counter[str] = Counter()
-        for e in matches:
-            counter.update({v for v in e.values(f) if v})
-        facets[f] = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:facet_limit]
-    return matches, facets

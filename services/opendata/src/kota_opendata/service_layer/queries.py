@@ -13,7 +13,7 @@ from sqlalchemy import Table
 from kota_common.errors import InvalidArgument, NotFound
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
-from kota_opendata.domain import catalog
+from kota_opendata.domain import catalog, search_query
 from kota_opendata.service_layer import exports, records
 from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
@@ -104,32 +104,25 @@ class CatalogueQueries:
 
     def search(self, q: str, fq: str, sort: str, facet_fields: list[str], facet_limit: int, start: int,
                rows: int) -> SearchPage:
-        violations = []
-        if rows < 0 or rows > 1000:
-            violations.append(("rows", "must be between 0 and 1000"))
-        if start < 0:
-            violations.append(("start", "must not be negative"))
-        if violations:
-            raise InvalidArgument("invalid search", violations)
+        """CKAN package_search: the parameters become a plan (domain.search_query) the repository runs as SQL."""
+        try:
+            plan = search_query.plan(q, fq, sort, start, rows, facet_fields, facet_limit)
+        except search_query.QueryError as exc:
+            raise InvalidArgument("invalid search", [(exc.field, str(exc))]) from None
         with self.make_uow() as uow:
-            datasets, orgs, groups = uow.catalog.datasets(), uow.catalog.organizations(), uow.catalog.groups()
-            by_name = {d.name: d for d in datasets}
-            entries = [
-                catalog.Entry(
-                    name=d.name, title=d.title, notes=d.notes, organization=d.organization, tags=json.loads(d.tags),
-                    groups=json.loads(d.groups), license_id=d.license_id, frequency=d.frequency, source=d.source,
-                    formats=[r.format for r in resources_of(d)], metadata_created=d.metadata_created,
-                    metadata_modified=d.metadata_modified,
-                )
-                for d in datasets
-            ]
-            try:
-                matches, facets = catalog.search(entries, q, fq, sort, facet_fields, facet_limit if facet_limit > 0 else 50)
-            except catalog.SearchError as exc:
-                raise InvalidArgument("invalid search", [(exc.field, str(exc))]) from None
-            page = [by_name[e.name] for e in matches[start: start + rows]]
+            count, page, facets = uow.catalog.search(plan)
+            orgs, groups = uow.catalog.organizations(), uow.catalog.groups()
             versions = uow.catalog.versions_of(d.id for d in page)
-        return SearchPage(len(matches), Catalogue(page, orgs, groups, versions), facets)
+        return SearchPage(count, Catalogue(page, orgs, groups, versions), facets)
+
+    def autocomplete(self, text: str, limit: int) -> list[tuple[str, str, str]]:
+        """(name, title, matched field) of datasets whose name or title contains `text` (CKAN package_autocomplete)."""
+        if not 1 <= limit <= 100:
+            raise InvalidArgument("invalid limit", [("limit", "must be between 1 and 100")])
+        if not text.strip():
+            return []
+        with self.make_uow() as uow:
+            return uow.catalog.autocomplete(text.strip(), limit)
 
     def dataset(self, ident: str) -> Catalogue:
         """One dataset (by id, name or resource id) as a catalogue of one, with its versions."""
