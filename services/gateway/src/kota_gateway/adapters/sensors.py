@@ -1,6 +1,9 @@
-"""The sensors service, typed: devices, datastreams, observations and vehicle positions."""
+"""The sensors service, typed: devices, datastreams, observations, vehicle positions, and SensorThings query
+plans run where the data is."""
 
 from __future__ import annotations
+
+import json
 
 from collections.abc import Sequence
 
@@ -29,6 +32,12 @@ class SensorsClient:
 
     async def list_observations(self, request: pb.ListObservationsRequest) -> pb.ListObservationsResponse:
         return await self._backend.unary(self._stub.ListObservations, request, safe=True)
+
+    async def query_sensorthings(self, plan: dict) -> dict:
+        """A SensorThings query plan (domain/odata.py's, as JSON) executed as SQL by the sensors service."""
+        request = pb.QuerySensorThingsRequest(plan_json=json.dumps(plan, separators=(",", ":")))
+        reply = await self._backend.unary(self._stub.QuerySensorThings, request, safe=True)
+        return json.loads(reply.result_json)
 
     async def list_vehicle_positions(self, route_id: str = "") -> Sequence[pb.VehiclePositionView]:
         request = pb.ListVehiclePositionsRequest(route_id=route_id)

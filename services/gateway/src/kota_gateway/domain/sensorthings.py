@@ -1,9 +1,10 @@
-"""Kota's sensors as SensorThings v1.1 entities. Pure: sensors-service messages and a base URL in, JSON-able
-dicts out.
+"""Kota's sensors as SensorThings v1.1 JSON. Pure: the sensors service's rows (an entity's properties, its
+expansions nested) and a base URL in, SensorThings documents out: self and navigation links, $select, nested
+$expand with their counts and next links, and the Data Array format.
 
-The mapping: a device is a Thing with one Location and one Sensor; each of its quantities is a Datastream
-("<device>:<quantity>") of an ObservedProperty (the quantity code); readings are Observations
-("<datastream>:<epoch ms>").
+The mapping (the sensors service's, docs/sensors.md): a device is a Thing with one Location, one Sensor and one
+FeatureOfInterest (its location); each of its quantities is a Datastream ("<device>:<quantity>") of an
+ObservedProperty (the quantity code); readings are Observations ("<datastream>:<epoch ms>").
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from dataclasses import dataclass
 from datetime import timezone
 from urllib.parse import quote, urlencode
 
+from kota_gateway.domain.odata import NAVIGATION, Expand, Options, StaQuery
+
 STA = "/sta/v1.1"
 CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/data-array/data-array",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/batch-request/batch-request",
 ]
+MQTT_CONFORMANCE = "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates"
+DATA_ARRAY_COMPONENTS = ("id", "phenomenonTime", "resultTime", "result")
 
 
 def iso(ts) -> str | None:
@@ -33,68 +40,11 @@ def link(base: str, entity_set: str, key: str) -> str:
     return f"{base}{STA}/{entity_set}('{escaped}')"
 
 
-def thing(d, base: str) -> dict:
-    self_link = link(base, "Things", d.id)
-    return {
-        "@iot.id": d.id, "@iot.selfLink": self_link, "name": d.name, "description": d.location.description or d.name,
-        "properties": {"kind": d.kind, "owner_agency": d.owner_agency, "kota_code": d.kota_code, "route_id": d.route_id or None,
-                       "last_seen_at": iso(d.last_seen_at)},
-        "Datastreams@iot.navigationLink": self_link + "/Datastreams",
-        "Locations@iot.navigationLink": self_link + "/Locations",
-    }
-
-
-def location(d, base: str) -> dict:
-    self_link = link(base, "Locations", d.id)
-    return {"@iot.id": d.id, "@iot.selfLink": self_link, "name": d.location.description or d.name,
-            "description": d.location.description or d.name, "encodingType": "application/geo+json",
-            "location": {"type": "Point", "coordinates": [d.location.lon, d.location.lat]},
-            "Things@iot.navigationLink": self_link + "/Things"}
-
-
-def sensor(d, base: str) -> dict:
-    self_link = link(base, "Sensors", d.id)
-    return {"@iot.id": d.id, "@iot.selfLink": self_link, "name": d.sensor_model or d.name,
-            "description": f"{d.kind} sensor of {d.name}", "encodingType": "text/plain", "metadata": d.sensor_model,
-            "Datastreams@iot.navigationLink": self_link + "/Datastreams"}
-
-
-DEVICE_VIEWS = {"Things": thing, "Locations": location, "Sensors": sensor}
-
-
-def observed_property(ds, base: str) -> dict:
-    self_link = link(base, "ObservedProperties", ds.quantity)
-    return {"@iot.id": ds.quantity, "@iot.selfLink": self_link, "name": ds.name or ds.quantity,
-            "definition": ds.definition or f"urn:kota:quantity:{ds.quantity}", "description": ds.name or ds.quantity,
-            "Datastreams@iot.navigationLink": self_link + "/Datastreams"}
-
-
-def datastream(ds, base: str) -> dict:
-    self_link = link(base, "Datastreams", ds.id)
-    first, latest = iso(ds.first_time), iso(ds.latest_time)
-    return {
-        "@iot.id": ds.id, "@iot.selfLink": self_link, "name": f"{ds.device_id} {ds.name or ds.quantity}",
-        "description": f"{ds.name or ds.quantity} at {ds.device_id}",
-        "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
-        "unitOfMeasurement": {"name": ds.unit, "symbol": ds.unit, "definition": f"urn:kota:unit:{ds.unit}"},
-        "phenomenonTime": f"{first}/{latest}" if first and latest else None,
-        "properties": {"latest_value": ds.latest_value if latest else None, "latest_time": latest},
-        "Thing@iot.navigationLink": self_link + "/Thing", "Sensor@iot.navigationLink": self_link + "/Sensor",
-        "ObservedProperty@iot.navigationLink": self_link + "/ObservedProperty",
-        "Observations@iot.navigationLink": self_link + "/Observations",
-    }
-
-
-def observation(o, base: str) -> dict:
-    self_link = link(base, "Observations", o.id)
-    at = iso(o.phenomenon_time)
-    return {"@iot.id": o.id, "@iot.selfLink": self_link, "phenomenonTime": at, "resultTime": at, "result": o.value,
-            "Datastream@iot.navigationLink": self_link + "/Datastream"}
-
-
-def service_root(base: str, entity_sets: tuple[str, ...]) -> dict:
-    return {"value": [{"name": s, "url": f"{base}{STA}/{s}"} for s in entity_sets],
-            "serverSettings": {"conformance": CONFORMANCE}}
+def service_root(base: str, entity_sets: tuple[str, ...], mqtt_endpoints: tuple[str, ...] = ()) -> dict:
+    settings: dict = {"conformance": CONFORMANCE + ([MQTT_CONFORMANCE] if mqtt_endpoints else [])}
+    if mqtt_endpoints:
+        settings[MQTT_CONFORMANCE] = {"endpoints": list(mqtt_endpoints)}
+    return {"value": [{"name": s, "url": f"{base}{STA}/{s}"} for s in entity_sets], "serverSettings": settings}
 
 
 @dataclass(frozen=True)
@@ -124,3 +74,69 @@ def next_link(base: str, path: str, params: Mapping[str, str], top: int, skip: i
     following = {k: v for k, v in params.items() if k not in ("$skip", "$top")}
     following.update({"$top": str(top), "$skip": str(skip + top)})
     return f"{base}{path}?{urlencode(following)}"
+
+
+def entity(entity_set: str, row: Mapping, base: str, options: Options) -> dict:
+    """One entity: its properties, self link and navigation links, cut to $select, with its expansions."""
+    self_link = link(base, entity_set, str(row["@iot.id"]))
+    navigation = NAVIGATION[entity_set]
+    full: dict = {"@iot.id": row["@iot.id"], "@iot.selfLink": self_link}
+    full.update({k: v for k, v in row.items() if k != "@iot.id" and k not in navigation})
+    full.update({f"{nav}@iot.navigationLink": f"{self_link}/{nav}" for nav in navigation})
+    if options.select:
+        wanted = set(options.select)
+        full = {k: v for k, v in full.items() if k in wanted or k.removesuffix("@iot.navigationLink") in wanted}
+    for item in options.expand:
+        full.update(expansion(item, row.get(item.nav), base, self_link))
+    return full
+
+
+def expansion(item: Expand, found, base: str, parent_link: str) -> dict:
+    """An expanded navigation property: the entity (or null) of a to-one, the page of a to-many with its count
+    and, when more follow, a link to the rest (18-088 9.3.2.1: nested options apply per parent)."""
+    if not item.to_many:
+        return {item.nav: None if found is None else entity(item.target, found, base, item.options)}
+    found = found or {"value": [], "count": None, "more": False}
+    out: dict = {}
+    if item.options.count and found.get("count") is not None:
+        out[f"{item.nav}@iot.count"] = found["count"]
+    out[item.nav] = [entity(item.target, r, base, item.options) for r in found["value"]]
+    if found.get("more"):
+        params = {"$top": str(item.options.top), "$skip": str(item.options.skip + item.options.top)}
+        out[f"{item.nav}@iot.nextLink"] = f"{parent_link}/{item.nav}?{urlencode(params)}"
+    return out
+
+
+def collection(query: StaQuery, result: Mapping, base: str, path: str, params: Mapping[str, str]) -> dict:
+    """A collection page: @iot.count when asked, the entities, @iot.nextLink when more follow."""
+    options, entity_set = query.options, query.path.entity_set
+    body: dict = {}
+    if options.count and result.get("count") is not None:
+        body["@iot.count"] = result["count"]
+    if query.path.ref:
+        body["value"] = [{"@iot.selfLink": link(base, entity_set, str(r["@iot.id"]))} for r in result["value"]]
+    else:
+        body["value"] = [entity(entity_set, r, base, options) for r in result["value"]]
+    if result.get("more") and options.top > 0:
+        body["@iot.nextLink"] = next_link(base, path, params, options.top, options.skip)
+    return body
+
+
+def data_array(query: StaQuery, result: Mapping, base: str, path: str, params: Mapping[str, str]) -> dict:
+    """Observations in the Data Array format (18-088 14.3): one array per Datastream, its components named once."""
+    components = [("id" if s == "@iot.id" else s) for s in query.options.select] or list(DATA_ARRAY_COMPONENTS)
+    groups: dict[str, list[list]] = {}
+    for row in result["value"]:
+        stream = str(row["@iot.id"]).rpartition(":")[0]
+        groups.setdefault(stream, []).append([row.get("@iot.id" if c == "id" else c) for c in components])
+    body: dict = {}
+    if query.options.count and result.get("count") is not None:
+        body["@iot.count"] = result["count"]
+    body["value"] = [
+        {"Datastream@iot.navigationLink": link(base, "Datastreams", stream), "components": components,
+         "dataArray@iot.count": len(rows), "dataArray": rows}
+        for stream, rows in groups.items()
+    ]
+    if result.get("more") and query.options.top > 0:
+        body["@iot.nextLink"] = next_link(base, path, params, query.options.top, query.options.skip)
+    return body

@@ -1,13 +1,14 @@
 """OGC SensorThings API v1.1 (read side) over the sensors service: the path and its OData options are parsed
-(domain/odata.py), answered (service_layer/sensorthings.py) and returned as JSON; errors as
-{"code", "type": "error", "message"} with the matching HTTP status."""
+into a query plan (domain/odata.py), run by the sensors service as SQL and answered as JSON
+(service_layer/sensorthings.py); JSON batch requests at `$batch`; errors as {"code", "type": "error", "message"}
+with the matching HTTP status."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 
 from kota_gateway.adapters.errors import FailureCode, RpcFailure, ServiceUnavailable
 from kota_gateway.adapters.sensors import SensorsClient
@@ -51,11 +52,24 @@ async def sta_root(request: Request):
     return use_cases.service_root(str(request.base_url).rstrip("/"))
 
 
-@router.get(STA + "/{path:path}", summary="SensorThings entities: Things, Locations, Datastreams, Sensors, "
-            "ObservedProperties, Observations (with $filter, $top, $skip, $orderby, $expand, $count)")
+@router.post(STA + "/$batch", summary="SensorThings batch of reads (OData JSON batch: {\"requests\": [...]})")
+async def sta_batch(request: Request):
+    try:
+        body = await request.json()
+    except ValueError:
+        raise odata.ODataError(400, "a batch is a JSON document") from None
+    return JSONResponse(await use_cases.batch(sensors(request), body, str(request.base_url).rstrip("/")))
+
+
+@router.get(STA + "/{path:path}", summary="SensorThings entities: Things, Locations, HistoricalLocations, "
+            "Datastreams, Sensors, ObservedProperties, Observations, FeaturesOfInterest (with $filter, $select, "
+            "$expand, $orderby, $top, $skip, $count, $resultFormat=dataArray)")
 async def sta_resource(request: Request, path: str):
     path = path.strip("/")
     params = dict(request.query_params)
     query = odata.parse(path, params)
     sta = use_cases.StaRequest(query, str(request.base_url).rstrip("/"), f"{STA}/{path}", params)
-    return JSONResponse(await use_cases.read(sensors(request), sta))
+    answer = await use_cases.read(sensors(request), sta)
+    if isinstance(answer, use_cases.RawValue):
+        return PlainTextResponse(answer.text)
+    return JSONResponse(answer)

@@ -15,6 +15,7 @@ from kota_common import envelope, outbox
 from kota_common.db.tables import table_of
 from kota_common.events.sensors import ALERTS_TOPIC
 from kota_sensors.adapters.orm import AlertStateRow, DatastreamRow, DeviceRow, ObservationRow, VehiclePositionRow
+from kota_sensors.adapters.sta_sql import run_plan
 from kota_sensors.domain.devices import DeviceInfo
 
 
@@ -197,6 +198,10 @@ class ReadingRepository:
 
     def observations(self, q: ObservationQuery) -> tuple[list[ObservationRow], int | None]:
         return query_observations(self.session, q)
+
+    def sensorthings(self, plan: dict) -> dict:
+        """A SensorThings query plan run as SQL (adapters/sta_sql.py); PlanError when it cannot be answered."""
+        return run_plan(self.session, plan)
 
     def vehicle_positions(self, route_id: str = "") -> list[VehiclePositionRow]:
         stmt = select(VehiclePositionRow)

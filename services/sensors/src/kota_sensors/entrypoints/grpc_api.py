@@ -207,6 +207,10 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
         )
 
     @translate_errors
+    def QuerySensorThings(self, request, context):
+        return pb.QuerySensorThingsResponse(result_json=queries.sensorthings(request.plan_json, self.make_uow()))
+
+    @translate_errors
     def GetIngestStats(self, request, context):
         p = self.pipeline
         return pb.GetIngestStatsResponse(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from kota_common.errors import InvalidArgument, NotFound
 from kota_sensors.adapters.orm import DatastreamRow, DeviceRow, ObservationRow, VehiclePositionRow
 from kota_sensors.adapters.repository import ObservationQuery
+from kota_sensors.domain.sta import PlanError
 from kota_sensors.service_layer.unit_of_work import UnitOfWork
 
 
@@ -64,3 +66,18 @@ def list_observations(q: ObservationQuery, uow: UnitOfWork) -> ObservationPage:
 def list_vehicle_positions(route_id: str, uow: UnitOfWork) -> list[VehiclePositionRow]:
     with uow:
         return uow.readings.vehicle_positions(route_id)
+
+
+def sensorthings(plan_json: str, uow: UnitOfWork) -> str:
+    """A SensorThings query plan (JSON) answered from the database, as JSON; InvalidArgument when the plan asks
+    what the model cannot answer (an unknown property, a type mismatch), with the reason for the client."""
+    try:
+        plan = json.loads(plan_json)
+    except ValueError:
+        raise InvalidArgument("plan_json is not JSON", [("plan_json", "a JSON query plan")]) from None
+    with uow:
+        try:
+            result = uow.readings.sensorthings(plan)
+        except PlanError as exc:
+            raise InvalidArgument(str(exc), [("plan_json", str(exc))]) from None
+    return json.dumps(result, separators=(",", ":"))

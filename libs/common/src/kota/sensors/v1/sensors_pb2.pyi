@@ -350,3 +350,15 @@ class GetIngestStatsResponse(_message.Message):
     rejected: _containers.RepeatedCompositeFieldContainer[ReasonCount]
     refused_batches: int
     def __init__(self, accepted: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[ReasonCount, _Mapping]]] = ..., refused_batches: _Optional[int] = ...) -> None: ...
+
+class QuerySensorThingsRequest(_message.Message):
+    __slots__ = ("plan_json",)
+    PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
+    plan_json: str
+    def __init__(self, plan_json: _Optional[str] = ...) -> None: ...
+
+class QuerySensorThingsResponse(_message.Message):
+    __slots__ = ("result_json",)
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    result_json: str
+    def __init__(self, result_json: _Optional[str] = ...) -> None: ...

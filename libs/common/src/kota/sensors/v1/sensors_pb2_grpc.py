@@ -87,6 +87,11 @@ class SensorsServiceStub:
                 request_serializer=kota_dot_sensors_dot_v1_dot_sensors__pb2.GetIngestStatsRequest.SerializeToString,
                 response_deserializer=kota_dot_sensors_dot_v1_dot_sensors__pb2.GetIngestStatsResponse.FromString,
                 _registered_method=True)
+        self.QuerySensorThings = channel.unary_unary(
+                '/kota.sensors.v1.SensorsService/QuerySensorThings',
+                request_serializer=kota_dot_sensors_dot_v1_dot_sensors__pb2.QuerySensorThingsRequest.SerializeToString,
+                response_deserializer=kota_dot_sensors_dot_v1_dot_sensors__pb2.QuerySensorThingsResponse.FromString,
+                _registered_method=True)
 
 
 class SensorsServiceServicer:
@@ -169,6 +174,14 @@ class SensorsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QuerySensorThings(self, request, context):
+        """SensorThings v1.1 read side: a query plan (the OData AST of the gateway's parser, as JSON) executed as SQL
+        here, where the data is. See docs/sensors.md, "SensorThings".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SensorsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +234,11 @@ def add_SensorsServiceServicer_to_server(servicer, server):
                     servicer.GetIngestStats,
                     request_deserializer=kota_dot_sensors_dot_v1_dot_sensors__pb2.GetIngestStatsRequest.FromString,
                     response_serializer=kota_dot_sensors_dot_v1_dot_sensors__pb2.GetIngestStatsResponse.SerializeToString,
+            ),
+            'QuerySensorThings': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuerySensorThings,
+                    request_deserializer=kota_dot_sensors_dot_v1_dot_sensors__pb2.QuerySensorThingsRequest.FromString,
+                    response_serializer=kota_dot_sensors_dot_v1_dot_sensors__pb2.QuerySensorThingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -496,6 +514,33 @@ class SensorsService:
             '/kota.sensors.v1.SensorsService/GetIngestStats',
             kota_dot_sensors_dot_v1_dot_sensors__pb2.GetIngestStatsRequest.SerializeToString,
             kota_dot_sensors_dot_v1_dot_sensors__pb2.GetIngestStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuerySensorThings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.sensors.v1.SensorsService/QuerySensorThings',
+            kota_dot_sensors_dot_v1_dot_sensors__pb2.QuerySensorThingsRequest.SerializeToString,
+            kota_dot_sensors_dot_v1_dot_sensors__pb2.QuerySensorThingsResponse.FromString,
             options,
             channel_credentials,
             insecure,
