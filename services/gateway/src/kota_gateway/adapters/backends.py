@@ -57,6 +57,14 @@ def outgoing_metadata(token: str | None = None) -> tuple[tuple[str, str], ...]:
     return tuple(md)
 
 
+def channel_target(address: str) -> str:
+    """The gRPC target for a configured host:port: resolved by DNS (every A/AAAA record, not only the first) unless
+    it already names its resolver (dns:, ipv4:, ipv6:, unix:)."""
+    if address.startswith(("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:")):
+        return address
+    return f"dns:///{address}"
+
+
 class Backend:
     """One service's gRPC channel (grpc.aio) and stub, created inside the running event loop. The typed clients
     (ComplaintsClient, SensorsClient, OpenDataClient) call through it; nothing else touches grpc."""
@@ -64,8 +72,14 @@ class Backend:
     def __init__(self, name: str, address: str, stub_class, timeout: float, retries: int):
         self.name, self.address, self.timeout, self.retries = name, address, timeout, retries
         self.channel = grpc.aio.insecure_channel(
-            address,
+            channel_target(address),
             options=[
+                # Every address the name resolves to gets a connection and calls take turns over them: with two
+                # complaints replicas behind one DNS name (compose's service name, a headless Service), the death of
+                # one leaves calls on the other instead of on a dead connection. The name is resolved again when a
+                # connection fails, at most every 5 s, so replicas that come later join.
+                ("grpc.lb_policy_name", "round_robin"),
+                ("grpc.dns_min_time_between_resolutions_ms", 5_000),
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.initial_reconnect_backoff_ms", 200),
