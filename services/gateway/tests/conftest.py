@@ -1,5 +1,7 @@
 """The gateway's tests run through the real stack: broker, the complaints service and the gateway as processes."""
 
+import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -116,6 +118,23 @@ def full_stack(stack, tmp_path_factory):
         if gateway:
             gateway.stop()
         stop_all(started)
+
+
+CHROMIUM = os.environ.get("KOTA_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (never a downloaded browser); skipped where there is none."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ class GatewaySettings(BaseSettings):
     sensors_address: str = backend_address_field("127.0.0.1:50052", "KOTA_GATEWAY_SENSORS_ADDRESS", "KOTA_SENSORS_GRPC_ADDRESS")
     opendata_address: str = backend_address_field("127.0.0.1:50053", "KOTA_GATEWAY_OPENDATA_ADDRESS", "KOTA_OPENDATA_GRPC_ADDRESS")
     musrenbang_address: str = backend_address_field("127.0.0.1:50054", "KOTA_GATEWAY_MUSRENBANG_ADDRESS", "KOTA_MUSRENBANG_GRPC_ADDRESS")
+    collab_address: str = backend_address_field("127.0.0.1:50055", "KOTA_GATEWAY_COLLAB_ADDRESS", "KOTA_COLLAB_GRPC_ADDRESS")
     rpc_timeout_s: float = Field(5.0, gt=0, le=120, description="deadline of each unary gRPC call")
     rpc_retries: int = Field(2, ge=0, le=5, description="extra attempts of a safe call when a service is unavailable")
     rate_limit_per_s: float = Field(20.0, ge=0, description="public requests per second per client IP (0: no limit)")

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.integration
 
 # streams never end by themselves: they are tested in test_portal_api
 SKIP = ("/events",)
-# fuzzed in test_musrenbang.py, against a gateway whose musrenbang service is up
-ELSEWHERE = "/api/v1/musrenbang/"
+# fuzzed in test_musrenbang.py and test_collab.py, against a gateway whose musrenbang or collab service is up
+ELSEWHERE = ("/api/v1/musrenbang/", "/api/v1/collab/")
 EXAMPLES = 25
 
 

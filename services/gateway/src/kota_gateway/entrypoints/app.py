@@ -11,6 +11,7 @@ entrypoints/errors.py for why routers rather than mounted sub-apps):
     GTFS-realtime          /gtfs-rt/vehicle-positions.pb                 entrypoints/gtfs_rt.py
     the portal's JSON API  /api/v1/…, /api/v1/staff/…                    entrypoints/portal.py
     e-Musrenbang           /api/v1/musrenbang/…                           entrypoints/musrenbang.py
+    inter-city cooperation /api/v1/collab/…                               entrypoints/collab.py
     pages                  /, /docs, /asyncapi, /healthz, /readyz, /static/…   entrypoints/pages.py
 """
 
@@ -25,10 +26,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from kota_common.reference import AreaDirectory
+from kota_gateway.adapters.collab import CollabClient
 from kota_gateway.adapters.complaints import ComplaintsClient
 from kota_gateway.adapters.musrenbang import MusrenbangClient
 from kota_gateway.config import GatewaySettings
-from kota_gateway.entrypoints import ckan, gtfs_rt, musrenbang, open311, pages, portal, sensorthings
+from kota_gateway.entrypoints import ckan, collab, gtfs_rt, musrenbang, open311, pages, portal, sensorthings
 from kota_gateway.httputil import BodyLimitMiddleware, RateLimitMiddleware, error_for_path
 from kota_gateway.service_layer.complaints import WatchBudget
 from kota_gateway.service_layer.dashboard import ComplaintSummary
@@ -66,8 +68,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         state.complaints = ComplaintsClient(settings.complaints_address, settings.rpc_timeout_s, settings.rpc_retries)
         state.sensors, state.opendata = _optional_clients(settings)
         state.musrenbang = MusrenbangClient(settings.musrenbang_address, settings.rpc_timeout_s, settings.rpc_retries)
-        state.clients = {c.name: c for c in (state.complaints, state.sensors, state.opendata, state.musrenbang)
-                         if c is not None}
+        state.collab = CollabClient(settings.collab_address, settings.rpc_timeout_s, settings.rpc_retries,
+                                    settings.common.auth_secret)
+        state.clients = {c.name: c for c in (state.complaints, state.sensors, state.opendata, state.musrenbang,
+                                             state.collab) if c is not None}
         state.complaint_summary = ComplaintSummary(state.complaints)
         state.watch_budget = WatchBudget(settings.max_watch_streams)
         # WatchProposal streams hold workers of the musrenbang service: a budget of their own
@@ -96,6 +100,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(portal.staff_router)
     app.include_router(musrenbang.router)
     app.include_router(musrenbang.staff_router)
+    app.include_router(collab.router)
     app.include_router(ckan.router)
     app.include_router(ckan.downloads_router)
     app.include_router(sensorthings.router)

@@ -4,6 +4,7 @@
 const I18N = {
   id: {
     "nav.report": "Lapor", "nav.track": "Lacak", "nav.dashboard": "Dasbor", "nav.data": "Data Terbuka", "nav.staff": "Petugas", "nav.musrenbang": "Musrenbang",
+    "nav.collab": "Kerja sama kota",
     "report.title": "Laporkan masalah di kota Anda",
     "report.lead": "Laporan diteruskan otomatis ke dinas yang berwenang. Anda bisa melapor tanpa nama.",
     "report.category": "Kategori", "report.description": "Uraian", "report.description_ph": "Apa yang terjadi, sejak kapan, seberapa parah?",
@@ -39,6 +40,7 @@ const I18N = {
   },
   en: {
     "nav.report": "Report", "nav.track": "Track", "nav.dashboard": "Dashboard", "nav.data": "Open data", "nav.staff": "Staff", "nav.musrenbang": "Musrenbang",
+    "nav.collab": "City partners",
     "report.title": "Report a problem in your city",
     "report.lead": "Reports go straight to the responsible agency. You can report anonymously.",
     "report.category": "Category", "report.description": "Description", "report.description_ph": "What happened, since when, how bad?",
@@ -392,13 +394,14 @@ function inboxRow(c) {
 // -- routing ----------------------------------------------------------------------------------------------
 function route() {
   const parts = (location.hash || "#/lapor").slice(2).split("/");
-  const page = ["lapor", "lacak", "dasbor", "data", "petugas", "musrenbang"].includes(parts[0]) ? parts[0] : "lapor";
+  const page = ["lapor", "lacak", "dasbor", "data", "petugas", "musrenbang", "kerjasama"].includes(parts[0]) ? parts[0] : "lapor";
   document.querySelectorAll(".page").forEach((p) => { p.hidden = p.id !== "page-" + page; });
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === "#/" + page));
   flash("");
   if (page !== "lacak" && source) { source.close(); source = null; }
   if (page !== "petugas") stopInboxWatch();
   if (window.Musrenbang) { if (page === "musrenbang") window.Musrenbang.show(parts.slice(1)); else window.Musrenbang.leave(); }
+  if (window.Collab && page === "kerjasama") window.Collab.show(parts.slice(1));
   if (page === "lapor") { loadReportForm(); }
   if (page === "lacak") track(decodeURIComponent(parts[1] || ""));
   if (page === "dasbor") loadDashboard();
