@@ -22,6 +22,13 @@ class GatewaySettings(BaseSettings):
     opendata_address: str = backend_address_field("127.0.0.1:50053", "KOTA_GATEWAY_OPENDATA_ADDRESS", "KOTA_OPENDATA_GRPC_ADDRESS")
     musrenbang_address: str = backend_address_field("127.0.0.1:50054", "KOTA_GATEWAY_MUSRENBANG_ADDRESS", "KOTA_MUSRENBANG_GRPC_ADDRESS")
     collab_address: str = backend_address_field("127.0.0.1:50055", "KOTA_GATEWAY_COLLAB_ADDRESS", "KOTA_COLLAB_GRPC_ADDRESS")
+    notifications_address: str = backend_address_field("127.0.0.1:50056", "KOTA_GATEWAY_NOTIFICATIONS_ADDRESS",
+                                                       "KOTA_NOTIFICATIONS_GRPC_ADDRESS")
+    # Chat and SMS webhooks (docs/channels.md): each is offered only once its secret is set.
+    whatsapp_app_secret: str = Field("", description="the Meta app's secret: X-Hub-Signature-256 of /webhooks/whatsapp")
+    whatsapp_verify_token: str = Field("", description="hub.verify_token of the WhatsApp subscription handshake")
+    telegram_secret_token: str = Field("", description="secret_token given to Telegram's setWebhook for /webhooks/telegram")
+    sms_webhook_secret: str = Field("", description="HMAC key of X-Kota-Signature on /webhooks/sms")
     rpc_timeout_s: float = Field(5.0, gt=0, le=120, description="deadline of each unary gRPC call")
     rpc_retries: int = Field(2, ge=0, le=5, description="extra attempts of a safe call when a service is unavailable")
     rate_limit_per_s: float = Field(20.0, ge=0, description="public requests per second per client IP (0: no limit)")

@@ -31,6 +31,18 @@ class NotificationsSettings(BaseSettings):
     smtp_intake_address: str = Field("127.0.0.1:2525", pattern=r"^(|off|[\w.\-\[\]:]+:\d+)$",
                                      description='host:port of the SMTP intake ("off": none)')
     smtp_intake_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest mail accepted")
+    # Channels in: e-mail by IMAP polling (production: the city's mailbox for lapor@...), instead of or beside SMTP.
+    imap_host: str = Field("", description="IMAP server of the intake mailbox; empty: no polling")
+    imap_port: int = Field(993, ge=1, le=65535)
+    imap_tls: bool = Field(True, description="IMAP over TLS (port 993); false: plain, or STARTTLS if imap_starttls")
+    imap_starttls: bool = False
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_mailbox: str = Field("INBOX", description="the folder polled for unseen mail")
+    imap_poll_s: float = Field(30.0, gt=0, le=3600, description="seconds between two polls")
+    # Channels in: chat and SMS (the gateway's webhooks hand their messages over gRPC).
+    categories_refresh_s: float = Field(300.0, gt=0, description="how often the complaint categories (the "
+                                        "conversation's vocabulary) are read again from complaints")
     # Answers out.
     smtp_host: str = Field("127.0.0.1", description="SMTP server that carries outgoing mail")
     smtp_port: int = Field(1025, ge=1, le=65535)

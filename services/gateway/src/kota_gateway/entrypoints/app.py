@@ -10,6 +10,7 @@ entrypoints/errors.py for why routers rather than mounted sub-apps):
     SensorThings v1.1      /sta/v1.1/…                                   entrypoints/sensorthings.py
     GTFS-realtime          /gtfs-rt/vehicle-positions.pb                 entrypoints/gtfs_rt.py
     the portal's JSON API  /api/v1/…, /api/v1/staff/…                    entrypoints/portal.py
+    chat and SMS webhooks  /webhooks/whatsapp, /webhooks/telegram, /webhooks/sms   entrypoints/webhooks.py
     e-Musrenbang           /api/v1/musrenbang/…                           entrypoints/musrenbang.py
     inter-city cooperation /api/v1/collab/…                               entrypoints/collab.py
     pages                  /, /docs, /asyncapi, /healthz, /readyz, /static/…   entrypoints/pages.py
@@ -29,8 +30,9 @@ from kota_common.reference import AreaDirectory
 from kota_gateway.adapters.collab import CollabClient
 from kota_gateway.adapters.complaints import ComplaintsClient
 from kota_gateway.adapters.musrenbang import MusrenbangClient
+from kota_gateway.adapters.notifications import NotificationsClient
 from kota_gateway.config import GatewaySettings
-from kota_gateway.entrypoints import ckan, collab, gtfs_rt, musrenbang, open311, pages, portal, sensorthings
+from kota_gateway.entrypoints import ckan, collab, gtfs_rt, musrenbang, open311, pages, portal, sensorthings, webhooks
 from kota_gateway.httputil import BodyLimitMiddleware, RateLimitMiddleware, error_for_path
 from kota_gateway.service_layer.complaints import WatchBudget
 from kota_gateway.service_layer.dashboard import ComplaintSummary
@@ -70,8 +72,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         state.musrenbang = MusrenbangClient(settings.musrenbang_address, settings.rpc_timeout_s, settings.rpc_retries)
         state.collab = CollabClient(settings.collab_address, settings.rpc_timeout_s, settings.rpc_retries,
                                     settings.common.auth_secret)
+        state.notifications = NotificationsClient(settings.notifications_address, settings.rpc_timeout_s,
+                                                  settings.rpc_retries, settings.common.auth_secret)
         state.clients = {c.name: c for c in (state.complaints, state.sensors, state.opendata, state.musrenbang,
-                                             state.collab) if c is not None}
+                                             state.collab, state.notifications) if c is not None}
         state.complaint_summary = ComplaintSummary(state.complaints)
         state.watch_budget = WatchBudget(settings.max_watch_streams)
         # WatchProposal streams hold workers of the musrenbang service: a budget of their own
@@ -105,6 +109,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(ckan.downloads_router)
     app.include_router(sensorthings.router)
     app.include_router(gtfs_rt.router)
+    app.include_router(webhooks.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, StreamingResponse
 
@@ -24,7 +24,7 @@ from kota_gateway.domain.complaints import STATUS_VALUES, NotAllowed
 from kota_gateway.entrypoints.errors import HTTP_STATUS_OF, RETRY_LATER, answering, service_failed
 from kota_gateway.httputil import dumps
 from kota_gateway.service_layer import complaints as use_cases
-from kota_gateway.service_layer import dashboard
+from kota_gateway.service_layer import dashboard, recipients
 from kota_gateway.views import complaint_view
 
 
@@ -79,12 +79,25 @@ class ComplaintIn(BaseModel):
     contact: ContactIn | None = None
     anonymous: bool = False
     channel: Literal["web", "app"] = "web"
+    notify_by: Literal["none", "email", "whatsapp", "sms"] = Field(
+        "none", description="hear back on every change, at the contact's e-mail (email) or phone (whatsapp, sms); "
+        "the contact then goes to the notifications service, even for an anonymous report")
+    language: Literal["id", "en"] = Field("id", description="the language of those messages")
+
+    @model_validator(mode="after")
+    def _contact_for_notify(self) -> ComplaintIn:
+        contact = self.contact or ContactIn()
+        if self.notify_by != "none" and not recipients.address_for(self.notify_by, contact.email, contact.phone):
+            field = "email" if self.notify_by == "email" else "phone"
+            raise ValueError(f"notify_by {self.notify_by} needs contact.{field}")
+        return self
 
 
 class SubmittedOut(BaseModel):
     id: str
     tracking_code: str = Field(..., description="secret code to rate or reopen the complaint; shown once")
     complaint: dict
+    notify: bool = Field(False, description="the citizen will hear back at the contact they chose")
 
 
 class RatingIn(BaseModel):
@@ -215,7 +228,11 @@ async def submit_complaint(
         idempotency_key=idempotency_key or f"portal:{uuid.uuid4()}",
     )
     reply = await complaints(request).submit(message)
-    return {"id": reply.complaint.id, "tracking_code": reply.tracking_code, "complaint": complaint_view(reply.complaint)}
+    notify = await recipients.register(
+        getattr(request.app.state, "notifications", None), reply.complaint.id, body.notify_by,
+        recipients.address_for(body.notify_by, contact.email, contact.phone), body.language)
+    return {"id": reply.complaint.id, "tracking_code": reply.tracking_code, "complaint": complaint_view(reply.complaint),
+            "notify": notify}
 
 
 @router.get("/complaints", summary="List complaints (public view)", response_model=ComplaintPage)

@@ -8,9 +8,11 @@ import grpc
 from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.grpc_server import field_violations
+from kota_notifications.domain.conversation import Category
 from kota_notifications.domain.intake import ComplaintRefused, ComplaintsUnavailable, Intake, Submitted
 
-CHANNELS = {"email": pb.CHANNEL_EMAIL, "whatsapp": pb.CHANNEL_WHATSAPP, "sms": pb.CHANNEL_SMS}
+# Complaints has no Telegram channel: a report through the city's Telegram bot is counted as one through its app.
+CHANNELS = {"email": pb.CHANNEL_EMAIL, "whatsapp": pb.CHANNEL_WHATSAPP, "sms": pb.CHANNEL_SMS, "telegram": pb.CHANNEL_APP}
 # Statuses after which the same call may succeed later: complaints is down, restarting, overloaded or slow.
 TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
              grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED}
@@ -59,6 +61,14 @@ class ComplaintsClient:
             if code == grpc.StatusCode.INVALID_ARGUMENT:
                 raise ComplaintRefused(exc.details(), [missing_of(f) for f, _ in field_violations(exc)]) from None
             raise ComplaintsUnavailable(f"{code.name}: {exc.details()}") from None
+
+    def categories(self) -> list[Category]:
+        """The complaint categories with the keywords complaints' normaliser reads messages with."""
+        try:
+            reply = self._stub.ListServices(pb.ListServicesRequest(), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise ComplaintsUnavailable(f"{exc.code().name}: {exc.details()}") from None
+        return [Category(s.service_code, s.service_name, tuple(s.keywords)) for s in reply.services]
 
     def close(self) -> None:
         self._channel.close()

@@ -105,3 +105,34 @@ class OptOutRow(SQLModel, table=True):
     address_hash: str = Field(primary_key=True, max_length=64)
     via: str = Field(max_length=16)
     at: datetime
+
+
+class ChannelMessageRow(SQLModel, table=True):
+    """A chat or SMS message already received (the platform's id): a webhook delivered again is recognised and
+    changes nothing. Forgotten after the platforms' retries are long over (entrypoints.app)."""
+
+    __tablename__ = "nt_channel_messages"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    external_ref: str = Field(primary_key=True, max_length=200)
+    received_at: datetime = Field(index=True)
+
+
+class ConversationRow(SQLModel, table=True):
+    """A report being written over a chat or SMS conversation, one per sender and channel, until it is submitted
+    (it then becomes an intake), cancelled, or left idle."""
+
+    __tablename__ = "nt_conversations"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    sender: str = Field(primary_key=True, max_length=320)
+    sender_name: str = Field(default="", max_length=200)
+    language: str = Field(default="id", max_length=8)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    category: str = Field(default="", max_length=64)
+    kelurahan: str = Field(default="", max_length=100)
+    asking: str = Field(default="", max_length=16)
+    asked: str = Field(default="{}", max_length=200, description="JSON: times each missing thing was asked")
+    attachments: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    started_at: datetime
+    updated_at: datetime = Field(index=True)

@@ -15,7 +15,16 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from kota_notifications.adapters.orm import IntakeRow, MessageRow, OptOutRow, RecipientRow, UpdateRow
+from kota_notifications.adapters.orm import (
+    ChannelMessageRow,
+    ConversationRow,
+    IntakeRow,
+    MessageRow,
+    OptOutRow,
+    RecipientRow,
+    UpdateRow,
+)
+from kota_notifications.domain.conversation import Conversation
 from kota_notifications.domain.intake import Intake, IntakeStatus
 from kota_notifications.domain.model import Attempt, Channel, DeliveryStatus, Message, Outcome, Recipient
 from kota_notifications.domain.policy import ComplaintUpdate
@@ -206,6 +215,47 @@ class NotificationRepository:
         self.session.add(OptOutRow(channel=channel.value, address_hash=address_hash, via=via, at=at))
         self.session.flush()
         return True
+
+    # -- chat and SMS conversations ---------------------------------------------------------------------------
+    def remember_channel_message(self, channel: str, external_ref: str, at: datetime) -> bool:
+        """False if this platform message was received before (a webhook's retry): nothing is added."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(ChannelMessageRow(channel=channel, external_ref=external_ref, received_at=at))
+                self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    def forget_channel_messages(self, received_before: datetime) -> int:
+        done = self.session.execute(delete(ChannelMessageRow).where(col(ChannelMessageRow.received_at) < received_before))
+        return done.rowcount  # type: ignore[attr-defined]
+
+    def get_conversation(self, channel: str, sender: str) -> Conversation | None:
+        row = self.session.get(ConversationRow, (channel, sender))
+        if row is None:
+            return None
+        return Conversation(channel=row.channel, sender=row.sender, started_at=row.started_at, updated_at=row.updated_at,
+                            language=row.language, sender_name=row.sender_name, text=row.text, category=row.category,
+                            kelurahan=row.kelurahan, asking=row.asking, asked=json.loads(row.asked),
+                            attachments=json.loads(row.attachments))
+
+    def save_conversation(self, c: Conversation) -> None:
+        row = self.session.get(ConversationRow, (c.channel, c.sender)) or ConversationRow(
+            channel=c.channel, sender=c.sender, started_at=c.started_at, updated_at=c.updated_at)
+        row.sender_name, row.language, row.text, row.category = c.sender_name, c.language, c.text, c.category
+        row.kelurahan, row.asking, row.asked = c.kelurahan, c.asking, json.dumps(c.asked)
+        row.attachments, row.started_at, row.updated_at = json.dumps(c.attachments), c.started_at, c.updated_at
+        self.session.add(row)
+        self.session.flush()
+
+    def end_conversation(self, channel: str, sender: str) -> None:
+        self.session.execute(delete(ConversationRow).where(col(ConversationRow.channel) == channel,
+                                                           col(ConversationRow.sender) == sender))
+
+    def forget_conversations(self, idle_since: datetime) -> int:
+        done = self.session.execute(delete(ConversationRow).where(col(ConversationRow.updated_at) < idle_since))
+        return done.rowcount  # type: ignore[attr-defined]
 
     # -- writing back ----------------------------------------------------------------------------------------------
     def flush_changes(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +18,7 @@ from kota_common.eventbus import EventBus, IdempotentHandler
 from kota_common.events import notifications as nt_events
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
+from kota_common.reference import AreaDirectory
 from kota_common.runtime import Events, GrpcServer, Hook, Periodic, ServiceHost
 from kota_notifications.adapters.complaints_client import ComplaintsClient
 from kota_notifications.adapters.senders import SmsSender, SmtpSender, TelegramSender, WhatsAppSender
@@ -26,6 +28,7 @@ from kota_notifications.domain.policy import ComplaintUpdate
 from kota_notifications.domain.ratelimit import RateLimits
 from kota_notifications.entrypoints import subscribers
 from kota_notifications.entrypoints.grpc_api import SERVICE_NAME, NotificationsServicer, register
+from kota_notifications.entrypoints.imap_intake import ImapAccount, ImapIntake
 from kota_notifications.entrypoints.smtp_intake import IntakeHandler, SmtpIntake
 from kota_notifications.service_layer import services
 from kota_notifications.service_layer.unit_of_work import UnitOfWork
@@ -122,6 +125,15 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
         return done
 
     intake = Worker("intake", s.dispatch_interval_s, take_intake)
+    vocabulary = services.VocabularySource(complaints, [(k.name, k.aliases) for k in AreaDirectory.load_jakarta().kelurahan()])
+    categories_read = [0.0]
+
+    def refresh_categories() -> None:
+        """Every categories_refresh_s; every few seconds while none is known (complaints was away at start)."""
+        if vocabulary.current().knows_categories and time.monotonic() - categories_read[0] < s.categories_refresh_s:
+            return
+        if vocabulary.refresh():
+            categories_read[0] = time.monotonic()
 
     bus = EventBus(s.common.kafka_bootstrap, "notifications")
     if s.consume_events:
@@ -129,7 +141,8 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
         handler = IdempotentHandler(engine, s.consumer_group, {subscribers.TOPICS[0]: answers.on_complaint},
                                     on_handled=dispatching.wake)
         subscribers.subscribe(bus, handler, s)
-    servicer = NotificationsServicer(uow, ctx, s.common.auth_secret, on_queued=dispatching.wake)
+    servicer = NotificationsServicer(uow, ctx, s.common.auth_secret, on_queued=dispatching.wake,
+                                     vocabulary=vocabulary, on_intake=intake.wake)
     components: list = [
         Hook("database", on_stop=engine.dispose),
         Hook("http client", on_stop=http.close),
@@ -139,11 +152,19 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
         dispatching,
         intake,
         Periodic("forget old updates", 3600, lambda: services.forget_old_updates(uow(), ctx)),
+        Periodic("forget old chat state", 3600, lambda: services.forget_chat_state(uow(), ctx)),
+        Hook("complaint categories", on_start=refresh_categories),  # at once: conversations ask with them
+        Periodic("refresh complaint categories", 5.0, refresh_categories),
     ]
     if s.smtp_intake_address not in ("", "off"):
         receive: Callable = lambda mail: services.receive_mail(uow(), ctx, mail)  # noqa: E731
         components.append(SmtpIntake(s.smtp_intake_address, IntakeHandler(receive, intake.wake),
                                      max_bytes=s.smtp_intake_max_bytes))
+    if s.imap_host:
+        account = ImapAccount(s.imap_host, s.imap_port, s.imap_tls, s.imap_starttls, s.imap_username, s.imap_password,
+                              s.imap_mailbox, timeout=s.http_timeout_s)
+        keep: Callable = lambda mail: services.receive_mail(uow(), ctx, mail)  # noqa: E731
+        components.append(ImapIntake(account, keep, intake.wake, s.imap_poll_s, s.smtp_intake_max_bytes))
     components.append(GrpcServer(s.grpc_address, register(servicer), [SERVICE_NAME], max_workers=s.grpc_workers))
     return ServiceHost("notifications", components)
 

@@ -12,10 +12,11 @@ from kota_common.errors import InvalidArgument, PermissionDenied
 from kota_common.grpc_server import timestamp, translate_errors
 from kota_notifications.adapters.repository import MessageFilter
 from kota_notifications.domain.addresses import mask
+from kota_notifications.domain.conversation import StepKind
 from kota_notifications.domain.intake import Intake, IntakeStatus
 from kota_notifications.domain.model import Channel, DeliveryStatus, Message, Recipient
 from kota_notifications.service_layer import services
-from kota_notifications.service_layer.services import Context, MakeUnitOfWork
+from kota_notifications.service_layer.services import ChatMessage, Context, MakeUnitOfWork, VocabularySource
 
 SERVICE_NAME = "kota.notifications.v1.NotificationsService"
 CHANNELS = {Channel.EMAIL: pb.CHANNEL_EMAIL, Channel.WHATSAPP: pb.CHANNEL_WHATSAPP,
@@ -26,6 +27,8 @@ STATUSES_BY_PB = {v: k for k, v in STATUSES.items()}
 INTAKE_STATUSES = {s: getattr(pb, f"INTAKE_STATUS_{s.name}") for s in IntakeStatus}
 INTAKE_STATUSES_BY_PB = {v: k for k, v in INTAKE_STATUSES.items()}
 STAFF_ROLES = {"staff", "admin", "system"}
+STEPS = {StepKind.ASK: pb.CONVERSATION_STEP_ASKED, StepKind.SUBMIT: pb.CONVERSATION_STEP_QUEUED,
+         StepKind.OPT_OUT: pb.CONVERSATION_STEP_OPTED_OUT, StepKind.CANCELLED: pb.CONVERSATION_STEP_CANCELLED}
 DEFAULT_PAGE = 50
 
 
@@ -66,11 +69,14 @@ def next_token(offset: int, count: int, total: int) -> str:
 
 
 class NotificationsServicer(pb_grpc.NotificationsServiceServicer):
-    def __init__(self, uow: MakeUnitOfWork, ctx: Context, auth_secret: str, on_queued: Callable[[], None] = lambda: None):
+    def __init__(self, uow: MakeUnitOfWork, ctx: Context, auth_secret: str, on_queued: Callable[[], None] = lambda: None,
+                 *, vocabulary: VocabularySource | None = None, on_intake: Callable[[], None] = lambda: None):
         self.uow = uow
         self.ctx = ctx
         self.secret = auth_secret
         self.on_queued = on_queued
+        self.vocabulary = vocabulary
+        self.on_intake = on_intake
 
     def _staff(self, context) -> Principal:
         principal = principal_from_metadata(self.secret, context.invocation_metadata())
@@ -136,6 +142,26 @@ class NotificationsServicer(pb_grpc.NotificationsServiceServicer):
         found, total = services.list_intake(self.uow(), INTAKE_STATUSES_BY_PB.get(request.status), offset, limit)
         return pb.ListIntakeResponse(intake=[intake_pb(i) for i in found], total=total,
                                      next_page_token=next_token(offset, len(found), total))
+
+    @translate_errors
+    def ReceiveChannelMessage(self, request: pb.ReceiveChannelMessageRequest, context):
+        self._staff(context)
+        channel = CHANNELS_BY_PB.get(request.channel)
+        if channel is None or self.vocabulary is None:
+            raise InvalidArgument("invalid channel message", [("channel", "must be whatsapp, telegram or sms")])
+        if not request.sender:
+            raise InvalidArgument("invalid channel message", [("sender", "is required")])
+        msg = ChatMessage(channel=channel, sender=request.sender, message_id=request.message_id, text=request.text,
+                          sender_name=request.sender_name, language=request.language,
+                          attachments=tuple(request.attachments))
+        received = services.receive_chat_message(self.uow(), self.ctx, self.vocabulary.current(), msg)
+        if received.step is StepKind.SUBMIT:
+            self.on_intake()
+        elif received.step is not None:
+            self.on_queued()
+        return pb.ReceiveChannelMessageResponse(
+            duplicate=received.duplicate, missing=list(received.missing), intake_id=received.intake_id,
+            step=STEPS[received.step] if received.step else pb.CONVERSATION_STEP_UNSPECIFIED)
 
 
 def register(servicer: NotificationsServicer) -> Callable:

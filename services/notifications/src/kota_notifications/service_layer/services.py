@@ -19,6 +19,8 @@ from kota_common.events import notifications as ev
 from kota_common.ids import new_uuid
 from kota_notifications.adapters.repository import MessageFilter
 from kota_notifications.domain import addresses, templates
+from kota_notifications.domain import conversation as chat
+from kota_notifications.domain.conversation import Category, Conversation, StepKind, Vocabulary
 from kota_notifications.domain.intake import (
     ComplaintRefused,
     ComplaintsUnavailable,
@@ -55,6 +57,10 @@ class Sender(Protocol):
 
 class Complaints(Protocol):
     def submit(self, intake: Intake) -> Submitted: ...
+
+
+class Categories(Protocol):
+    def categories(self) -> list[Category]: ...
 
 
 @dataclass
@@ -282,15 +288,19 @@ def opt_out_address(uow: UnitOfWork, ctx: Context, channel: Channel, address: st
     """The address asked for no more messages: what is queued for it is suppressed, and one last message says so."""
     with uow:
         uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
-        r = Recipient("", "", channel, address)
-        if uow.repo.add_opt_out(channel, _hash(ctx, r), via, ctx.clock()):
-            key = new_uuid()
-            uow.publish(key, ev.OptedOut(opt_out_id=key, channel=channel.value, via=via, opted_out_at=ctx.clock()))
-            for m in uow.repo.pending_messages_to(channel, address):
-                m.suppress()
-            _queue(uow, ctx, _recipient(uow, ctx, "", channel, address, "id"), "opted_out", {},
-                   f"opt-out:{key}")
+        _opt_out(uow, ctx, channel, address, via)
         uow.complete()
+
+
+def _opt_out(uow: UnitOfWork, ctx: Context, channel: Channel, address: str, via: str) -> None:
+    r = Recipient("", "", channel, address)
+    if uow.repo.add_opt_out(channel, _hash(ctx, r), via, ctx.clock()):
+        key = new_uuid()
+        uow.publish(key, ev.OptedOut(opt_out_id=key, channel=channel.value, via=via, opted_out_at=ctx.clock()))
+        for m in uow.repo.pending_messages_to(channel, address):
+            m.suppress()
+        _queue(uow, ctx, _recipient(uow, ctx, "", channel, address, "id"), "opted_out", {},
+               f"opt-out:{key}")
 
 
 def opt_out_token_for(ctx: Context, channel: Channel, address: str) -> str:
@@ -387,3 +397,119 @@ class IntakeWorker:
                 submitted_at=self.ctx.clock()))
             uow.complete()
             return 1
+
+
+# -- channels in: chat and SMS conversations ---------------------------------------------------------------------
+CHAT_CHANNELS = (Channel.WHATSAPP, Channel.TELEGRAM, Channel.SMS)
+CHAT_MEMORY = timedelta(days=30)  # how long a platform's message id is remembered: its retries end long before
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message a chat or SMS webhook received."""
+
+    channel: Channel
+    sender: str
+    message_id: str  # the platform's: WhatsApp's wamid, Telegram's update_id, the SMS gateway's id
+    text: str
+    sender_name: str = ""
+    language: str = ""
+    attachments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Received:
+    duplicate: bool = False
+    step: StepKind | None = None
+    missing: tuple[str, ...] = ()
+    intake_id: str = ""
+
+
+def receive_chat_message(uow: UnitOfWork, ctx: Context, vocabulary: Vocabulary, msg: ChatMessage) -> Received:
+    """A chat or SMS message, kept before the webhook is answered: the same platform message again changes nothing.
+    The sender's conversation goes on: a question for what is missing is queued on the same channel, or the
+    complete report becomes an intake (submitted by the intake worker, acknowledged on the same channel), or STOP
+    opts the address out, or BATAL drops the report being written. All in one transaction."""
+    violations = [] if msg.channel in CHAT_CHANNELS else [("channel", "must be whatsapp, telegram or sms")]
+    if not msg.message_id:
+        violations.append(("message_id", "is required"))
+    if violations:
+        raise InvalidArgument("invalid channel message", violations)
+    with domain_rules():
+        sender = addresses.normalise(msg.channel, msg.sender)
+    now = ctx.clock()
+    with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
+        if not uow.repo.remember_channel_message(msg.channel.value, msg.message_id[:200], now):
+            return Received(duplicate=True)
+        conversation = uow.repo.get_conversation(msg.channel.value, sender) or Conversation(
+            msg.channel.value, sender, started_at=now, updated_at=now, language=templates.language_of(msg.language),
+            sender_name=msg.sender_name[:200])
+        step = conversation.hear(msg.text, vocabulary, now, msg.attachments)
+        reply_ref = f"{INTAKE_REF}chat-{new_uuid()}"
+        received = Received(step=step.kind, missing=step.missing)
+        if step.kind is StepKind.OPT_OUT:
+            uow.repo.end_conversation(msg.channel.value, sender)
+            _opt_out(uow, ctx, msg.channel, sender, "reply")
+        elif step.kind is StepKind.CANCELLED:
+            uow.repo.end_conversation(msg.channel.value, sender)
+            _queue_text(uow, ctx, conversation, chat.cancelled(conversation.language), reply_ref)
+        elif step.kind is StepKind.ASK:
+            uow.repo.save_conversation(conversation)
+            _queue_text(uow, ctx, conversation, chat.question(conversation, vocabulary), reply_ref)
+        else:
+            intake = Intake(id=new_uuid(), channel=msg.channel.value, sender=sender, received_at=now,
+                            sender_name=conversation.sender_name, text=step.report, external_ref=msg.message_id[:200],
+                            language=conversation.language, attachments=conversation.attachments, next_attempt_at=now)
+            uow.repo.add_intake(intake)
+            uow.repo.end_conversation(msg.channel.value, sender)
+            received = Received(step=step.kind, intake_id=intake.id)
+        uow.complete()
+    return received
+
+
+def _queue_text(uow: UnitOfWork, ctx: Context, conversation: Conversation, body: str, event_id: str) -> Message:
+    """A conversation's own message (a question, a cancellation) to its sender."""
+    recipient = _recipient(uow, ctx, "", Channel(conversation.channel), conversation.sender, conversation.language)
+    m = Message(id=new_uuid(), complaint_id="", channel=recipient.channel, recipient_id=recipient.id,
+                kind="conversation", language=recipient.language, subject="", body=body, event_id=event_id,
+                created_at=ctx.clock())
+    if uow.repo.opted_out(recipient.channel, _hash(ctx, recipient)):
+        m.suppress()
+    uow.repo.add_message(m)
+    return m
+
+
+class VocabularySource:
+    """What conversations read messages with: the city's kelurahan (the shared area directory) and the categories
+    last read from complaints. Until complaints has answered once, the category is not asked for (complaints then
+    guesses it, and its acknowledgement asks)."""
+
+    def __init__(self, categories: Categories, kelurahan: list[tuple[str, tuple[str, ...]]]):
+        self.source = categories
+        self.kelurahan = kelurahan
+        self._current = Vocabulary([], kelurahan)
+
+    def current(self) -> Vocabulary:
+        return self._current
+
+    def refresh(self) -> int:
+        """Reads the categories again; keeps the ones known when complaints does not answer. How many."""
+        try:
+            found = self.source.categories()
+        except ComplaintsUnavailable as exc:
+            log.warning("the complaint categories could not be read (%s); kept %d", exc, len(self._current.categories))
+            return 0
+        self._current = Vocabulary(found, self.kelurahan)
+        return len(found)
+
+
+def forget_chat_state(uow: UnitOfWork, ctx: Context) -> int:
+    """Platform message ids older than CHAT_MEMORY and conversations idle longer than conversation.IDLE are
+    dropped: neither table grows with every message."""
+    now = ctx.clock()
+    with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
+        forgotten = uow.repo.forget_channel_messages(now - CHAT_MEMORY) + uow.repo.forget_conversations(now - chat.IDLE)
+        uow.complete()
+    return forgotten

@@ -34,6 +34,14 @@ class IntakeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTAKE_STATUS_SUBMITTED: _ClassVar[IntakeStatus]
     INTAKE_STATUS_REFUSED: _ClassVar[IntakeStatus]
     INTAKE_STATUS_OPT_OUT: _ClassVar[IntakeStatus]
+
+class ConversationStep(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONVERSATION_STEP_UNSPECIFIED: _ClassVar[ConversationStep]
+    CONVERSATION_STEP_ASKED: _ClassVar[ConversationStep]
+    CONVERSATION_STEP_QUEUED: _ClassVar[ConversationStep]
+    CONVERSATION_STEP_OPTED_OUT: _ClassVar[ConversationStep]
+    CONVERSATION_STEP_CANCELLED: _ClassVar[ConversationStep]
 CHANNEL_UNSPECIFIED: Channel
 CHANNEL_EMAIL: Channel
 CHANNEL_WHATSAPP: Channel
@@ -50,6 +58,11 @@ INTAKE_STATUS_PENDING: IntakeStatus
 INTAKE_STATUS_SUBMITTED: IntakeStatus
 INTAKE_STATUS_REFUSED: IntakeStatus
 INTAKE_STATUS_OPT_OUT: IntakeStatus
+CONVERSATION_STEP_UNSPECIFIED: ConversationStep
+CONVERSATION_STEP_ASKED: ConversationStep
+CONVERSATION_STEP_QUEUED: ConversationStep
+CONVERSATION_STEP_OPTED_OUT: ConversationStep
+CONVERSATION_STEP_CANCELLED: ConversationStep
 
 class Attempt(_message.Message):
     __slots__ = ("at", "outcome", "detail")
@@ -222,3 +235,33 @@ class ListIntakeResponse(_message.Message):
     next_page_token: str
     total: int
     def __init__(self, intake: _Optional[_Iterable[_Union[Intake, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+
+class ReceiveChannelMessageRequest(_message.Message):
+    __slots__ = ("channel", "sender", "sender_name", "message_id", "text", "language", "attachments")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    channel: Channel
+    sender: str
+    sender_name: str
+    message_id: str
+    text: str
+    language: str
+    attachments: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, channel: _Optional[_Union[Channel, str]] = ..., sender: _Optional[str] = ..., sender_name: _Optional[str] = ..., message_id: _Optional[str] = ..., text: _Optional[str] = ..., language: _Optional[str] = ..., attachments: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReceiveChannelMessageResponse(_message.Message):
+    __slots__ = ("duplicate", "step", "missing", "intake_id")
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    INTAKE_ID_FIELD_NUMBER: _ClassVar[int]
+    duplicate: bool
+    step: ConversationStep
+    missing: _containers.RepeatedScalarFieldContainer[str]
+    intake_id: str
+    def __init__(self, duplicate: _Optional[bool] = ..., step: _Optional[_Union[ConversationStep, str]] = ..., missing: _Optional[_Iterable[str]] = ..., intake_id: _Optional[str] = ...) -> None: ...

@@ -68,6 +68,11 @@ class NotificationsServiceStub:
                 request_serializer=kota_dot_notifications_dot_v1_dot_notifications__pb2.ListIntakeRequest.SerializeToString,
                 response_deserializer=kota_dot_notifications_dot_v1_dot_notifications__pb2.ListIntakeResponse.FromString,
                 _registered_method=True)
+        self.ReceiveChannelMessage = channel.unary_unary(
+                '/kota.notifications.v1.NotificationsService/ReceiveChannelMessage',
+                request_serializer=kota_dot_notifications_dot_v1_dot_notifications__pb2.ReceiveChannelMessageRequest.SerializeToString,
+                response_deserializer=kota_dot_notifications_dot_v1_dot_notifications__pb2.ReceiveChannelMessageResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationsServiceServicer:
@@ -124,6 +129,18 @@ class NotificationsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReceiveChannelMessage(self, request, context):
+        """ReceiveChannelMessage takes one message that a chat or SMS webhook received (WhatsApp, Telegram, SMS) and
+        keeps it before answering: the same platform message id again changes nothing (duplicate is set). The
+        conversation with its sender goes on from there: what a report still lacks (a description, its category,
+        its kelurahan) is asked on the same channel, and a complete report is queued for the complaints service
+        (retried while it is away, submitted once); the acknowledgement follows on the same channel. System
+        (the gateway's token) or staff.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +173,11 @@ def add_NotificationsServiceServicer_to_server(servicer, server):
                     servicer.ListIntake,
                     request_deserializer=kota_dot_notifications_dot_v1_dot_notifications__pb2.ListIntakeRequest.FromString,
                     response_serializer=kota_dot_notifications_dot_v1_dot_notifications__pb2.ListIntakeResponse.SerializeToString,
+            ),
+            'ReceiveChannelMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveChannelMessage,
+                    request_deserializer=kota_dot_notifications_dot_v1_dot_notifications__pb2.ReceiveChannelMessageRequest.FromString,
+                    response_serializer=kota_dot_notifications_dot_v1_dot_notifications__pb2.ReceiveChannelMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -324,6 +346,33 @@ class NotificationsService:
             '/kota.notifications.v1.NotificationsService/ListIntake',
             kota_dot_notifications_dot_v1_dot_notifications__pb2.ListIntakeRequest.SerializeToString,
             kota_dot_notifications_dot_v1_dot_notifications__pb2.ListIntakeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveChannelMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.notifications.v1.NotificationsService/ReceiveChannelMessage',
+            kota_dot_notifications_dot_v1_dot_notifications__pb2.ReceiveChannelMessageRequest.SerializeToString,
+            kota_dot_notifications_dot_v1_dot_notifications__pb2.ReceiveChannelMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,
