@@ -4,11 +4,9 @@ applied, and what is not a reasonable photo is refused without anything stored."
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
-from PIL import Image, TiffImagePlugin
+from PIL import Image
 
 from kota_common.photos import (
     LocalDirectoryStore,
@@ -19,50 +17,11 @@ from kota_common.photos import (
     prepare,
     thumbnail_url,
 )
-
-GPS_IFD, EXIF_IFD = 0x8825, 0x8769
-MAKE, MODEL, ORIENTATION, SOFTWARE, BODY_SERIAL = 0x010F, 0x0110, 0x0112, 0x0131, 0xA431
-
-
-def camera_jpeg(size=(64, 32), orientation: int | None = None, fmt="JPEG") -> bytes:
-    """A photo as a phone writes it: make, model, serial number, GPS position (Monas, Jakarta), a comment, XMP."""
-    image = Image.new("RGB", size, (200, 30, 30))
-    image.paste((30, 30, 200), (0, 0, size[0] // 2, size[1] // 2))  # a blue corner: shows where "up" went
-    exif = Image.Exif()
-    exif[MAKE], exif[MODEL], exif[SOFTWARE] = "PhoneMaker", "Phone X9 Pro", "Camera 1.2"
-    if orientation:
-        exif[ORIENTATION] = orientation
-    exif.get_ifd(EXIF_IFD)[BODY_SERIAL] = "SN-123456789"
-    exif.get_ifd(GPS_IFD).update({
-        1: "S", 2: (TiffImagePlugin.IFDRational(6), TiffImagePlugin.IFDRational(10), TiffImagePlugin.IFDRational(31)),
-        3: "E", 4: (TiffImagePlugin.IFDRational(106), TiffImagePlugin.IFDRational(49), TiffImagePlugin.IFDRational(37)),
-    })
-    out = io.BytesIO()
-    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><tiff:Make>PhoneMaker</tiff:Make></rdf:RDF></x:xmpmeta>'
-    if fmt == "JPEG":
-        image.save(out, "JPEG", exif=exif, comment=b"taken at home, Jl. Merdeka 5", xmp=xmp)
-    else:
-        image.save(out, fmt, exif=exif, xmp=xmp)
-    return out.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A tiny PNG file that says it is width x height: a decompression bomb's header (its data is one row)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * (width + 1))) + \
-        chunk(b"IEND", b"")
-
-
-def read_back(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
+from kota_common.photos_testing import GPS_IFD, IDENTIFYING, bomb_png, camera_photo, read_back
 
 
 def test_a_photo_comes_back_without_gps_device_or_any_other_metadata():
-    source = camera_jpeg()
+    source = camera_photo()
     assert read_back(source).getexif().get_ifd(GPS_IFD)  # the fixture does carry a position
     photo = prepare(source, PhotoSettings())
     image = read_back(photo.data)
@@ -70,14 +29,14 @@ def test_a_photo_comes_back_without_gps_device_or_any_other_metadata():
     assert dict(image.getexif()) == {}
     assert image.getexif().get_ifd(GPS_IFD) == {}
     assert not {"exif", "xmp", "comment", "icc_profile"} & set(image.info)
-    for needle in (b"PhoneMaker", b"Phone X9", b"SN-123456789", b"Merdeka", b"Exif"):
+    for needle in IDENTIFYING:
         assert needle not in photo.data and needle not in photo.thumbnail
     assert dict(read_back(photo.thumbnail).getexif()) == {}
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_png_and_webp_keep_their_format_and_lose_their_metadata(fmt):
-    photo = prepare(camera_jpeg(fmt=fmt), PhotoSettings())
+    photo = prepare(camera_photo(fmt=fmt), PhotoSettings())
     image = read_back(photo.data)
     assert image.format == fmt
     assert dict(image.getexif()) == {} and not {"exif", "xmp"} & set(image.info)
@@ -86,7 +45,7 @@ def test_png_and_webp_keep_their_format_and_lose_their_metadata(fmt):
 
 def test_the_cameras_orientation_is_applied_to_the_pixels():
     # orientation 6: the camera was turned; a viewer rotates 90 degrees clockwise to show it upright
-    photo = prepare(camera_jpeg(size=(64, 32), orientation=6), PhotoSettings())
+    photo = prepare(camera_photo(size=(64, 32), orientation=6), PhotoSettings())
     image = read_back(photo.data).convert("RGB")
     assert image.size == (32, 64)
     r, g, b = image.getpixel((24, 8))  # the blue corner moved from top-left to top-right
@@ -95,7 +54,7 @@ def test_the_cameras_orientation_is_applied_to_the_pixels():
 
 def test_a_thumbnail_is_made_and_a_huge_photo_is_scaled_down():
     s = PhotoSettings(max_side=400, thumbnail_side=100)
-    photo = prepare(camera_jpeg(size=(1000, 500)), s)
+    photo = prepare(camera_photo(size=(1000, 500)), s)
     assert (photo.width, photo.height) == (400, 200)
     thumb = read_back(photo.thumbnail)
     assert thumb.format == "JPEG" and thumb.size == (100, 50)
@@ -117,12 +76,12 @@ def test_an_image_of_another_type_is_refused():
 
 def test_a_file_larger_than_the_limit_is_refused_as_too_large():
     with pytest.raises(PhotoRejected, match="larger than 1 MB") as refused:
-        prepare(camera_jpeg() + b"\x00" * (1024 * 1024), PhotoSettings(max_bytes=1024 * 1024))
+        prepare(camera_photo() + b"\x00" * (1024 * 1024), PhotoSettings(max_bytes=1024 * 1024))
     assert refused.value.status == 413
 
 
 def test_a_decompression_bomb_is_refused_before_it_is_decoded():
-    bomb = png_header_only(30_000, 30_000)  # 900 megapixels in a file of a few hundred bytes
+    bomb = bomb_png(30_000, 30_000)  # 900 megapixels in a file of a few hundred bytes
     assert len(bomb) < 1000
     with pytest.raises(PhotoRejected, match="too many pixels"):
         prepare(bomb, PhotoSettings())
@@ -130,11 +89,11 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded():
 
 def test_more_pixels_than_allowed_is_refused_even_below_pillows_own_bomb_limit():
     with pytest.raises(PhotoRejected, match="too many pixels .*5000x5000"):
-        prepare(png_header_only(5000, 5000), PhotoSettings(max_pixels=1_000_000))
+        prepare(bomb_png(5000, 5000), PhotoSettings(max_pixels=1_000_000))
 
 
 def test_a_truncated_photo_is_refused_as_damaged():
-    data = camera_jpeg(size=(400, 300))
+    data = camera_photo(size=(400, 300))
     with pytest.raises(PhotoRejected, match="damaged or truncated"):
         prepare(data[: len(data) // 2], PhotoSettings())
 
@@ -153,11 +112,11 @@ class RecordingStore:
 def test_a_kept_photo_and_its_thumbnail_are_stored_under_content_addressed_names():
     store = RecordingStore()
     photos = Photos(store, PhotoSettings())
-    kept = photos.keep(camera_jpeg(), "http://portal.example/")
+    kept = photos.keep(camera_photo(), "http://portal.example/")
     assert set(store.objects) == {kept.name, kept.name.replace(".jpg", ".thumb.jpg")}
     assert kept.url == f"http://portal.example/media/photos/{kept.name}"
     assert kept.thumbnail_url == thumbnail_url(kept.url)
-    assert photos.keep(camera_jpeg(), "http://portal.example").name == kept.name  # the same photo: one object
+    assert photos.keep(camera_photo(), "http://portal.example").name == kept.name  # the same photo: one object
     assert photos.open(kept.name).content_type == "image/jpeg"
     assert photos.open("../../etc/passwd") is None
 
@@ -165,7 +124,7 @@ def test_a_kept_photo_and_its_thumbnail_are_stored_under_content_addressed_names
 def test_a_refused_file_stores_nothing():
     store = RecordingStore()
     with pytest.raises(PhotoRejected):
-        Photos(store).keep(png_header_only(30_000, 30_000))
+        Photos(store).keep(bomb_png(30_000, 30_000))
     assert store.objects == {}
 
 

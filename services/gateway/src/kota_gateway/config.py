@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kota_common.photos import PhotoSettings
 from kota_common.settings import ADDRESS_PATTERN, CommonSettings, backend_address_field, metrics_address_field, refuse_placeholder
 
 # In a checkout (an editable install), the document `kota asyncapi` keeps in docs/.
@@ -53,6 +54,7 @@ class GatewaySettings(BaseSettings):
         description="the AsyncAPI document served at /asyncapi.json (kota asyncapi writes it); the image sets its copy",
     )
     common: CommonSettings = Field(default_factory=CommonSettings)
+    photos: PhotoSettings = Field(default_factory=PhotoSettings)  # KOTA_PHOTOS_*: the store notifications shares
 
     _api_keys_set = field_validator("open311_api_keys")(refuse_placeholder)
 

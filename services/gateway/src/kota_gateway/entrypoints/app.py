@@ -14,6 +14,7 @@ entrypoints/errors.py for why routers rather than mounted sub-apps):
     e-Musrenbang           /api/v1/musrenbang/…                           entrypoints/musrenbang.py
     inter-city cooperation /api/v1/collab/…                               entrypoints/collab.py
     pages                  /, /docs, /asyncapi, /healthz, /readyz, /static/…   entrypoints/pages.py
+    citizens' photos       /media/photos/…, POST /api/v1/photos          entrypoints/media.py
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from kota_common.photos import photos_from_settings
 from kota_common.reference import AreaDirectory
 from kota_gateway.adapters.collab import CollabClient
 from kota_gateway.adapters.complaints import ComplaintsClient
 from kota_gateway.adapters.musrenbang import MusrenbangClient
 from kota_gateway.adapters.notifications import NotificationsClient
 from kota_gateway.config import GatewaySettings
-from kota_gateway.entrypoints import ckan, collab, gtfs_rt, musrenbang, open311, pages, portal, sensorthings, webhooks
-from kota_gateway.httputil import BodyLimitMiddleware, RateLimitMiddleware, error_for_path
+from kota_gateway.entrypoints import ckan, collab, gtfs_rt, media, musrenbang, open311, pages, portal, sensorthings, webhooks
+from kota_gateway.httputil import RateLimitMiddleware, error_for_path
 from kota_gateway.service_layer.complaints import WatchBudget
 from kota_gateway.service_layer.dashboard import ComplaintSummary
 
@@ -97,6 +99,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.areas_tree = areas_tree(AreaDirectory.load_jakarta())
+    app.state.photos = photos_from_settings(settings.photos)
 
     app.include_router(open311.router)
     app.include_router(open311.discovery_router)
@@ -110,6 +113,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(sensorthings.router)
     app.include_router(gtfs_rt.router)
     app.include_router(webhooks.router)
+    app.include_router(media.router)
+    app.include_router(media.upload_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
@@ -130,7 +135,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             response.headers["X-Trace-Id"] = format(ctx.trace_id, "032x")
         return response
 
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    # a photo upload (Open311's media, the portal's /api/v1/photos) may be a photo's size larger than the limit
+    app.add_middleware(media.BodyLimits, limit=settings.max_body_bytes, photo_bytes=settings.photos.max_bytes)
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     return app
 

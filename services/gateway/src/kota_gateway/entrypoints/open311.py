@@ -2,6 +2,10 @@
 
 JSON or XML by the path's suffix; errors as Open311's array of {code, description} with the matching HTTP
 status. Kota's statuses map to Open311's two: received/routed/in_progress are open, the rest closed.
+
+A request may carry a photo as GeoReport v2's `media` file (multipart/form-data): it is checked, stripped of its
+metadata and stored (entrypoints/media.py, kota_common.photos), and the request's `media_url` is where the gateway
+serves it. A file that is not a photo is answered 400 (413 when too large) and nothing is stored.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from kota.complaints.v1 import complaints_pb2 as pb
+from kota_common.photos import PhotoRejected
 from kota_gateway.adapters.complaints import ComplaintsClient
 from kota_gateway.adapters.errors import FailureCode, RpcFailure, ServiceUnavailable
 from kota_gateway.domain.complaints import CLOSED, OPEN
 from kota_gateway.entrypoints.errors import RETRY_LATER, answering, service_failed
+from kota_gateway.entrypoints.media import keep_upload
 from kota_gateway.httputil import error_for_path, open311_errors, to_xml
 from kota_gateway.service_layer import complaints as use_cases
 from kota_gateway.views import open311_request
@@ -288,36 +294,41 @@ async def get_token(request: Request, token: str, fmt: Format, jurisdiction_id: 
     return render(request, fmt, "service_requests", "request", rows)
 
 
+_REQUEST_FIELDS = {
+    "api_key": {"type": "string"},
+    "jurisdiction_id": {"type": "string"},
+    "service_code": {"type": "string"},
+    "lat": {"type": "number"},
+    "long": {"type": "number"},
+    "address_string": {"type": "string"},
+    "address_id": {"type": "string", "description": "a kelurahan code, e.g. 31.71.01.1001"},
+    "email": {"type": "string"},
+    "device_id": {"type": "string"},
+    "account_id": {"type": "string"},
+    "first_name": {"type": "string"},
+    "last_name": {"type": "string"},
+    "phone": {"type": "string"},
+    "description": {"type": "string"},
+    "media_url": {"type": "string"},
+}
+_MEDIA = {"type": "string", "format": "binary",
+          "description": "a photo (JPEG, PNG or WebP): stored without its metadata; the request's media_url serves it"}
+
+
 @router.post(
     "/requests.{fmt}",
-    summary="Create a service request (form-encoded, with api_key)",
+    summary="Create a service request (form-encoded, with api_key; multipart/form-data with a media photo)",
     status_code=201,
     openapi_extra={
         "requestBody": {
             "content": {
                 "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["api_key", "service_code"],
-                        "properties": {
-                            "api_key": {"type": "string"},
-                            "jurisdiction_id": {"type": "string"},
-                            "service_code": {"type": "string"},
-                            "lat": {"type": "number"},
-                            "long": {"type": "number"},
-                            "address_string": {"type": "string"},
-                            "address_id": {"type": "string", "description": "a kelurahan code, e.g. 31.71.01.1001"},
-                            "email": {"type": "string"},
-                            "device_id": {"type": "string"},
-                            "account_id": {"type": "string"},
-                            "first_name": {"type": "string"},
-                            "last_name": {"type": "string"},
-                            "phone": {"type": "string"},
-                            "description": {"type": "string"},
-                            "media_url": {"type": "string"},
-                        },
-                    }
-                }
+                    "schema": {"type": "object", "required": ["api_key", "service_code"], "properties": _REQUEST_FIELDS}
+                },
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["api_key", "service_code"],
+                               "properties": {**_REQUEST_FIELDS, "media": _MEDIA}}
+                },
             },
             "required": True,
         }
@@ -333,9 +344,12 @@ async def post_request(request: Request, fmt: Format):
         raise Open311Error(400, f"malformed form body: {exc}") from None
     fields: dict[str, str] = {}
     attributes: dict[str, list[str]] = {}
+    media: UploadFile | None = None
     for key, value in form.multi_items():
         if not isinstance(value, str):
-            continue  # media uploads are not stored by Kota; give media_url instead
+            if key == "media" and media is None:
+                media = value
+            continue
         m = _ATTRIBUTE.match(key)
         if m:
             attributes.setdefault(m.group(1), []).append(value)
@@ -363,6 +377,12 @@ async def post_request(request: Request, fmt: Format):
         problems.append("lat/long: give both or neither")
     if problems:
         raise Open311Error(400, *problems)
+    media_urls = [fields["media_url"]] if fields.get("media_url") else []
+    if media is not None and (media.filename or media.size):
+        try:
+            media_urls.insert(0, (await keep_upload(request, media)).url)
+        except PhotoRejected as exc:
+            raise Open311Error(exc.status, f"media: {exc.reason}") from None
     location = pb.Location(address=fields.get("address_string", ""), kelurahan_code=fields.get("address_id", ""))
     if "lat" in coords and "long" in coords:
         location.lat, location.lon = coords["lat"], coords["long"]
@@ -371,7 +391,7 @@ async def post_request(request: Request, fmt: Format):
         service_code=fields.get("service_code", ""),
         description=fields.get("description", ""),
         location=location,
-        media_urls=[fields["media_url"]] if fields.get("media_url") else [],
+        media_urls=media_urls,
         attributes=[pb.Attribute(code=k, value=",".join(v)) for k, v in sorted(attributes.items())],
         contact=pb.Contact(
             first_name=fields.get("first_name", ""),

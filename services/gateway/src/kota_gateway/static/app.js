@@ -9,7 +9,7 @@ const I18N = {
     "report.lead": "Laporan diteruskan otomatis ke dinas yang berwenang. Anda bisa melapor tanpa nama.",
     "report.category": "Kategori", "report.description": "Uraian", "report.description_ph": "Apa yang terjadi, sejak kapan, seberapa parah?",
     "report.location": "Lokasi", "report.address": "Alamat / patokan", "report.use_position": "Gunakan posisi saya",
-    "report.photo": "Tautan foto (opsional)", "report.contact": "Kontak (opsional)", "report.anonymous": "Lapor tanpa nama (anonim)",
+    "report.photo": "Foto (opsional, paling banyak 3: JPEG, PNG atau WebP)", "report.contact": "Kontak (opsional)", "report.anonymous": "Lapor tanpa nama (anonim)",
     "report.first_name": "Nama depan", "report.last_name": "Nama belakang", "report.email": "Surel", "report.phone": "Telepon",
     "report.submit": "Kirim laporan", "report.thanks": "Terima kasih, laporan Anda diterima", "report.number": "Nomor laporan",
     "report.secret": "Kode rahasia (untuk menilai atau membuka kembali; simpan baik-baik)", "report.track_it": "Lacak laporan ini",
@@ -45,7 +45,7 @@ const I18N = {
     "report.lead": "Reports go straight to the responsible agency. You can report anonymously.",
     "report.category": "Category", "report.description": "Description", "report.description_ph": "What happened, since when, how bad?",
     "report.location": "Location", "report.address": "Address / landmark", "report.use_position": "Use my position",
-    "report.photo": "Photo link (optional)", "report.contact": "Contact (optional)", "report.anonymous": "Report anonymously",
+    "report.photo": "Photos (optional, at most 3: JPEG, PNG or WebP)", "report.contact": "Contact (optional)", "report.anonymous": "Report anonymously",
     "report.first_name": "First name", "report.last_name": "Last name", "report.email": "E-mail", "report.phone": "Phone",
     "report.submit": "Send report", "report.thanks": "Thank you, your report was received", "report.number": "Report number",
     "report.secret": "Secret code (to rate or reopen; keep it safe)", "report.track_it": "Track this report",
@@ -181,7 +181,7 @@ async function submitReport(ev) {
   const body = {
     service_code: $("f-category").value, description: $("f-description").value.trim(),
     kelurahan_code: $("f-kelurahan").value, address: $("f-address").value.trim(), anonymous, channel: "web",
-    media_urls: $("f-photo").value.trim() ? [$("f-photo").value.trim()] : [],
+    media_urls: window.ReportPhotos ? window.ReportPhotos.urls() : [],  // uploaded as they were picked (photos.js)
   };
   body.attributes = {};
   document.querySelectorAll("#f-attributes .f-attr").forEach((e) => { if (e.value.trim()) body.attributes[e.dataset.code] = e.value.trim(); });
@@ -199,6 +199,7 @@ async function submitReport(ev) {
     try { localStorage.setItem("kota.code." + res.id, res.tracking_code); } catch (e) { /* private mode */ }
     $("r-routed").textContent = res.complaint.agency_name ? t("report.routed", { agency: res.complaint.agency_name, unit: res.complaint.unit }) : "";
     $("r-track").href = "#/lacak/" + res.id;
+    if (window.ReportPhotos) window.ReportPhotos.reset();
   } catch (e) { flash(t("error.generic", { msg: e.message }), "error"); }
   finally { $("f-submit").disabled = false; }
 }
@@ -215,6 +216,7 @@ function renderComplaint(c) {
   const loc = c.location;
   $("t-location").textContent = [loc.address, loc.kelurahan, loc.kecamatan, loc.kota].filter((x) => x).join(", ") || "–";
   $("t-due").textContent = fmtTime(c.due_at) + (c.sla_breached ? " ⚠" : "");
+  if (window.ReportPhotos) window.ReportPhotos.show($("t-photos"), c.media_urls);
   const done = c.status === "resolved" || c.status === "rejected";
   $("t-feedback").hidden = !done;
   if (done && !$("t-code").value) $("t-code").value = localStorage.getItem("kota.code." + c.id) || "";
