@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 import pytest
 
 from kota.complaints.v1 import complaints_pb2 as cpb
-from kota.sensors.v1 import sensors_pb2 as spb
 from kota_gateway.domain import sensorthings
 from kota_gateway.domain.air_quality import StationIspu, station_ispu
 from kota_gateway.domain.complaints import NotAllowed, inbox_agency
@@ -76,10 +75,3 @@ def test_sensorthings_links_escape_keys_and_pages_know_whether_more_follow():
         "http://h/sta/v1.1/Things?%24count=true&%24top=2&%24skip=6"
     assert sensorthings.observation_id("DKI1:pm25:1700000000000") == ("DKI1:pm25", 1700000000000)
     assert sensorthings.observation_id("DKI1:pm25:soon") is None
-
-
-def test_a_thing_is_a_device_with_its_navigation_links():
-    d = spb.Device(id="DKI1", name="Bundaran HI", kind="air_quality", owner_agency="DLH")
-    t = sensorthings.thing(d, "http://h")
-    assert t["@iot.selfLink"] == "http://h/sta/v1.1/Things('DKI1')" and t["properties"]["kind"] == "air_quality"
-    assert t["Datastreams@iot.navigationLink"].endswith("/Datastreams") and t["properties"]["last_seen_at"] is None

@@ -8,9 +8,8 @@ import pytest
 from kota.complaints.v1 import complaints_pb2 as cpb
 from kota.sensors.v1 import sensors_pb2 as spb
 from kota_gateway.adapters.errors import FailureCode, RpcFailure
-from kota_gateway.domain import odata
 from kota_gateway.domain.complaints import NotAllowed
-from kota_gateway.service_layer import complaints, dashboard, sensorthings
+from kota_gateway.service_layer import complaints, dashboard
 
 T0 = datetime(2026, 3, 14, 12, tzinfo=timezone.utc)
 
@@ -128,36 +127,3 @@ def test_flood_gauges_show_the_siaga_level_and_the_recent_curve_oldest_first():
     assert (katulampa["level_cm"], katulampa["siaga"]) == (170.0, 2)
     assert [p["level_cm"] for p in katulampa["recent"]] == [70.0, 120.0, 170.0]
     assert fake.observation_requests[0].datastream_id == "KATULAMPA:water_level"
-
-
-def sta(path: str, **params: str) -> sensorthings.StaRequest:
-    return sensorthings.StaRequest(odata.parse(path, params), "http://h", f"/sta/v1.1/{path}", params)
-
-
-def test_a_things_page_counts_and_links_to_the_next_one():
-    fake = FakeSensors([device(f"D{i}", "air_quality") for i in range(3)])
-    body = asyncio.run(sensorthings.read(fake, sta("Things", **{"$top": "2", "$count": "true"})))
-    assert body["@iot.count"] == 3 and [t["@iot.id"] for t in body["value"]] == ["D0", "D1"]
-    assert body["@iot.nextLink"] == "http://h/sta/v1.1/Things?%24count=true&%24top=2&%24skip=2"
-
-
-def test_a_filter_on_an_unknown_thing_id_is_an_empty_page_not_an_error():
-    body = asyncio.run(sensorthings.read(FakeSensors([]), sta("Things", **{"$filter": "@iot.id eq 'NOPE'", "$count": "true"})))
-    assert body == {"@iot.count": 0, "value": []}
-
-
-def test_an_observation_filter_reaches_the_sensors_service_as_its_request():
-    fake = FakeSensors([device("DKI1", "air_quality", pm25=60.0)])
-    asyncio.run(sensorthings.read(fake, sta("Datastreams('DKI1:pm25')/Observations",
-                                            **{"$filter": "result ge 30 and phenomenonTime lt 2026-03-14T12:00:00Z",
-                                               "$orderby": "phenomenonTime asc", "$top": "5"})))
-    (request,) = fake.observation_requests
-    assert request.datastream_id == "DKI1:pm25" and request.ascending and request.page_size == 5
-    assert (request.has_value_min, request.value_min, request.has_value_max) == (True, 30.0, False)
-    assert request.time_to.ToDatetime(tzinfo=timezone.utc) == T0 and not request.HasField("time_from")
-
-
-def test_an_unknown_datastream_is_a_404_the_client_can_read():
-    with pytest.raises(odata.ODataError) as caught:
-        asyncio.run(sensorthings.read(FakeSensors([]), sta("Datastreams('DKI1:nothing')")))
-    assert (caught.value.status, caught.value.message) == (404, "no datastream 'DKI1:nothing'")

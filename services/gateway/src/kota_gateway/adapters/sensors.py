@@ -4,7 +4,6 @@ plans run where the data is."""
 from __future__ import annotations
 
 import json
-
 from collections.abc import Sequence
 
 from kota.sensors.v1 import sensors_pb2 as pb

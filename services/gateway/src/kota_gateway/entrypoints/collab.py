@@ -33,11 +33,11 @@ KindName = Literal["sister_city", "mou", "ascn_project", "technical_cooperation"
 StatusName = Literal["proposed", "negotiating", "signed", "active", "renewed", "expired", "ended", "declined"]
 ActivityKindName = Literal["visit_in_person", "visit_virtual", "workshop", "shared_solution"]
 
-KINDS: dict[int, KindName] = {pb.PARTNERSHIP_KIND_SISTER_CITY: "sister_city", pb.PARTNERSHIP_KIND_MOU: "mou",
+KINDS: dict[pb.PartnershipKind, KindName] = {pb.PARTNERSHIP_KIND_SISTER_CITY: "sister_city", pb.PARTNERSHIP_KIND_MOU: "mou",
                               pb.PARTNERSHIP_KIND_ASCN_PROJECT: "ascn_project",
                               pb.PARTNERSHIP_KIND_TECHNICAL_COOPERATION: "technical_cooperation"}
 KIND_VALUES = {name: value for value, name in KINDS.items()}
-ACTIVITY_KINDS: dict[int, ActivityKindName] = {pb.ACTIVITY_KIND_VISIT_IN_PERSON: "visit_in_person",
+ACTIVITY_KINDS: dict[pb.ActivityKind, ActivityKindName] = {pb.ACTIVITY_KIND_VISIT_IN_PERSON: "visit_in_person",
                                                pb.ACTIVITY_KIND_VISIT_VIRTUAL: "visit_virtual",
                                                pb.ACTIVITY_KIND_WORKSHOP: "workshop",
                                                pb.ACTIVITY_KIND_SHARED_SOLUTION: "shared_solution"}

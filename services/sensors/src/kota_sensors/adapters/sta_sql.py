@@ -24,7 +24,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Float, Integer, String, and_, case, cast, false, func, literal, not_, null, or_, select, true, tuple_,
+    BigInteger,
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+    tuple_,
 )
 from sqlalchemy.sql import ColumnElement, FromClause
 from sqlmodel import Session
@@ -515,10 +530,7 @@ class Compiler:
         return self._calendar("day", v)
 
     def _part(self, name: str, v: Value, unit_ms: int, modulo: int) -> Value:
-        if v.type == "time":
-            ms = v.sql
-        else:
-            ms = self._ms(name, v)
+        ms = v.sql if v.type == "time" else self._ms(name, v)
         return Value(ms.op("/")(unit_ms).op("%")(modulo), "number")
 
     def fn_hour(self, v: Value) -> Value:
@@ -560,7 +572,11 @@ class Compiler:
         return v.sql
 
     def fn_round(self, v: Value) -> Value:
-        return Value(func.round(self._number("round", v)), "number")
+        """Half away from zero, as OData's round: PostgreSQL rounds a double half to even, a numeric away."""
+        x = self._number("round", v)
+        if self.scope.dialect == "postgresql":
+            return Value(cast(func.round(cast(x, _numeric())), Float), "number")
+        return Value(func.round(x), "number")
 
     def fn_floor(self, v: Value) -> Value:
         return Value(func.floor(self._number("floor", v)), "number")

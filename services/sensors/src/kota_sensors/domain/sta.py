@@ -136,7 +136,4 @@ def intersects(g1: dict, g2: dict) -> bool:
         return any(on_segment(p, a, b) for a, b in edges(other)) or (other["type"] == "Polygon" and inside(p, other))
     if any(_segments_cross(a, b, c, d) for a, b in edges(g1) for c, d in edges(g2)):
         return True
-    for a, b in (g1, g2), (g2, g1):
-        if b["type"] == "Polygon" and inside(positions(a)[0], b):
-            return True
-    return False
+    return any(b["type"] == "Polygon" and inside(positions(a)[0], b) for a, b in ((g1, g2), (g2, g1)))
