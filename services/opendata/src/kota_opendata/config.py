@@ -25,6 +25,9 @@ class OpenDataSettings(BaseSettings):
     # Live datasets announce record changes on opendata.events.v1 at most once per interval.
     update_event_interval_s: float = Field(30.0, ge=0)
     upload_max_bytes: int = Field(8 * 1024 * 1024 - 64 * 1024, ge=1024, description="below the 8 MiB gRPC message limit")
+    # datastore_search_sql (analysts' read-only SQL over published resources).
+    sql_max_rows: int = Field(32000, ge=1, le=1_000_000, description="rows a statement returns at most (CKAN's rows_max)")
+    sql_timeout_s: float = Field(10.0, gt=0, le=600, description="a statement running longer is stopped")
     site_title: str = "Kota Satu Data"
     metrics_address: str = metrics_address_field("127.0.0.1:9103")
     common: CommonSettings = Field(default_factory=CommonSettings)

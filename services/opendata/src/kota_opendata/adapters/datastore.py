@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -140,6 +141,16 @@ def _full_text(table: Table, words: list[str], dialect: str):
     return and_(*clauses)
 
 
+def _field_words(column, words: list[str]):
+    """Every word starts a word of the column's text (case-insensitive): CKAN's q given as {field: text}."""
+    lowered, clauses = func.lower(column), []
+    for word in words:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(or_(lowered.like(f"{escaped}%", escape="\\"), lowered.like(f"% {escaped}%", escape="\\"),
+                           lowered.like(f"%-{escaped}%", escape="\\")))
+    return and_(*clauses)
+
+
 def text_of(fields: Sequence[FieldDef], row: dict) -> str:
     return " ".join(str(row[f.id]) for f in fields if f.type in TEXT_TYPES and row.get(f.id)).lower()
 
@@ -206,6 +217,7 @@ class Query:
     offset: int
     fields: list[str]
     include_total: bool
+    field_words: dict[str, list[str]] = field(default_factory=dict)  # text field -> words starting a word of it
 
 
 def _where(table: Table, query: Query, dialect: str = ""):
@@ -221,6 +233,8 @@ def _where(table: Table, query: Query, dialect: str = ""):
         clauses.append(parts[0] if len(parts) == 1 else or_(*parts))
     if query.words:
         clauses.append(_full_text(table, query.words, dialect))
+    for name, words in query.field_words.items():
+        clauses.append(_field_words(table.c[name], words))
     return and_(*clauses) if clauses else None
 
 
@@ -259,3 +273,55 @@ def iterate(conn: Connection, table: Table, query: Query, batch: int = 5000) -> 
             return
         last = rows[-1]["_id"]
         yield rows
+
+
+class SqlTimeout(Exception):
+    """The statement ran longer than it was allowed to and was stopped."""
+
+
+class SqlFailed(Exception):
+    """The database refused the statement (an unknown column, a type error...); the message is the database's."""
+
+
+def run_sql(conn: Connection, sql: str, max_rows: int, timeout_s: float) -> tuple[list[str], list[tuple], bool]:
+    """Runs a checked SELECT (domain.sql_check) read-only, stopped after `timeout_s`, at most `max_rows` rows;
+    (column names, rows, whether rows were cut). `conn` must not have run anything in its transaction yet.
+
+    The checker already refuses everything but one SELECT; the database is told as well, so that a gap in the
+    checker is a refused statement, not a write: PostgreSQL runs it in a READ ONLY transaction with a
+    statement_timeout, SQLite with query_only and a progress handler that interrupts it at the deadline."""
+    wrapped = f"SELECT * FROM ({sql}) AS kota_sql LIMIT {int(max_rows) + 1}"
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        raise SqlFailed("no database connection")
+    cursor = None
+    try:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+            cursor = raw.cursor()
+            cursor.execute(wrapped)  # no parameters: psycopg sends the text as it is ('%' included)
+            rows = cursor.fetchall()
+        else:
+            deadline = time.monotonic() + timeout_s
+            raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)  # type: ignore[attr-defined]
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+            try:
+                cursor = raw.cursor()
+                cursor.execute(wrapped)
+                rows = cursor.fetchall()
+            finally:
+                raw.set_progress_handler(None, 0)  # type: ignore[attr-defined]
+                conn.exec_driver_sql("PRAGMA query_only = OFF")
+        names = [d[0] for d in cursor.description or ()]
+    except Exception as exc:  # the DBAPI's errors: psycopg.Error, sqlite3.Error
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if type(exc).__name__ == "QueryCanceled" or message == "interrupted":
+            raise SqlTimeout(f"stopped after {timeout_s:g} s") from None
+        if not type(exc).__module__.startswith(("psycopg", "sqlite3")):
+            raise
+        raise SqlFailed(message) from None
+    finally:
+        if cursor is not None:
+            cursor.close()
+    return names, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows

@@ -110,3 +110,22 @@ class MusrenbangProposalRow(SQLModel, table=True):
 
     proposal_id: str = Field(primary_key=True, max_length=64)
     state: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class DatasetActivityRow(SQLModel, table=True):
+    """One entry of a dataset's activity stream (CKAN package_activity_list), written with the opendata.events.v1
+    event it records, in the same transaction; its id is the event's id."""
+
+    __tablename__ = "od_dataset_activity"
+    __table_args__ = (Index("ix_od_dataset_activity_dataset", "dataset_id", "at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    dataset_id: str = Field(max_length=36)
+    activity_type: str = Field(max_length=32, description='"new package" or "changed package"')
+    event_type: str = Field(max_length=100)
+    at: datetime
+    version: int = 1
+    record_count: int = 0
+    changes: int = 0
+    actor: str = Field(default="system", max_length=100)
+    note: str = Field(default="", max_length=500)

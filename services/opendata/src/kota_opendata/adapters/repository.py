@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from kota_common.eventbus import ProcessedEvent
 from kota_opendata.adapters import catalog_search, datastore
-from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
+from kota_opendata.adapters.orm import DatasetActivityRow, DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
 from kota_opendata.domain.search_query import SearchPlan
 
 
@@ -91,6 +91,20 @@ class CatalogRepository:
 
     def records(self, table: Table, query: datastore.Query) -> tuple[list[dict], int]:
         return datastore.search(self.session.connection(), table, query)
+
+    def activity(self, dataset_id: str, offset: int, limit: int) -> list[DatasetActivityRow]:
+        """The dataset's activity, newest first."""
+        stmt = (select(DatasetActivityRow).where(DatasetActivityRow.dataset_id == dataset_id)
+                .order_by(col(DatasetActivityRow.at).desc(), col(DatasetActivityRow.id)).offset(offset).limit(limit))
+        return list(self.session.exec(stmt).all())
+
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql"."""
+        return self.session.get_bind().dialect.name
+
+    def run_sql(self, sql: str, max_rows: int, timeout_s: float) -> tuple[list[str], list[tuple], bool]:
+        """A checked SELECT (domain.sql_check), read-only and bounded: see datastore.run_sql. First in its unit of work."""
+        return datastore.run_sql(self.session.connection(), sql, max_rows, timeout_s)
 
     def record_batches(self, table: Table, query: datastore.Query) -> Iterable[list[dict]]:
         return datastore.iterate(self.session.connection(), table, query)

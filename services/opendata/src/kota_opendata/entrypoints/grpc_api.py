@@ -150,6 +150,26 @@ class OpenDataServicer(pb_grpc.OpenDataServiceServicer):
         return pb.ListTagsResponse(tags=self.queries.tags(request.query))
 
     @translate_errors
+    def AutocompleteDatasets(self, request, context):
+        matches = self.queries.autocomplete(request.q, request.limit if request.HasField("limit") else 10)
+        return pb.AutocompleteDatasetsResponse(matches=[pb.DatasetMatch(name=name, title=title, match_field=matched)
+                                                        for name, title, matched in matches])
+
+    @translate_errors
+    def ListLicenses(self, request, context):
+        return pb.ListLicensesResponse(licenses=[pb.License(id=i, title=title, url=url, open=True)
+                                                 for i, title, url in self.queries.licenses()])
+
+    @translate_errors
+    def ListDatasetActivity(self, request, context):
+        row, activities = self.queries.activity(request.id, request.offset,
+                                                request.limit if request.HasField("limit") else 31)
+        return pb.ListDatasetActivityResponse(activities=[pb.Activity(
+            id=a.id, dataset_id=row.id, activity_type=a.activity_type, timestamp=ts(a.at), version=a.version,
+            record_count=a.record_count, changes=a.changes, actor=a.actor, note=a.note, event_type=a.event_type)
+            for a in activities])
+
+    @translate_errors
     def GetResource(self, request, context):
         row, resource = self.queries.resource(request.id)
         return pb.GetResourceResponse(resource=resource_pb(row, resource))
@@ -162,6 +182,7 @@ class OpenDataServicer(pb_grpc.OpenDataServiceServicer):
             json_format.MessageToDict(request.filters) if request.HasField("filters") else {},
             request.q, request.sort, request.limit if request.HasField("limit") else None, request.offset,
             list(request.fields), request.include_total if request.HasField("include_total") else None,
+            dict(request.q_fields),
         )
         by_id = {f.id: f for f in fields}
         out_fields = [pb.DataField(id="_id", type="int")] + [
@@ -170,6 +191,15 @@ class OpenDataServicer(pb_grpc.OpenDataServiceServicer):
             resource_id=catalog.resource_id(row.name, "csv"), fields=out_fields,
             records_json=json.dumps(rows, ensure_ascii=False, default=str), total=total,
             limit=query.limit, offset=query.offset,
+        )
+
+    @translate_errors
+    def SearchSql(self, request, context):
+        result = self.queries.sql(request.sql, self.settings.sql_max_rows, self.settings.sql_timeout_s)
+        return pb.SearchSqlResponse(
+            fields=[pb.DataField(id=name, type=kind) for name, kind in zip(result.columns, result.column_types(), strict=True)],
+            records_json=json.dumps(result.records(), ensure_ascii=False, default=str),
+            records_truncated=result.truncated,
         )
 
     def ExportDataset(self, request, context):

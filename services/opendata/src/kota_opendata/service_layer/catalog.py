@@ -18,7 +18,7 @@ from kota_common.events import opendata as od_events
 from kota_common.outbox import add_event
 from kota_common.telemetry import current_trace_headers
 from kota_opendata.adapters import datastore
-from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
+from kota_opendata.adapters.orm import DatasetActivityRow, DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
 from kota_opendata.domain import catalog
 from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
@@ -78,10 +78,24 @@ def ensure_catalog(uow: UnitOfWork) -> dict[str, LiveTable]:
                     DatasetVersionRow(dataset_id=lt.dataset_id, number=1, table_name=lt.table.name, fields=fields_json,
                                       created=now, actor="system", note="live dataset fed by platform events")
                 )
-                add_event(uow.session, od_events.TOPIC, lt.dataset_id, published_event(lt.dataset_id, d.name, d.title,
-                          d.organization, 1, 0, 0, "events", "system", now))
+                add_dataset_event(uow.session, lt.dataset_id, published_event(
+                    lt.dataset_id, d.name, d.title, d.organization, 1, 0, 0, "events", "system", now),
+                    NEW_PACKAGE, at=now, version=1, record_count=0, note="live dataset fed by platform events")
             uow.complete()
     return tables
+
+
+NEW_PACKAGE, CHANGED_PACKAGE = "new package", "changed package"  # CKAN's activity types
+
+
+def add_dataset_event(session: Session, dataset_id: str, event: envelope.Event, activity_type: str, *, at: datetime,
+                      version: int, record_count: int, changes: int = 0, actor: str = "system", note: str = "") -> None:
+    """Writes an opendata.events.v1 event to the outbox and records it in the dataset's activity stream
+    (package_activity_list), in the caller's transaction: the stream is the history of the dataset's events."""
+    add_event(session, od_events.TOPIC, dataset_id, event)
+    session.add(DatasetActivityRow(id=event.id, dataset_id=dataset_id, activity_type=activity_type, event_type=event.type,
+                                   at=at, version=version, record_count=record_count, changes=changes, actor=actor,
+                                   note=note[:500]))
 
 
 def published_event(dataset_id, name, title, organization, version, records, rejected, source, actor, at) -> envelope.Event:
@@ -138,8 +152,10 @@ def announce(session: Session, row: DatasetRow, at: datetime) -> None:
         dataset_id=row.id, name=row.name, version=row.version, record_count=row.record_count,
         changes=row.pending_changes, updated_at=at,
     )
-    add_event(session, od_events.TOPIC, row.id, envelope.Event(
-        type=payload.ce_type, source=od_events.SOURCE, subject=row.id, data=payload.to_data(), trace=current_trace_headers()))
+    event = envelope.Event(type=payload.ce_type, source=od_events.SOURCE, subject=row.id, data=payload.to_data(),
+                           trace=current_trace_headers())
+    add_dataset_event(session, row.id, event, CHANGED_PACKAGE, at=at, version=row.version, record_count=row.record_count,
+                      changes=row.pending_changes)
     row.pending_changes = 0
     row.last_event_at = at
 

@@ -7,13 +7,14 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from sqlalchemy import Table
 
 from kota_common.errors import InvalidArgument, NotFound
 from kota_opendata.adapters import datastore
-from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
-from kota_opendata.domain import catalog, search_query
+from kota_opendata.adapters.orm import DatasetActivityRow, DatasetRow, DatasetVersionRow, GroupRow, OrganizationRow
+from kota_opendata.domain import catalog, search_query, sql_check
 from kota_opendata.service_layer import exports, records
 from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
@@ -53,6 +54,32 @@ class SearchPage:
     count: int
     page: Catalogue
     facets: dict[str, list[tuple[str, int]]]
+
+
+def _number(value: Decimal) -> int | float:
+    """PostgreSQL's numeric (sum of bigints, avg) as a JSON number: whole ones stay integers."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+@dataclass
+class SqlResult:
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool
+
+    def records(self) -> list[dict]:
+        return [dict(zip(self.columns, (_number(v) if isinstance(v, Decimal) else v for v in row), strict=True))
+                for row in self.rows]
+
+    def column_types(self) -> list[str]:
+        """Each column's datastore type, from its first value that is not null ("text" when all are)."""
+        out = []
+        for i in range(len(self.columns)):
+            value = next((r[i] for r in self.rows if r[i] is not None), None)
+            out.append("bool" if isinstance(value, bool) else "int" if isinstance(value, int) else
+                       "numeric" if isinstance(value, float | Decimal) else "timestamp" if isinstance(value, datetime)
+                       else "text")
+        return out
 
 
 @dataclass
@@ -124,6 +151,42 @@ class CatalogueQueries:
         with self.make_uow() as uow:
             return uow.catalog.autocomplete(text.strip(), limit)
 
+    def sql(self, sql: str, max_rows: int, timeout_s: float) -> SqlResult:
+        """CKAN datastore_search_sql: one read-only SELECT over the current version of published resources (each
+        named by its datastore resource id), checked by domain.sql_check before the database sees it."""
+        with self.make_uow() as uow:
+            resources = {catalog.resource_id(d.name, "csv"): sql_check.PublishedTable(
+                d.table_name, ("_id", *(f.id for f in datastore.fields_from_json(d.fields)))) for d in uow.catalog.datasets()}
+            dialect = "postgres" if uow.catalog.dialect() == "postgresql" else "sqlite"
+        try:
+            checked = sql_check.check(sql, resources, dialect)
+        except sql_check.SqlRefused as exc:
+            raise InvalidArgument("sql refused", [("sql", str(exc))]) from None
+        try:
+            with self.make_uow() as uow:
+                names, rows, truncated = uow.catalog.run_sql(checked, max_rows, timeout_s)
+        except datastore.SqlTimeout:
+            raise InvalidArgument("sql too slow", [("sql", f"Search took too long (more than {timeout_s:g} s)")]) from None
+        except datastore.SqlFailed as exc:
+            raise InvalidArgument("sql failed", [("sql", str(exc))]) from None
+        return SqlResult(names, rows, truncated)
+
+    def activity(self, ident: str, offset: int, limit: int) -> tuple[DatasetRow, list[DatasetActivityRow]]:
+        """A dataset's activity stream, newest first (CKAN package_activity_list)."""
+        violations = [(name, message) for name, bad, message in (
+            ("offset", offset < 0, "must not be negative"), ("limit", not 1 <= limit <= 100, "must be between 1 and 100"))
+            if bad]
+        if violations:
+            raise InvalidArgument("invalid paging", violations)
+        with self.make_uow() as uow:
+            row, _ = self.find(uow, ident)
+            return row, uow.catalog.activity(row.id, offset, limit)
+
+    @staticmethod
+    def licenses() -> list[tuple[str, str, str]]:
+        """(id, title, url) of each license a dataset can carry (CKAN license_list)."""
+        return [(license_id, title, url) for license_id, (title, url) in catalog.LICENSES.items()]
+
     def dataset(self, ident: str) -> Catalogue:
         """One dataset (by id, name or resource id) as a catalogue of one, with its versions."""
         with self.make_uow() as uow:
@@ -184,13 +247,13 @@ class CatalogueQueries:
         raise NotFound(f"no resource {resource_id!r}")
 
     def records(self, resource_id: str, version: int, filters: dict, q: str, sort: str, limit: int | None, offset: int,
-                select_fields: list[str], include_total: bool | None):
+                select_fields: list[str], include_total: bool | None, field_q: dict[str, str] | None = None):
         """(dataset, its fields, the validated query, the records, their total)."""
         with self.make_uow() as uow:
             row, _ = self.find(uow, resource_id, "resource_id")
             table, fields = _table(uow, row, version)
             query = records.validate_query(fields, filters=filters, q=q, sort=sort, limit=limit, offset=offset,
-                                           select_fields=select_fields, include_total=include_total)
+                                           select_fields=select_fields, include_total=include_total, field_q=field_q)
             found, total = uow.catalog.records(table, query)
         return row, fields, query, found, total
 

@@ -57,6 +57,7 @@ def validate_query(
     offset: int,
     select_fields: Sequence[str],
     include_total: bool | None,
+    field_q: dict[str, str] | None = None,
 ) -> Query:
     by_id = {f.id: f for f in fields} | {"_id": FieldDef("_id", "int")}
     violations: list[tuple[str, str]] = []
@@ -99,6 +100,16 @@ def validate_query(
             violations.append(("fields", f"unknown field {name!r}"))
     if len(q) > 500:
         violations.append(("q", "at most 500 characters"))
+    field_words: dict[str, list[str]] = {}
+    for name, text in (field_q or {}).items():
+        field = by_id.get(name)
+        if field is None or field.type != "text":
+            violations.append((f"q.{name}", f"unknown text field {name!r}" if field is None else
+                               f"{name!r} is a {field.type} field: search text fields, filter the others"))
+        elif len(text) > 500:
+            violations.append((f"q.{name}", "at most 500 characters"))
+        elif words := [w.lower() for w in re.findall(r"\w+", text)][:10]:
+            field_words[name] = words
     if violations:
         raise InvalidArgument("invalid datastore query", violations)
     words = [w.lower() for w in re.findall(r"\w+", q)][:10]
@@ -110,4 +121,5 @@ def validate_query(
         offset=offset,
         fields=[n for n in chosen if n != "_id"],
         include_total=True if include_total is None else include_total,
+        field_words=field_words,
     )

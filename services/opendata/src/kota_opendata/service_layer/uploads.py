@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from kota_common.auth import Principal
 from kota_common.clock import now_utc
 from kota_common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from kota_common.outbox import add_event
 from kota_opendata.adapters import datastore
 from kota_opendata.adapters.orm import DatasetRow, DatasetVersionRow, OrganizationRow
 from kota_opendata.domain import anonymise, catalog, schema
-from kota_opendata.service_layer.catalog import published_event
+from kota_opendata.service_layer.catalog import CHANGED_PACKAGE, NEW_PACKAGE, add_dataset_event, published_event
 from kota_opendata.service_layer.unit_of_work import UnitOfWork
 
 MAX_REPORTED_ERRORS = 1000
@@ -141,8 +140,10 @@ def upload(uow: UnitOfWork, principal: Principal, req: UploadRequest, max_bytes:
         uow.catalog.add(DatasetVersionRow(dataset_id=ds_id, number=version, table_name=table_name, fields=fields_json,
                                           created=now, record_count=len(rows), rejected_count=parsed.rejected,
                                           actor=principal.actor, note=req.version_note[:500]))
-        add_event(uow.session, "opendata.events.v1", ds_id, published_event(
-            ds_id, req.name, existing.title, org_code, version, len(rows), parsed.rejected, "upload", principal.actor, now))
+        add_dataset_event(uow.session, ds_id, published_event(
+            ds_id, req.name, existing.title, org_code, version, len(rows), parsed.rejected, "upload", principal.actor, now),
+            NEW_PACKAGE if version == 1 else CHANGED_PACKAGE, at=now, version=version, record_count=len(rows),
+            changes=len(rows), actor=principal.actor, note=req.version_note)
         uow.complete()
     return UploadResult(ds_id, version, parsed.fields, len(rows), parsed.rejected, errors)
 

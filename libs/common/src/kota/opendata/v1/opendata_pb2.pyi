@@ -323,7 +323,14 @@ class GetResourceResponse(_message.Message):
     def __init__(self, resource: _Optional[_Union[Resource, _Mapping]] = ...) -> None: ...
 
 class QueryRecordsRequest(_message.Message):
-    __slots__ = ("resource_id", "filters", "q", "sort", "limit", "offset", "fields", "include_total", "version")
+    __slots__ = ("resource_id", "filters", "q", "sort", "limit", "offset", "fields", "include_total", "version", "q_fields")
+    class QFieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     RESOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     Q_FIELD_NUMBER: _ClassVar[int]
@@ -333,6 +340,7 @@ class QueryRecordsRequest(_message.Message):
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TOTAL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    Q_FIELDS_FIELD_NUMBER: _ClassVar[int]
     resource_id: str
     filters: _struct_pb2.Struct
     q: str
@@ -342,7 +350,8 @@ class QueryRecordsRequest(_message.Message):
     fields: _containers.RepeatedScalarFieldContainer[str]
     include_total: bool
     version: int
-    def __init__(self, resource_id: _Optional[str] = ..., filters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., q: _Optional[str] = ..., sort: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ..., include_total: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    q_fields: _containers.ScalarMap[str, str]
+    def __init__(self, resource_id: _Optional[str] = ..., filters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., q: _Optional[str] = ..., sort: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ..., include_total: _Optional[bool] = ..., version: _Optional[int] = ..., q_fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class QueryRecordsResponse(_message.Message):
     __slots__ = ("resource_id", "fields", "records_json", "total", "limit", "offset")
@@ -359,6 +368,108 @@ class QueryRecordsResponse(_message.Message):
     limit: int
     offset: int
     def __init__(self, resource_id: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[DataField, _Mapping]]] = ..., records_json: _Optional[str] = ..., total: _Optional[int] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class SearchSqlRequest(_message.Message):
+    __slots__ = ("sql",)
+    SQL_FIELD_NUMBER: _ClassVar[int]
+    sql: str
+    def __init__(self, sql: _Optional[str] = ...) -> None: ...
+
+class SearchSqlResponse(_message.Message):
+    __slots__ = ("fields", "records_json", "records_truncated")
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_JSON_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.RepeatedCompositeFieldContainer[DataField]
+    records_json: str
+    records_truncated: bool
+    def __init__(self, fields: _Optional[_Iterable[_Union[DataField, _Mapping]]] = ..., records_json: _Optional[str] = ..., records_truncated: _Optional[bool] = ...) -> None: ...
+
+class AutocompleteDatasetsRequest(_message.Message):
+    __slots__ = ("q", "limit")
+    Q_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    q: str
+    limit: int
+    def __init__(self, q: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class DatasetMatch(_message.Message):
+    __slots__ = ("name", "title", "match_field")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    title: str
+    match_field: str
+    def __init__(self, name: _Optional[str] = ..., title: _Optional[str] = ..., match_field: _Optional[str] = ...) -> None: ...
+
+class AutocompleteDatasetsResponse(_message.Message):
+    __slots__ = ("matches",)
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[DatasetMatch]
+    def __init__(self, matches: _Optional[_Iterable[_Union[DatasetMatch, _Mapping]]] = ...) -> None: ...
+
+class ListLicensesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class License(_message.Message):
+    __slots__ = ("id", "title", "url", "open")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    title: str
+    url: str
+    open: bool
+    def __init__(self, id: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., open: _Optional[bool] = ...) -> None: ...
+
+class ListLicensesResponse(_message.Message):
+    __slots__ = ("licenses",)
+    LICENSES_FIELD_NUMBER: _ClassVar[int]
+    licenses: _containers.RepeatedCompositeFieldContainer[License]
+    def __init__(self, licenses: _Optional[_Iterable[_Union[License, _Mapping]]] = ...) -> None: ...
+
+class ListDatasetActivityRequest(_message.Message):
+    __slots__ = ("id", "offset", "limit")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    offset: int
+    limit: int
+    def __init__(self, id: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class Activity(_message.Message):
+    __slots__ = ("id", "dataset_id", "activity_type", "timestamp", "version", "record_count", "changes", "actor", "note", "event_type")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVITY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    dataset_id: str
+    activity_type: str
+    timestamp: _timestamp_pb2.Timestamp
+    version: int
+    record_count: int
+    changes: int
+    actor: str
+    note: str
+    event_type: str
+    def __init__(self, id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., activity_type: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., record_count: _Optional[int] = ..., changes: _Optional[int] = ..., actor: _Optional[str] = ..., note: _Optional[str] = ..., event_type: _Optional[str] = ...) -> None: ...
+
+class ListDatasetActivityResponse(_message.Message):
+    __slots__ = ("activities",)
+    ACTIVITIES_FIELD_NUMBER: _ClassVar[int]
+    activities: _containers.RepeatedCompositeFieldContainer[Activity]
+    def __init__(self, activities: _Optional[_Iterable[_Union[Activity, _Mapping]]] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()

@@ -35,6 +35,10 @@ class OpenDataServiceStub:
     organization_list -> ListOrganizations organization_show -> GetOrganization (+ SearchDatasets fq)
     group_list -> ListGroups               tag_list -> ListTags               resource_show -> GetResource
     datastore_search -> QueryRecords       status_show -> GetStatus
+    datastore_search_sql -> SearchSql      datastore_info -> QueryRecords (limit 0)
+    package_autocomplete -> AutocompleteDatasets                       license_list -> ListLicenses
+    package_activity_list -> ListDatasetActivity
+    current_package_list_with_resources -> SearchDatasets (sort metadata_modified desc)
     /catalog.jsonld -> GetCatalog          CSV / GeoJSON downloads -> ExportDataset (server stream)
     All read calls are public. Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations whose
     `field` names the request field (e.g. "filters.kelurahan_code", "sort"); NOT_FOUND for an unknown id or
@@ -92,6 +96,26 @@ class OpenDataServiceStub:
                 request_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.QueryRecordsRequest.SerializeToString,
                 response_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.QueryRecordsResponse.FromString,
                 _registered_method=True)
+        self.SearchSql = channel.unary_unary(
+                '/kota.opendata.v1.OpenDataService/SearchSql',
+                request_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.SearchSqlRequest.SerializeToString,
+                response_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.SearchSqlResponse.FromString,
+                _registered_method=True)
+        self.AutocompleteDatasets = channel.unary_unary(
+                '/kota.opendata.v1.OpenDataService/AutocompleteDatasets',
+                request_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.AutocompleteDatasetsRequest.SerializeToString,
+                response_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.AutocompleteDatasetsResponse.FromString,
+                _registered_method=True)
+        self.ListLicenses = channel.unary_unary(
+                '/kota.opendata.v1.OpenDataService/ListLicenses',
+                request_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.ListLicensesRequest.SerializeToString,
+                response_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.ListLicensesResponse.FromString,
+                _registered_method=True)
+        self.ListDatasetActivity = channel.unary_unary(
+                '/kota.opendata.v1.OpenDataService/ListDatasetActivity',
+                request_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.ListDatasetActivityRequest.SerializeToString,
+                response_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.ListDatasetActivityResponse.FromString,
+                _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/kota.opendata.v1.OpenDataService/GetStatus',
                 request_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.GetStatusRequest.SerializeToString,
@@ -129,6 +153,10 @@ class OpenDataServiceServicer:
     organization_list -> ListOrganizations organization_show -> GetOrganization (+ SearchDatasets fq)
     group_list -> ListGroups               tag_list -> ListTags               resource_show -> GetResource
     datastore_search -> QueryRecords       status_show -> GetStatus
+    datastore_search_sql -> SearchSql      datastore_info -> QueryRecords (limit 0)
+    package_autocomplete -> AutocompleteDatasets                       license_list -> ListLicenses
+    package_activity_list -> ListDatasetActivity
+    current_package_list_with_resources -> SearchDatasets (sort metadata_modified desc)
     /catalog.jsonld -> GetCatalog          CSV / GeoJSON downloads -> ExportDataset (server stream)
     All read calls are public. Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations whose
     `field` names the request field (e.g. "filters.kelurahan_code", "sort"); NOT_FOUND for an unknown id or
@@ -193,6 +221,39 @@ class OpenDataServiceServicer:
 
     def QueryRecords(self, request, context):
         """QueryRecords searches a dataset's records (CKAN datastore_search): filters, full text, sort, paging.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchSql(self, request, context):
+        """SearchSql is CKAN datastore_search_sql: one read-only SELECT (PostgreSQL syntax) over the published
+        datastore resources, each named by its resource id in double quotes, e.g.
+        `SELECT kota, count(*) FROM "<resource id>" GROUP BY kota`. Anything else (writes, DDL, several statements,
+        commands, other tables, functions not allowed) is INVALID_ARGUMENT with a violation on "sql", before the
+        database sees it; so is a statement the database refuses or stops at its time limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AutocompleteDatasets(self, request, context):
+        """AutocompleteDatasets is CKAN package_autocomplete: datasets whose name or title contains the text.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLicenses(self, request, context):
+        """ListLicenses is CKAN license_list: the licenses datasets may carry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasetActivity(self, request, context):
+        """ListDatasetActivity is CKAN package_activity_list: what happened to a dataset, newest first, as recorded
+        with each event the service published about it (creation, new versions, records changed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -285,6 +346,26 @@ def add_OpenDataServiceServicer_to_server(servicer, server):
                     request_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.QueryRecordsRequest.FromString,
                     response_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.QueryRecordsResponse.SerializeToString,
             ),
+            'SearchSql': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchSql,
+                    request_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.SearchSqlRequest.FromString,
+                    response_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.SearchSqlResponse.SerializeToString,
+            ),
+            'AutocompleteDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.AutocompleteDatasets,
+                    request_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.AutocompleteDatasetsRequest.FromString,
+                    response_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.AutocompleteDatasetsResponse.SerializeToString,
+            ),
+            'ListLicenses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLicenses,
+                    request_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.ListLicensesRequest.FromString,
+                    response_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.ListLicensesResponse.SerializeToString,
+            ),
+            'ListDatasetActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasetActivity,
+                    request_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.ListDatasetActivityRequest.FromString,
+                    response_serializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.ListDatasetActivityResponse.SerializeToString,
+            ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
                     request_deserializer=kota_dot_opendata_dot_v1_dot_opendata__pb2.GetStatusRequest.FromString,
@@ -328,6 +409,10 @@ class OpenDataService:
     organization_list -> ListOrganizations organization_show -> GetOrganization (+ SearchDatasets fq)
     group_list -> ListGroups               tag_list -> ListTags               resource_show -> GetResource
     datastore_search -> QueryRecords       status_show -> GetStatus
+    datastore_search_sql -> SearchSql      datastore_info -> QueryRecords (limit 0)
+    package_autocomplete -> AutocompleteDatasets                       license_list -> ListLicenses
+    package_activity_list -> ListDatasetActivity
+    current_package_list_with_resources -> SearchDatasets (sort metadata_modified desc)
     /catalog.jsonld -> GetCatalog          CSV / GeoJSON downloads -> ExportDataset (server stream)
     All read calls are public. Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations whose
     `field` names the request field (e.g. "filters.kelurahan_code", "sort"); NOT_FOUND for an unknown id or
@@ -567,6 +652,114 @@ class OpenDataService:
             '/kota.opendata.v1.OpenDataService/QueryRecords',
             kota_dot_opendata_dot_v1_dot_opendata__pb2.QueryRecordsRequest.SerializeToString,
             kota_dot_opendata_dot_v1_dot_opendata__pb2.QueryRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchSql(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.opendata.v1.OpenDataService/SearchSql',
+            kota_dot_opendata_dot_v1_dot_opendata__pb2.SearchSqlRequest.SerializeToString,
+            kota_dot_opendata_dot_v1_dot_opendata__pb2.SearchSqlResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AutocompleteDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.opendata.v1.OpenDataService/AutocompleteDatasets',
+            kota_dot_opendata_dot_v1_dot_opendata__pb2.AutocompleteDatasetsRequest.SerializeToString,
+            kota_dot_opendata_dot_v1_dot_opendata__pb2.AutocompleteDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLicenses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.opendata.v1.OpenDataService/ListLicenses',
+            kota_dot_opendata_dot_v1_dot_opendata__pb2.ListLicensesRequest.SerializeToString,
+            kota_dot_opendata_dot_v1_dot_opendata__pb2.ListLicensesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasetActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kota.opendata.v1.OpenDataService/ListDatasetActivity',
+            kota_dot_opendata_dot_v1_dot_opendata__pb2.ListDatasetActivityRequest.SerializeToString,
+            kota_dot_opendata_dot_v1_dot_opendata__pb2.ListDatasetActivityResponse.FromString,
             options,
             channel_credentials,
             insecure,
