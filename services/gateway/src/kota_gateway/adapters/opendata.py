@@ -48,6 +48,20 @@ class OpenDataClient:
     async def query_records(self, request: pb.QueryRecordsRequest) -> pb.QueryRecordsResponse:
         return await self._read(self._stub.QueryRecords, request)
 
+    async def search_sql(self, sql: str) -> pb.SearchSqlResponse:
+        return await self._read(self._stub.SearchSql, pb.SearchSqlRequest(sql=sql))
+
+    async def autocomplete(self, q: str, limit: int) -> Sequence[pb.DatasetMatch]:
+        request = pb.AutocompleteDatasetsRequest(q=q, limit=limit)
+        return (await self._read(self._stub.AutocompleteDatasets, request)).matches
+
+    async def list_licenses(self) -> Sequence[pb.License]:
+        return (await self._read(self._stub.ListLicenses, pb.ListLicensesRequest())).licenses
+
+    async def dataset_activity(self, dataset_id: str, *, offset: int, limit: int) -> Sequence[pb.Activity]:
+        request = pb.ListDatasetActivityRequest(id=dataset_id, offset=offset, limit=limit)
+        return (await self._read(self._stub.ListDatasetActivity, request)).activities
+
     async def get_status(self) -> pb.GetStatusResponse:
         return await self._read(self._stub.GetStatus, pb.GetStatusRequest())
 

@@ -190,19 +190,40 @@ async def package_list(request, params, base_url):
     return list(await opendata(request).list_datasets(limit=_int(params, "limit", 0), offset=_int(params, "offset", 0)))
 
 
-@action
-async def package_search(request, params, base_url):
+def _filter_queries(params: dict) -> str:
+    """`fq` and CKAN 2.9's `fq_list` as one filter: each in parentheses, all required."""
+    raw = params.get("fq_list")
+    if isinstance(raw, str) and raw.strip().startswith("["):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise CkanError(409, "Validation Error", "fq_list: not a JSON list", {"fq_list": ["not a JSON list"]}) from None
+    extra = [raw] if isinstance(raw, str) else raw if raw is not None else []
+    if not isinstance(extra, list) or not all(isinstance(f, str) for f in extra):
+        raise CkanError(409, "Validation Error", "fq_list: must be a list of strings", {"fq_list": ["must be a list of strings"]})
+    filters = [f for f in [_str(params, "fq"), *extra] if f.strip()]
+    return filters[0] if len(filters) == 1 else " ".join(f"({f})" for f in filters)
+
+
+async def _search(request, params: dict, *, sort: str, rows: int | None, start: int):
     pb = _pb()
-    facet_fields = _json_or_list(params, "facet.field")
-    message = pb.SearchDatasetsRequest(q=_str(params, "q"), fq=_str(params, "fq"), sort=_str(params, "sort"),
-                                       start=_int(params, "start", 0), facet_fields=facet_fields)
-    rows = _int(params, "rows", None, 0, 1000)
+    message = pb.SearchDatasetsRequest(q=_str(params, "q"), fq=_filter_queries(params), sort=sort, start=start,
+                                       facet_fields=_json_or_list(params, "facet.field"))
     if rows is not None:
         message.rows = rows
     facet_limit = _int(params, "facet.limit", None, -1, 1000)
     if facet_limit is not None:
         message.facet_limit = facet_limit
-    reply = await opendata(request).search_datasets(message)
+    return message, await opendata(request).search_datasets(message)
+
+
+@action
+async def package_search(request, params, base_url):
+    """Every parameter ckanext-harvest's CKAN harvester and ckanapi send: q and fq (Solr syntax, parsed and run as
+    SQL by the opendata service), fq_list, sort (any indexed field, `id asc` included), start/rows, facet.field,
+    facet.limit. include_private and include_drafts change nothing: every dataset here is public and active."""
+    message, reply = await _search(request, params, sort=_str(params, "sort"), rows=_int(params, "rows", None, 0, 1000),
+                                   start=_int(params, "start", 0) or 0)
     return {
         "count": reply.count,
         "results": [package_dict(d, base_url) for d in reply.results],
@@ -211,6 +232,45 @@ async def package_search(request, params, base_url):
             {"name": i.name, "display_name": i.display_name or i.name, "count": i.count} for i in f.items]} for f in reply.facets},
         "sort": message.sort or "score desc, metadata_modified desc",
     }
+
+
+@action
+async def current_package_list_with_resources(request, params, base_url):
+    """Datasets with their resources, most recently modified first (limit/offset, or page)."""
+    limit = _int(params, "limit", 10, 1, 1000) or 10
+    offset = _int(params, "offset", 0) or 0
+    page = _int(params, "page", None, 1)
+    if page is not None:
+        offset = (page - 1) * limit
+    _, reply = await _search(request, {}, sort="metadata_modified desc", rows=limit, start=offset)
+    return [package_dict(d, base_url) for d in reply.results]
+
+
+@action
+async def package_autocomplete(request, params, base_url):
+    q = _str(params, "q") or _str(params, "incomplete")
+    matches = await opendata(request).autocomplete(q, _int(params, "limit", 10, 1, 100) or 10)
+    return [{"name": m.name, "title": m.title, "match_field": m.match_field,
+             "match_displayed": m.name if m.match_field == "name" else f"{m.title} ({m.name})"} for m in matches]
+
+
+@action
+async def license_list(request, params, base_url):
+    return [{"id": lic.id, "title": lic.title, "url": lic.url, "status": "active",
+             "od_conformance": "approved" if lic.open else "not reviewed", "osd_conformance": "not reviewed",
+             "domain_content": True, "domain_data": True, "domain_software": False, "family": "", "maintainer": ""}
+            for lic in await opendata(request).list_licenses()]
+
+
+@action
+async def package_activity_list(request, params, base_url):
+    """A dataset's activity stream, newest first: one entry per event the open data service published about it."""
+    activities = await opendata(request).dataset_activity(
+        _required(params, "id"), offset=_int(params, "offset", 0) or 0, limit=_int(params, "limit", 31, 1, 100) or 31)
+    return [{"id": a.id, "timestamp": _iso(a.timestamp), "user_id": a.actor, "object_id": a.dataset_id,
+             "activity_type": a.activity_type,
+             "data": {"package": {"id": a.dataset_id, "version": str(a.version), "record_count": a.record_count},
+                      "changes": a.changes, "note": a.note, "event_type": a.event_type}} for a in activities]
 
 
 @action
@@ -258,11 +318,27 @@ async def resource_show(request, params, base_url):
     return resource_dict(await opendata(request).get_resource(_required(params, "id")), base_url)
 
 
+def _datastore_q(params: dict) -> tuple[str, dict[str, str]]:
+    """CKAN's datastore q: text over every text field, or an object {field: text} (JSON text in a query string)."""
+    raw = params.get("q")
+    if isinstance(raw, str) and raw.strip().startswith("{"):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise CkanError(409, "Validation Error", "q: Cannot parse JSON", {"q": ["Cannot parse JSON"]}) from None
+    if isinstance(raw, dict):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+            raise CkanError(409, "Validation Error", "q: an object of field: text", {"q": ["an object of field: text"]})
+        return "", raw
+    return _str(params, "q"), {}
+
+
 @action
 async def datastore_search(request, params, base_url):
     pb = _pb()
     resource_id = _required(params, "resource_id")
-    message = pb.QueryRecordsRequest(resource_id=resource_id, q=_str(params, "q"), sort=_str(params, "sort"),
+    q, field_q = _datastore_q(params)
+    message = pb.QueryRecordsRequest(resource_id=resource_id, q=q, q_fields=field_q, sort=_str(params, "sort"),
                                      offset=_int(params, "offset", 0), fields=_json_or_list(params, "fields"))
     filters = _filters(params)
     if filters is not None:
@@ -287,6 +363,42 @@ async def datastore_search(request, params, base_url):
     if reply.total >= 0:
         result["total"] = reply.total
     return result
+
+
+@action
+async def datastore_search_sql(request, params, base_url):
+    """Read-only SQL over published resources (each by its resource id, double-quoted); the opendata service
+    checks it with a SQL parser and refuses anything else. Refusals come back as CKAN's {"query": [...]}."""
+    sql = _required(params, "sql")
+    try:
+        reply = await opendata(request).search_sql(sql)
+    except RpcFailure as err:
+        if err.code != FailureCode.INVALID_ARGUMENT:
+            raise
+        reasons = [description for _, description in err.violations] or [err.message]
+        raise CkanError(409, "Validation Error", reasons[0], {"query": reasons}) from None
+    result = {"sql": sql, "records": json.loads(reply.records_json or "[]"),
+              "fields": [{"id": f.id, "type": f.type} for f in reply.fields]}
+    if reply.records_truncated:
+        result["records_truncated"] = True
+    return result
+
+
+@action
+async def datastore_info(request, params, base_url):
+    """A datastore resource's fields and row count (CKAN 2.10's shape: meta and fields, _id left out)."""
+    pb = _pb()
+    resource_id = _str(params, "id") or _required(params, "resource_id")
+    reply = await opendata(request).query_records(pb.QueryRecordsRequest(resource_id=resource_id, limit=0,
+                                                                         include_total=True))
+    native = {"int": "int8", "numeric": "float8", "bool": "bool", "text": "text", "date": "text", "timestamp": "text"}
+    return {
+        "meta": {"id": reply.resource_id or resource_id, "count": reply.total, "table_type": "BASE TABLE",
+                 "aliases": []},
+        "fields": [{"id": f.id, "type": f.type, "schema": {"native_type": native.get(f.type, "text"), "notnull": False,
+                                                           "is_index": False},
+                    "info": {"label": f.label, "notes": f.notes}} for f in reply.fields if f.id != "_id"],
+    }
 
 
 @action
