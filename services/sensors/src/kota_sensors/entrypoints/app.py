@@ -167,7 +167,8 @@ def add_ingest(host: ServiceHost, sensors: Sensors, s: SensorsSettings) -> None:
 
         tls = TlsListener(s.mqtt_tls_address, s.mqtt_tls_certfile, s.mqtt_tls_keyfile) if s.mqtt_tls_address else None
         host.add(MqttIngest(s.mqtt_address, pipeline, embedded_broker=s.mqtt_embedded_broker,
-                            prefix=s.mqtt_topic_prefix, tls_listener=tls))
+                            prefix=s.mqtt_topic_prefix, tls_listener=tls,
+                            sta_feed=(s.common.kafka_bootstrap, s.consumer_group)))
     host.add(grpc_server)
 
 

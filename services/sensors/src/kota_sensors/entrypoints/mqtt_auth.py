@@ -6,7 +6,10 @@ subscriber connects with a per-process random secret.
 A session remembers the hash of the credential it authenticated with. Every publish, subscribe and delivery of
 a device session is checked against the device's current credential in the ingest cache: once staff revoke it
 or issue a new one (a compromised device), the old session is refused and dropped (its reconnect with the old
-credential is then refused at CONNECT)."""
+credential is then refused at CONNECT).
+
+A client without a username is a SensorThings reader (the MQTT extension's read side, public as the HTTP API
+is): it may subscribe to `v1.1/...` topics and receive on them, and nothing else; it never publishes."""
 
 from __future__ import annotations
 
@@ -23,7 +26,9 @@ log = logging.getLogger(__name__)
 SERVICE_USER = "kota-sensors"
 SESSION_TOKEN_HASH = "kota_token_hash"  # attribute set on an amqtt Session at CONNECT
 # Set by MqttIngest before the broker starts (one embedded broker per process).
-STATE: dict = {"pipeline": None, "service_secret": "", "prefix": "kota/devices", "broker": None}
+STATE: dict = {"pipeline": None, "service_secret": "", "prefix": "kota/devices", "broker": None,
+               "sta_topics": set()}
+STA_PREFIX = "v1.1/"  # SensorThings topics (18-088 14.2): v1.1/Datastreams('<id>')/Observations
 _dropping: set[asyncio.Task] = set()
 
 
@@ -68,10 +73,10 @@ class DeviceAuthPlugin(BaseAuthPlugin):
 
     async def authenticate(self, *, session) -> bool:
         setattr(session, SESSION_TOKEN_HASH, None)  # a resumed session re-authenticates: forget the old credential
-        if _is_service(session):
+        if _is_service(session) or not session.username:  # no username: a SensorThings reader
             return True
         pipeline = STATE["pipeline"]
-        if pipeline is None or not session.username:
+        if pipeline is None:
             return False
         device = pipeline.authenticate(session.username, str(session.password or ""))
         if device is None:
@@ -88,6 +93,12 @@ class DeviceTopicPlugin(BaseTopicPlugin):
     async def topic_filtering(self, *, session=None, topic=None, action=None) -> bool:
         if session is None or _is_service(session):
             return True
+        if not session.username:  # a SensorThings reader: subscribes to v1.1/... topics, never publishes
+            if action in (Action.SUBSCRIBE, Action.RECEIVE) and topic is not None and topic.startswith(STA_PREFIX):
+                if action == Action.SUBSCRIBE:
+                    STATE["sta_topics"].add(topic)
+                return True
+            return False
         if not credential_current(session):
             log.warning("MQTT session of %s (client %s) used a credential that was revoked or replaced since it "
                         "connected: refused and dropped", session.username, session.client_id)

@@ -9,6 +9,9 @@ is configured, on a TLS listener (MQTT over TLS, 8883 by convention) for devices
 (KOTA_SENSORS_MQTT_EMBEDDED_BROKER=false; the document must then carry the device's "token", which every
 subscriber to the topics can read: development only). An external broker that cannot be reached is retried in
 the background; the rest of the service serves meanwhile.
+
+With the embedded broker and a Kafka bootstrap, the broker also carries the SensorThings MQTT extension's read
+side (mqtt_sensorthings.ObservationFeed): new observations on `v1.1/Datastreams('<id>')/Observations`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 from kota_sensors.entrypoints import device_json
 from kota_sensors.entrypoints.mqtt_auth import SERVICE_USER
+from kota_sensors.entrypoints.mqtt_sensorthings import ObservationFeed
 from kota_sensors.service_layer.ingest import IngestPipeline
 
 log = logging.getLogger(__name__)
@@ -63,7 +67,9 @@ class MqttIngest:
         embedded_broker: bool,
         prefix: str = "kota/devices",
         tls_listener: TlsListener | None = None,
+        sta_feed: tuple[str, str] | None = None,
     ):
+        """`sta_feed`: (Kafka bootstrap, consumer group prefix) of the SensorThings feed (embedded broker only)."""
         self.address = address
         self.tls_listener = tls_listener
         self.pipeline = pipeline
@@ -78,6 +84,13 @@ class MqttIngest:
         self._attempted = threading.Event()  # set after the first attempt to subscribe (or when the thread ends)
         self._failures = 0
         self.service_secret = secrets.token_urlsafe(24)
+        self._client = None  # the service's own client, once subscribed
+        self.feed: ObservationFeed | None = None
+        if sta_feed is not None and embedded_broker:
+            from kota_sensors.entrypoints import mqtt_auth
+
+            self.feed = ObservationFeed(*sta_feed, subscribed=lambda: mqtt_auth.STATE["sta_topics"],
+                                        publish=self._publish_sta)
 
     def start(self, timeout: float = 30.0) -> None:
         """Returns once subscribed. An embedded broker that cannot start raises; an external broker that cannot
@@ -91,8 +104,12 @@ class MqttIngest:
         if not self.ready.is_set():
             log.error("MQTT broker %s not reachable at start; device MQTT ingest is down until it is (retrying "
                       "in the background; gRPC and HTTP ingest serve meanwhile)", self.address)
+        if self.feed is not None:
+            self.feed.start()
 
     def stop(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
         if self._stopping is not None:
             self.loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(10)
@@ -143,8 +160,10 @@ class MqttIngest:
                     continue
                 delay = RETRY_MIN_S
                 try:
+                    self._client = client
                     await self._consume(client)
                 finally:
+                    self._client = None
                     self.ready.clear()
                     try:
                         await client.disconnect()
@@ -153,6 +172,18 @@ class MqttIngest:
         finally:
             if broker is not None:
                 await broker.shutdown()
+
+    def _publish_sta(self, messages: list[tuple[str, bytes]]) -> None:
+        """From the feed's thread: the messages published by the service's client, in order, at QoS 0."""
+        client = self._client
+        if client is None:
+            return
+
+        async def send() -> None:
+            for topic, payload in messages:
+                await client.publish(topic, payload, qos=0)
+
+        asyncio.run_coroutine_threadsafe(send(), self.loop)
 
     async def _connect(self):
         """One attempt to connect and subscribe; None (logged) if the broker cannot be reached."""
