@@ -52,10 +52,11 @@ def _known_settings() -> set[str]:
     """Every environment variable a Kota process reads: each settings class's prefix + field name or alias."""
     from pydantic import AliasChoices
 
+    from kota_common.photos import PhotoSettings
     from kota_common.settings import CommonSettings
 
     names = set()
-    for model in (CommonSettings, *(s.settings for s in SERVICES)):
+    for model in (CommonSettings, PhotoSettings, *(s.settings for s in SERVICES)):
         prefix = model.model_config.get("env_prefix", "")
         for name, field in model.model_fields.items():
             names.add((prefix + name).upper())

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kota_common.photos import PhotoSettings
 from kota_common.settings import CommonSettings, address_field, backend_address_field, metrics_address_field, refuse_placeholder
 
 
@@ -73,5 +74,6 @@ class NotificationsSettings(BaseSettings):
     sms_rate: float = Field(5.0, gt=0)
     metrics_address: str = metrics_address_field("127.0.0.1:9106")
     common: CommonSettings = Field(default_factory=CommonSettings)
+    photos: PhotoSettings = Field(default_factory=PhotoSettings)  # KOTA_PHOTOS_*: the store the gateway serves
 
     _address_key_set = field_validator("address_key")(refuse_placeholder)

@@ -9,7 +9,7 @@ from kota.complaints.v1 import complaints_pb2 as pb
 from kota.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from kota_common.grpc_server import field_violations
 from kota_notifications.domain.conversation import Category
-from kota_notifications.domain.intake import ComplaintRefused, ComplaintsUnavailable, Intake, Submitted
+from kota_notifications.domain.intake import ComplaintRefused, ComplaintsUnavailable, Intake, Submitted, photos_and_others
 
 # Complaints has no Telegram channel: a report through the city's Telegram bot is counted as one through its app.
 CHANNELS = {"email": pb.CHANNEL_EMAIL, "whatsapp": pb.CHANNEL_WHATSAPP, "sms": pb.CHANNEL_SMS, "telegram": pb.CHANNEL_APP}
@@ -43,11 +43,12 @@ class ComplaintsClient:
 
     def submit_channel_message(self, intake: Intake) -> pb.SubmitChannelMessageResponse:
         text = intake.text
-        if intake.attachments:  # photos are not stored yet: staff at least know they exist and can ask for them
-            text += "\n\n[Lampiran diterima lewat e-mail: " + ", ".join(intake.attachments) + "]"
+        photos, others = photos_and_others(intake.attachments)
+        if others:  # what was not kept as a photo: staff at least know it exists and can ask for it
+            text += "\n\n[Lampiran diterima lewat e-mail: " + ", ".join(others) + "]"
         request = pb.SubmitChannelMessageRequest(
             channel=CHANNELS.get(intake.channel, pb.CHANNEL_UNSPECIFIED), text=text, sender=intake.sender,
-            sender_name=intake.sender_name, subject=intake.subject,
+            sender_name=intake.sender_name, subject=intake.subject, media_urls=photos,
             # Complaints makes the same complaint of the same (channel, external_ref): a retry after a lost answer
             # submits nothing twice.
             external_ref=intake.external_ref or f"kota-intake-{intake.id}",

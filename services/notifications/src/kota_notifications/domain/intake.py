@@ -28,11 +28,27 @@ class IntakeKind(enum.StrEnum):
     REFUSED = "refused"  # nothing to act on: the sender is told what is missing
 
 
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
 @dataclass(frozen=True)
 class Attachment:
     filename: str
     content_type: str
     size: int
+    content: bytes = field(default=b"", repr=False, compare=False)
+    photo_url: str = ""  # where it is served once kept as a photo (adapters/photos.py)
+
+    @property
+    def may_be_photo(self) -> bool:
+        """Worth handing to the photo checks: an image by its type or its name (mail clients often say
+        application/octet-stream); the checks decide from the bytes."""
+        return self.content_type.startswith("image/") or self.filename.lower().endswith(PHOTO_SUFFIXES)
+
+    @property
+    def reference(self) -> str:
+        """What the intake keeps of it: the kept photo's URL, else its name (staff can ask for it)."""
+        return self.photo_url or self.filename or self.content_type
 
 
 @dataclass(frozen=True)
@@ -80,8 +96,10 @@ def read_mail(raw: bytes, envelope_from: str = "") -> IncomingMail:
         content = body.get_content()
         text = _html_to_text(content) if body.get_content_type() == "text/html" else content
     attachments = tuple(
-        Attachment(part.get_filename() or "", part.get_content_type(), len(part.get_payload(decode=True) or b""))
+        Attachment(part.get_filename() or "", part.get_content_type(), len(content), content)
         for part in msg.iter_attachments()
+        for payload in [part.get_payload(decode=True)]
+        for content in [payload if isinstance(payload, bytes) else b""]
     )
     auto = str(msg.get("Auto-Submitted", "no")).lower() != "no" or bool(msg.get("X-Autoreply")) or \
         str(msg.get("Precedence", "")).lower() in ("bulk", "junk", "auto_reply") or \
@@ -92,6 +110,12 @@ def read_mail(raw: bytes, envelope_from: str = "") -> IncomingMail:
         language=language_of(str(msg.get("Content-Language") or msg.get("Accept-Language") or "")),
         attachments=attachments, auto_reply=auto,
     )
+
+
+def photos_and_others(references: list[str]) -> tuple[list[str], list[str]]:
+    """An intake's attachment references split into the kept photos' URLs and the names of the rest."""
+    photos = [r for r in references if r.startswith(("http://", "https://"))]
+    return photos, [r for r in references if r not in photos]
 
 
 def strip_thread(text: str) -> str:

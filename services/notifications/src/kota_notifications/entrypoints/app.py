@@ -18,9 +18,11 @@ from kota_common.eventbus import EventBus, IdempotentHandler
 from kota_common.events import notifications as nt_events
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
+from kota_common.photos import photos_from_settings
 from kota_common.reference import AreaDirectory
 from kota_common.runtime import Events, GrpcServer, Hook, Periodic, ServiceHost
 from kota_notifications.adapters.complaints_client import ComplaintsClient
+from kota_notifications.adapters.photos import MailPhotos
 from kota_notifications.adapters.senders import SmsSender, SmtpSender, TelegramSender, WhatsAppSender
 from kota_notifications.config import NotificationsSettings
 from kota_notifications.domain.model import Channel, RetryPolicy
@@ -156,14 +158,16 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
         Hook("complaint categories", on_start=refresh_categories),  # at once: conversations ask with them
         Periodic("refresh complaint categories", 5.0, refresh_categories),
     ]
+    # a mail's photos are kept (checked, without metadata) before the mail is: the intake holds their URLs
+    mail_photos = MailPhotos(photos_from_settings(s.photos), s.photos.public_url or s.portal_url)
     if s.smtp_intake_address not in ("", "off"):
-        receive: Callable = lambda mail: services.receive_mail(uow(), ctx, mail)  # noqa: E731
+        receive: Callable = lambda mail: services.receive_mail(uow(), ctx, mail_photos.keep(mail))  # noqa: E731
         components.append(SmtpIntake(s.smtp_intake_address, IntakeHandler(receive, intake.wake),
                                      max_bytes=s.smtp_intake_max_bytes))
     if s.imap_host:
         account = ImapAccount(s.imap_host, s.imap_port, s.imap_tls, s.imap_starttls, s.imap_username, s.imap_password,
                               s.imap_mailbox, timeout=s.http_timeout_s)
-        keep: Callable = lambda mail: services.receive_mail(uow(), ctx, mail)  # noqa: E731
+        keep: Callable = lambda mail: services.receive_mail(uow(), ctx, mail_photos.keep(mail))  # noqa: E731
         components.append(ImapIntake(account, keep, intake.wake, s.imap_poll_s, s.smtp_intake_max_bytes))
     components.append(GrpcServer(s.grpc_address, register(servicer), [SERVICE_NAME], max_workers=s.grpc_workers))
     return ServiceHost("notifications", components)

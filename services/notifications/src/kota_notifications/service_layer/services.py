@@ -324,7 +324,7 @@ def receive_mail(uow: UnitOfWork, ctx: Context, mail: IncomingMail) -> str | Non
     intake = Intake(id=new_uuid(), channel=Channel.EMAIL.value, sender=sender, received_at=now,
                     sender_name=mail.sender_name[:200], subject=mail.subject, text=mail.text,
                     external_ref=mail.message_id, language=mail.language,
-                    attachments=[a.filename or a.content_type for a in mail.attachments], next_attempt_at=now)
+                    attachments=[a.reference for a in mail.attachments], next_attempt_at=now)
     with uow:
         uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
         if not uow.repo.add_intake(intake):
