@@ -261,3 +261,40 @@ def test_a_citizen_who_reports_on_the_portal_hears_back_on_whatsapp(stack):
     assert complaint_id in ack
     [message] = [m for m in stack.messages(complaint_id=complaint_id) if m.kind == "acknowledged"]
     assert message.recipient_masked.endswith("6666") and PORTAL_NUMBER[1:] not in message.recipient_masked
+
+
+# -- notifications away ------------------------------------------------------------------------------------------
+def test_a_webhook_is_answered_503_while_notifications_is_down_and_its_redelivery_is_taken(stack):
+    stack.notifications.stop()
+    try:
+        refused = sms(stack, "sms-while-down", "halo")
+        assert refused.status_code == 503 and refused.headers["Retry-After"]
+    finally:
+        stack.notifications.start(timeout=180)
+    asked = len(stack.apis.texts("/sms", SMS_NUMBER))
+    assert sms(stack, "sms-while-down", "halo").json() == {"ok": True, "received": 1}, "the SMS gateway delivers again"
+    wait_until(lambda: len(stack.apis.texts("/sms", SMS_NUMBER)) == asked + 1, 30, what="the question by SMS")
+    assert "Ceritakan masalahnya" in stack.apis.texts("/sms", SMS_NUMBER)[-1]
+
+
+def test_the_portals_form_lets_a_citizen_choose_to_hear_back_on_whatsapp(stack, browser):
+    stack.complaints_up()
+    page = browser.new_context(viewport={"width": 1200, "height": 1000}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(stack.gateway.base_url + "/#/lapor")
+    page.wait_for_function("document.querySelectorAll('#f-category option').length > 5")
+    page.select_option("#f-category", "waste")
+    page.fill("#f-description", "Sampah menumpuk di depan pasar sejak kemarin")
+    page.select_option("#f-kota", "31.71")
+    page.select_option("#f-kecamatan", "31.71.01")
+    page.select_option("#f-kelurahan", "31.71.01.1001")
+    page.fill("#f-first", "Dewi")
+    page.fill("#f-phone", "081377778888")
+    page.select_option("#f-notify", "whatsapp")
+    page.click("#f-submit")
+    page.wait_for_selector("#report-result:not([hidden])")
+    complaint_id = page.inner_text("#r-id").strip()
+    [ack] = wait_until(lambda: [t for t in stack.apis.texts("/wa", "6281377778888") if complaint_id in t], 60,
+                       what="the acknowledgement on WhatsApp of a report filed in the browser")
+    assert "Laporan Anda kami terima" in ack and not errors

@@ -11,6 +11,7 @@ const I18N = {
     "report.location": "Lokasi", "report.address": "Alamat / patokan", "report.use_position": "Gunakan posisi saya",
     "report.photo": "Foto (opsional, paling banyak 3: JPEG, PNG atau WebP)", "report.contact": "Kontak (opsional)", "report.anonymous": "Lapor tanpa nama (anonim)",
     "report.first_name": "Nama depan", "report.last_name": "Nama belakang", "report.email": "Surel", "report.phone": "Telepon",
+    "report.notify": "Kabari perkembangannya lewat", "report.notify_none": "Tidak usah",
     "report.submit": "Kirim laporan", "report.thanks": "Terima kasih, laporan Anda diterima", "report.number": "Nomor laporan",
     "report.secret": "Kode rahasia (untuk menilai atau membuka kembali; simpan baik-baik)", "report.track_it": "Lacak laporan ini",
     "report.routed": "Diteruskan ke {agency} ({unit}).", "report.sending": "Mengirim…",
@@ -47,6 +48,7 @@ const I18N = {
     "report.location": "Location", "report.address": "Address / landmark", "report.use_position": "Use my position",
     "report.photo": "Photos (optional, at most 3: JPEG, PNG or WebP)", "report.contact": "Contact (optional)", "report.anonymous": "Report anonymously",
     "report.first_name": "First name", "report.last_name": "Last name", "report.email": "E-mail", "report.phone": "Phone",
+    "report.notify": "Tell me how it goes by", "report.notify_none": "No, thanks",
     "report.submit": "Send report", "report.thanks": "Thank you, your report was received", "report.number": "Report number",
     "report.secret": "Secret code (to rate or reopen; keep it safe)", "report.track_it": "Track this report",
     "report.routed": "Routed to {agency} ({unit}).", "report.sending": "Sending…",
@@ -189,6 +191,8 @@ async function submitReport(ev) {
   if (!anonymous) {
     const contact = { first_name: $("f-first").value.trim(), last_name: $("f-last").value.trim(), email: $("f-email").value.trim(), phone: $("f-phone").value.trim() };
     if (Object.values(contact).some((v) => v)) body.contact = contact;
+    // the contact then also goes to the notifications service, which answers there on every change
+    if ($("f-notify").value !== "none") { body.notify_by = $("f-notify").value; body.language = lang; }
   }
   $("f-submit").disabled = true; flash(t("report.sending"));
   try {
