@@ -68,6 +68,7 @@ def start_gateway(
         "KOTA_GATEWAY_OPENDATA_ADDRESS": nowhere,
         "KOTA_GATEWAY_MUSRENBANG_ADDRESS": nowhere,
         "KOTA_GATEWAY_COLLAB_ADDRESS": nowhere,
+        "KOTA_GATEWAY_NOTIFICATIONS_ADDRESS": nowhere,
         "KOTA_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "KOTA_GATEWAY_HTTP_ADDRESS": f"127.0.0.1:{port}",
         "KOTA_GATEWAY_COMPLAINTS_ADDRESS": complaints_address,
