@@ -15,6 +15,7 @@ import re
 
 from fastapi import APIRouter, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as FormFile
 from starlette.responses import Response
 
 from kota_common.photos import NAME, KeptPhoto, PhotoRejected, Photos
@@ -33,7 +34,7 @@ def photos(request: Request) -> Photos:
     return request.app.state.photos
 
 
-async def keep_upload(request: Request, upload: UploadFile) -> KeptPhoto:
+async def keep_upload(request: Request, upload: FormFile) -> KeptPhoto:
     """Check, clean and store an uploaded file (on a worker thread: decoding and encoding take the CPU for a
     while). PhotoRejected for a file that is not kept; nothing is stored then."""
     store = photos(request)
