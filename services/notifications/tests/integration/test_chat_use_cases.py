@@ -5,6 +5,7 @@ STOP; the chat state is forgotten when old."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def test_a_conversation_is_kept_message_by_message_and_a_redelivery_changes_noth
     assert say(engine, ctx, "wamid.3", "Cideng").duplicate
     intake, total = services.list_intake(UnitOfWork(engine), None, 0, 10)
     assert total == 1 and intake[0].status is IntakeStatus.PENDING and intake[0].sender == NUMBER
-    assert intake[0].text == "halo\nada sampah menumpuk di pinggir jalan\nKelurahan: Cideng"
+    assert intake[0].text == "halo\nada sampah menumpuk di pinggir jalan\nCideng"
     assert [r.split("\n\n")[1 if i == 0 else 0][:20] for i, r in enumerate(replies(engine))] == \
         ["Ceritakan masalahnya", "Di kelurahan mana lo"]
 
@@ -135,3 +136,33 @@ def test_old_message_ids_and_idle_conversations_are_forgotten(world):
     clock.now += max(services.CHAT_MEMORY, IDLE) + timedelta(minutes=1)
     assert services.forget_chat_state(UnitOfWork(engine), ctx) == 2
     assert not say(engine, ctx, "wamid.old", "halo").duplicate
+
+
+def test_two_messages_of_one_sender_at_once_take_turns_or_one_is_delivered_again(world):
+    engine, ctx, _ = world
+    texts = {"wamid.x": "ada sampah menumpuk", "wamid.y": "di pinggir jalan besar"}
+    failed: list[str] = []
+    start = threading.Barrier(2)
+
+    def deliver(message_id: str) -> None:
+        start.wait()
+        try:
+            say(engine, ctx, message_id, texts[message_id], sender="+6281900001111")
+        except Exception:  # the platform gets a 5xx and delivers it again
+            failed.append(message_id)
+
+    threads = [threading.Thread(target=deliver, args=(m,)) for m in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for message_id in failed:
+        assert not say(engine, ctx, message_id, texts[message_id], sender="+6281900001111").duplicate
+    from sqlmodel import Session
+
+    from kota_notifications.adapters.repository import NotificationRepository
+
+    with Session(engine) as session:
+        conversation = NotificationRepository(session).get_conversation("whatsapp", "+6281900001111")
+    assert conversation is not None and sorted(conversation.text.split("\n")) == sorted(texts.values()), \
+        "both messages are in the report, whichever way they met"

@@ -53,7 +53,7 @@ def test_a_greeting_is_asked_for_the_description_then_the_category_then_the_kelu
     assert steps[2].missing == ("kelurahan",)
     assert (c.category, c.kelurahan) == ("waste", "Cideng")
     # The category picked by its number is named in the text, as complaints' normaliser will read it.
-    assert steps[3].report == "halo\nada masalah di depan rumah saya\nKategori: Sampah tidak terangkut\nKelurahan: Cideng"
+    assert steps[3].report == "halo\nada masalah di depan rumah saya\nCideng\nKategori: Sampah tidak terangkut"
     assert vocabulary.category_for(steps[3].report) == "waste" and vocabulary.place_in(steps[3].report) == "Cideng"
 
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from kota_gateway.adapters.errors import RpcFailure, ServiceUnavailable
+from kota_gateway.adapters.errors import FailureCode, RpcFailure, ServiceUnavailable
 from kota_gateway.adapters.notifications import NotificationsClient
 from kota_gateway.service_layer.webhooks import (
     InboundMessage,
@@ -30,6 +30,9 @@ from kota_gateway.service_layer.webhooks import (
 )
 
 log = logging.getLogger(__name__)
+# A message notifications refuses with these (a sender that is no phone number) would be refused again: it is
+# acknowledged to the platform and dropped. Any other failure asks the platform to deliver it again.
+REFUSED_FOR_GOOD = frozenset({FailureCode.INVALID_ARGUMENT, FailureCode.FAILED_PRECONDITION})
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
@@ -54,7 +57,10 @@ async def _hand_over(request: Request, messages: list[InboundMessage]) -> JSONRe
             # The platform delivers again later; what was kept already is recognised then by its id.
             return JSONResponse({"detail": "the notifications service is unavailable; deliver again later"}, 503,
                                 headers={"Retry-After": "30"})
-        except RpcFailure as exc:  # refused for good (a sender that is no phone number): delivering again won't help
+        except RpcFailure as exc:
+            if exc.code not in REFUSED_FOR_GOOD:  # its transaction failed (two messages of one sender at once)
+                return JSONResponse({"detail": "the message could not be kept now; deliver again later"}, 503,
+                                    headers={"Retry-After": "5"})
             log.warning("notifications refused a %s message: %s", m.channel, exc.code.value)
     return JSONResponse({"ok": True, "received": received})
 

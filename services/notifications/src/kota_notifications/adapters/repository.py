@@ -232,7 +232,10 @@ class NotificationRepository:
         return done.rowcount  # type: ignore[attr-defined]
 
     def get_conversation(self, channel: str, sender: str) -> Conversation | None:
-        row = self.session.get(ConversationRow, (channel, sender))
+        """Locked until the commit (PostgreSQL; SQLite's write lock is held already): two messages of one sender
+        handled at once take turns. Two that start one conversation at once: the second fails on its key, and the
+        platform delivers it again."""
+        row = self.session.get(ConversationRow, (channel, sender), with_for_update=True)
         if row is None:
             return None
         return Conversation(channel=row.channel, sender=row.sender, started_at=row.started_at, updated_at=row.updated_at,

@@ -65,13 +65,6 @@ class Vocabulary:
                 return code
         return ""
 
-    def category_answer(self, answer: str) -> str:
-        """A reply to the category question: its number in the menu, a category's code, name or keyword."""
-        number = answer.strip().rstrip(".)")
-        if number.isdigit() and 1 <= int(number) <= len(self.categories):
-            return self.categories[int(number) - 1].code
-        return self.category_for(answer)
-
     def place_in(self, text: str) -> str:
         """The kelurahan's name as the directory spells it, or ""."""
         lowered = text.lower()
@@ -123,7 +116,7 @@ class Conversation:
             self._start_over(now)
         self.updated_at = now
         self.attachments += [a for a in attachments if a][:10]
-        if not self._answers_question(said, vocabulary):
+        if not self._menu_choice(said, vocabulary):
             self._take(said, vocabulary)
         if not self.category and vocabulary.knows_categories:
             self.category = vocabulary.category_for(self.text)
@@ -159,18 +152,15 @@ class Conversation:
             lines.append(f"Kelurahan: {self.kelurahan}")
         return "\n".join(line for line in lines if line)[:MAX_TEXT]
 
-    def _answers_question(self, said: str, vocabulary: Vocabulary) -> bool:
-        """True when `said` is the answer to the question asked (and nothing more to keep)."""
-        if self.asking == "category" and len(said.split()) <= 4:
-            code = vocabulary.category_answer(said)
-            if code:
-                self.category = code
-                return True
-        if self.asking == "kelurahan" and len(said.split()) <= 4:
-            place = vocabulary.place_in(said)
-            if place:
-                self.kelurahan = place
-                return True
+    def _menu_choice(self, said: str, vocabulary: Vocabulary) -> bool:
+        """True when `said` is a number picked from the category menu (nothing else to keep). Any other answer is
+        kept with the report (a citizen's "sampah di pinggir jalan" says more than its category) and read with it."""
+        if self.asking != "category":
+            return False
+        number = said.strip().rstrip(".)")
+        if number.isdigit() and 1 <= int(number) <= len(vocabulary.categories):
+            self.category = vocabulary.categories[int(number) - 1].code
+            return True
         return False
 
     def _take(self, said: str, vocabulary: Vocabulary) -> None:
