@@ -93,6 +93,11 @@ def up(
     var_dir: Path = typer.Option(Path("var"), help="where databases and logs go"),
     demo: bool = typer.Option(True, help="seed demonstration data"),
     simulate: bool = typer.Option(True, help="keep the platform alive with simulated activity, where available"),
+    with_partner: bool = typer.Option(False, help="also start a second city (Makassar: its own collab service, "
+                                      "database and certificate) federated with this one, and watch a proposal converge"),
+    partner_address: str = typer.Option("127.0.0.1:50065", help="the partner's staff gRPC address (--with-partner)"),
+    partner_federation_address: str = typer.Option("127.0.0.1:50165", help="the partner's inter-city endpoint "
+                                                   "(mutual TLS; --with-partner)"),
 ) -> None:
     """Start the whole platform: embedded broker and every service as its own process, supervised."""
     from kota_common.broker import start_embedded_broker
@@ -114,11 +119,14 @@ def up(
         broker = start_embedded_broker(common.kafka_bootstrap.split(",")[0], logs / "broker.log")
 
     services = _services()
+    partner = _prepare_partner(partner_address, partner_federation_address) if with_partner else None
     children: list[ChildProcess] = []  # each restarted when it dies, as Kubernetes would
     for spec in services:
         env = {}
         if spec.database_env and spec.database_env not in os.environ:
             env[spec.database_env] = f"sqlite:///{(var_dir / f'{spec.name}.db').resolve()}"
+        if "KOTA_PHOTOS_LOCAL_DIR" not in os.environ:  # one photo store for the gateway and notifications
+            env["KOTA_PHOTOS_LOCAL_DIR"] = str((var_dir / "photos").resolve())
         if spec.companion:  # e.g. notifications' local sink: outgoing messages stay on this machine
             module, *args = (part.format(var_dir=var_dir) for part in spec.companion)
             children.append(ChildProcess(f"{spec.name} {module}", module, {}, log_path=logs / f"{module}.log",
@@ -139,6 +147,8 @@ def up(
         for spec in services:
             if spec.demo is not None:
                 spec.demo(spec.address())
+    if partner is not None:
+        children.append(_start_partner(*partner, var_dir, logs))
     if simulate:  # gentle simulated activity (e.g. sensor readings), from the services that offer it
         for spec in services:
             if spec.simulate is not None:
@@ -168,6 +178,45 @@ def up(
             broker.wait(15)
         except subprocess.TimeoutExpired:
             broker.kill()
+
+
+def _prepare_partner(staff_address: str, federation_address: str):
+    """Before any service starts (the collab service opens its inter-city endpoint only if its certificate is there
+    when it starts): the development CA and both cities' certificates, made where missing."""
+    from kota_collab.certs import development_set
+    from kota_collab.config import CollabSettings
+    from kota_collab.partner import PartnerCity
+    from kota_common.settings import load_settings
+
+    home = load_settings(CollabSettings)
+    partner = PartnerCity(staff_address=staff_address, federation_address=federation_address)
+    for line in development_set(Path(home.tls_dir), [home.city_id, partner.city_id]):
+        console.print(f"  certs        {line}")
+    return home, partner
+
+
+def _start_partner(home, partner, var_dir: Path, logs: Path):
+    """The partner city's collab service, supervised as the others are; the two registries introduced to each
+    other, then a proposal from this city accepted by the partner's staff, printed as both registries converge."""
+    from kota_collab.partner import GaveUp, introduce, propose_and_accept
+    from kota_common.runtime import ChildProcess
+
+    child = ChildProcess(f"collab ({partner.city_id})", "kota_collab",
+                         partner.environment(var_dir, Path(home.tls_dir).resolve()),
+                         log_path=logs / f"collab-{partner.city_id}.log")
+    child.start()
+    ok = _wait_healthy(partner.staff_address)
+    console.print(f"  {'partner':<12} gRPC {partner.staff_address:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}"
+                  f"  {partner.name}, inter-city endpoint {partner.federation_address}")
+    try:
+        first, second = introduce(home.grpc_address, partner.staff_address, home.common.auth_secret)
+        console.print(f"  federation   {first} and {second} know each other as federated partners")
+        both = propose_and_accept(home.grpc_address, partner.staff_address, partner.city_id, home.common.auth_secret,
+                                  say=lambda line: console.print(f"  federation   {line}"))
+        console.print(f"  federation   both registries hold: {', '.join(both)}")
+    except GaveUp as exc:
+        console.print(f"[red]  federation   {exc}; see {logs / f'collab-{partner.city_id}.log'}[/]")
+    return child
 
 
 @app.command()

@@ -169,9 +169,10 @@ window.Collab = (function () {
       $("kk-d-valid").textContent = p.valid_until ? day(p.valid_until) : "–";
       const doc = $("kk-d-document");
       doc.replaceChildren(p.document_url ? el("a", { href: p.document_url, rel: "noopener", target: "_blank", text: "dokumen" }) : "–");
+      const names = Object.fromEntries(p.parties.map((x) => [x.city_id, x.city_name]));
       $("kk-d-history").replaceChildren(...p.history.map((h) => el("li", { "data-status": h.status },
         el("time", { text: h.at ? new Date(h.at).toLocaleString("id-ID", { dateStyle: "medium", timeStyle: "short" }) : "" }), " ",
-        badge(h.status), " oleh " + h.city_id + (h.note ? ": " + h.note : ""))));
+        badge(h.status), " oleh " + (names[h.city_id] || h.city_id) + (h.note ? ": " + h.note : ""))));
       renderAgreementsOf(p);
       $("kk-d-activities").replaceChildren(...p.activities.map((a) => timelineItem(Object.assign({ cities: [], partnership: null }, a))));
       $("kk-d-activities-empty").hidden = p.activities.length > 0;
