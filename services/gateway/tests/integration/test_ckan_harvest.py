@@ -66,7 +66,8 @@ def upload(stub, token, name, csv, **kw):
 
 def since(moment: datetime) -> str:
     # the harvester writes (gather_started - 1 hour).isoformat() + "Z"; here the last run's own start
-    return "metadata_modified:[{}Z TO *]".format(moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat())
+    last_run = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    return f"metadata_modified:[{last_run}Z TO *]"
 
 
 def test_a_ckan_harvester_gets_everything_first_then_exactly_what_changed(harvested, staff_token):

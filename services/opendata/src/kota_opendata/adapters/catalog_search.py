@@ -19,7 +19,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from kota_opendata.adapters.orm import DatasetRow
 from kota_opendata.domain import search_query as sq
 
-T = DatasetRow.__table__.c  # type: ignore[attr-defined]  # SQLModel puts the Table there
+TABLE = DatasetRow.__table__  # type: ignore[attr-defined]  # SQLModel puts the Table there
+T = TABLE.c
 FORMATS = ("CSV", "GeoJSON")  # every dataset has a CSV resource; GeoJSON when its records have lat/lon
 
 
@@ -136,7 +137,7 @@ def score(words: tuple[str, ...]) -> ColumnElement[Any] | None:
     for word in words:
         like = f"%{_like_escape(word)}%"
         parts.append(case((title.like(like, escape="\\"), 3), (_lower(T.tags).like(like, escape="\\"), 2), else_=1))
-    total = parts[0]
+    total: ColumnElement[Any] = parts[0]
     for p in parts[1:]:
         total = total + p
     return total
@@ -152,7 +153,7 @@ def _sort_column(name: str, relevance):
 def page_ids(conn: Connection, plan: sq.SearchPlan) -> tuple[int, list[str]]:
     """(number of matches, the ids of the plan's page in its order)."""
     where = condition(plan.where)
-    count = conn.execute(select(func.count()).select_from(DatasetRow.__table__).where(where)).scalar_one()
+    count = conn.execute(select(func.count()).select_from(TABLE).where(where)).scalar_one()
     if plan.rows == 0:
         return count, []
     relevance = score(plan.score_words)
@@ -183,11 +184,11 @@ def facets(conn: Connection, plan: sq.SearchPlan) -> dict[str, list[tuple[str, i
                     elements = func.json_array_elements_text(cast(source, JSON)).table_valued("value").alias("e")
                 else:
                     elements = func.json_each(source).table_valued("value").alias("e")
-                value = elements.c.value
-                stmt = select(value, func.count()).select_from(DatasetRow.__table__).join(elements, true())
+                value: ColumnElement[Any] = elements.c.value
+                stmt = select(value, func.count()).select_from(TABLE).join(elements, true())
             else:
                 value = _lower(T.organization) if name == "organization" else T[name]
-                stmt = select(value, func.count()).select_from(DatasetRow.__table__)
+                stmt = select(value, func.count()).select_from(TABLE)
             stmt = stmt.where(where).group_by(value).order_by(func.count().desc(), value)
             if limit is not None:
                 stmt = stmt.limit(limit)

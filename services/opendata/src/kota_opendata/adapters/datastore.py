@@ -304,14 +304,14 @@ def run_sql(conn: Connection, sql: str, max_rows: int, timeout_s: float) -> tupl
             rows = cursor.fetchall()
         else:
             deadline = time.monotonic() + timeout_s
-            raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)  # type: ignore[attr-defined]
+            raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
             conn.exec_driver_sql("PRAGMA query_only = ON")
             try:
                 cursor = raw.cursor()
                 cursor.execute(wrapped)
                 rows = cursor.fetchall()
             finally:
-                raw.set_progress_handler(None, 0)  # type: ignore[attr-defined]
+                raw.set_progress_handler(None, 0)
                 conn.exec_driver_sql("PRAGMA query_only = OFF")
         names = [d[0] for d in cursor.description or ()]
     except Exception as exc:  # the DBAPI's errors: psycopg.Error, sqlite3.Error

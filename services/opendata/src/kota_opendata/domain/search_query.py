@@ -283,7 +283,7 @@ class _Parser:
             return self.range(fld, kind, token.text)
         if token.kind == "PHRASE":
             text = " ".join(token.text.split())
-            if kind == DATE:
+            if kind == DATE and fld:
                 return self.date_equals(fld, text)
             if not fld:
                 self.add_score_words(text, negated)
@@ -296,7 +296,7 @@ class _Parser:
                 raise QueryError(self.param, f"{fld}: wildcards need a range on a date")
             return Match(fld, raw, "pattern")
         text = _unescape(raw)
-        if kind == DATE:
+        if kind == DATE and fld:
             return self.date_equals(fld, text)
         if kind == TEXT:
             words = _words(text)
