@@ -9,7 +9,9 @@ same proposal again, shuffled among the first ones so that many race them). Prin
   1. the baseline: a raw INSERT of the same 12,000 (proposal, resident-hash) rows into a table with the same
      primary key, INSERT ... ON CONFLICT DO NOTHING, one row per transaction, the same number of threads, on the
      same kind of database (SQLAlchemy Core on the engine the service uses);
-  2. the service: accepted supports/s (wall clock from the first send to the last answer), p50/p99 latency;
+  2. the service: accepted supports/s (wall clock from the first send to the last answer), p50/p99 latency,
+     and the CPU time the service's process spent meanwhile (all its threads), per attempt: on a shared
+     machine the figure that does not depend on what else runs;
   3. the checks: the sum of support_count over the proposals (GetProposal) equals the distinct (resident,
      proposal) pairs, exactly one attempt of each pair was answered added=true and the others added=false
      (or refused), and mb_supports holds one row a pair.
@@ -29,6 +31,7 @@ import argparse
 import hashlib
 import hmac
 import multiprocessing
+import os
 import random
 import sys
 import threading
@@ -211,7 +214,9 @@ def run(args, database_url: str, bootstrap: str) -> bool:
               f"{args.residents} residents + {args.repeats} repeats = {len(jobs)} attempts, {args.threads} client "
               f"threads ({args.clients}), service grpc_workers {settings.grpc_workers}", flush=True)
 
+        cpu = time.process_time()  # every thread of this process: the service (the clients are a child process)
         answer = run_clients(settings.grpc_address, jobs, args.threads, args.clients)
+        cpu = time.process_time() - cpu
         results, wall = answer["results"], answer["wall"]
         outcomes = Counter(r[1] for r in results)
         added_by_pair = Counter(r[0] for r in results if r[2])
@@ -232,6 +237,9 @@ def run(args, database_url: str, bootstrap: str) -> bool:
     print(f"{'service: supports (gRPC)':<40} {len(results):>7} attempts in {wall:6.2f} s   accepted {accepted:>6} "
           f"= {rate:>7.0f} accepted/s   {len(results) / wall:>7.0f} answers/s   p50 {pct(ok_lat, 50):7.2f} ms   "
           f"p99 {pct(ok_lat, 99):7.2f} ms   outcomes {dict(outcomes)}")
+    if args.clients == "process":
+        print(f"  service CPU {cpu:.2f} s = {cpu / len(results) * 1000:.3f} ms an attempt (all its threads; at that "
+              f"cost one core would answer {len(results) / cpu:.0f} attempts/s); load average {os.getloadavg()[0]:.1f}")
     pairs = args.residents
     checks = {
         "sum of support_count == distinct pairs": sum(counts.values()) == pairs,

@@ -4,6 +4,9 @@ One commit (and, on SQLite, one hold of the single write lock) then serves many 
 a single-writer database keep up with concurrent intake. Each caller still gets its own result or error:
 a use case that refuses (ServiceError, raised before it writes anything) fails alone; any other error rolls
 the batch back and its items are run again one by one, so one bad item never takes others down with it.
+
+Writes that are cheaper as a set (`run_together`) go further: the batch hands all of them, queued with the same
+`apply`, to one call, which writes them with a few statements for the whole set instead of a few each.
 """
 
 from __future__ import annotations
@@ -41,6 +44,15 @@ class _Pending:
     def settle(self, result: Any, error: BaseException | None) -> None:
         self.result, self.error = result, error
         self.done.release()
+
+
+class _Together:
+    """An item queued by run_together: applied with the batch's other items of the same `apply`."""
+
+    __slots__ = ("apply", "item")
+
+    def __init__(self, apply: Callable[[Any, list], list], item: Any):
+        self.apply, self.item = apply, item
 
 
 class GroupCommitWriter:
@@ -93,6 +105,13 @@ class GroupCommitWriter:
             raise pending.error
         return pending.result
 
+    def run_together(self, apply: Callable[[Any, list], list], item: Any, timeout: float = 30.0) -> Any:
+        """Queues `item` for `apply(uow, items)`, called once per batch with every item queued with the same
+        `apply` (in arrival order, on one unit of work); returns this item's outcome once committed. `apply`
+        returns an outcome per item, in order: its result, or the ServiceError that refuses it (that item alone
+        fails; `apply` must then have written nothing for it)."""
+        return self.run(_Together(apply, item), timeout)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -114,7 +133,11 @@ class GroupCommitWriter:
         changed: list = []
         try:
             with Session(self.engine, expire_on_commit=False, autoflush=False) as session, holding_write_lock(session):
+                together: dict[Callable, list] = {}
                 for work, pending, ctx in batch:
+                    if isinstance(work, _Together):
+                        together.setdefault(work.apply, []).append((work.item, pending, ctx))
+                        continue
                     token = otel_context.attach(ctx)
                     uow = self.make_uow(session)
                     try:
@@ -124,6 +147,8 @@ class GroupCommitWriter:
                         outcomes.append((pending, None, err))
                     finally:
                         otel_context.detach(token)
+                for apply, queued in together.items():
+                    changed += self._apply_together(session, apply, queued, outcomes)
                 session.commit()
         except Exception as exc:
             if len(batch) > 1:
@@ -142,3 +167,20 @@ class GroupCommitWriter:
                 log.exception("after-commit hook failed")
         for pending, result, error in outcomes:
             pending.settle(result, error)
+
+    def _apply_together(self, session: Session, apply: Callable[[Any, list], list], queued: list,
+                        outcomes: list) -> list:
+        token = otel_context.attach(queued[0][2])  # the set's own work is traced in its first request's trace
+        try:
+            uow = self.make_uow(session)
+            results = apply(uow, [item for item, _pending, _ctx in queued])
+        finally:
+            otel_context.detach(token)
+        if len(results) != len(queued):
+            raise RuntimeError(f"{apply!r} returned {len(results)} outcomes for {len(queued)} items")
+        for (_item, pending, _ctx), result in zip(queued, results, strict=True):
+            if isinstance(result, ServiceError):
+                outcomes.append((pending, None, result))
+            else:
+                outcomes.append((pending, result, None))
+        return uow.changed

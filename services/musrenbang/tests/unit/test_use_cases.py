@@ -11,7 +11,7 @@ from kota_common.auth import Principal
 from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from kota_common.events import musrenbang as ev
 from kota_common.reference import AreaDirectory
-from kota_musrenbang.adapters.repository import Assessment, ProposalFilter, StoredProposal
+from kota_musrenbang.adapters.repository import Assessment, ProposalFilter, StoredProposal, SupportsAdded
 from kota_musrenbang.domain.cycle import PlanningCycle
 from kota_musrenbang.domain.evidence import Evidence
 from kota_musrenbang.domain.nik import NikHasher
@@ -73,16 +73,24 @@ class FakeProposals:
     def flush_changes(self):
         pass
 
-    def add_support(self, proposal_id, resident_hash, cycle_year, limit, at):
-        if (proposal_id, resident_hash) in self.supports:
-            return False
-        if self.used.get(resident_hash, 0) >= limit:
-            return None
-        self.supports.add((proposal_id, resident_hash))
-        self.used[resident_hash] = self.used.get(resident_hash, 0) + 1
-        self.rows[proposal_id].proposal.support_count += 1
-        self.counted[proposal_id] = self.rows[proposal_id].proposal.support_count
-        return True
+    def support_states(self, proposal_ids):
+        return {pid: (self.rows[pid].proposal.status.value, self.rows[pid].proposal.support_count)
+                for pid in proposal_ids if pid in self.rows}
+
+    def add_supports(self, wishes, cycle_year, limit, at):
+        added, counts = [], {}
+        for proposal_id, resident_hash in wishes:
+            if (proposal_id, resident_hash) in self.supports:
+                added.append(False)
+            elif self.used.get(resident_hash, 0) >= limit:
+                added.append(None)
+            else:
+                self.supports.add((proposal_id, resident_hash))
+                self.used[resident_hash] = self.used.get(resident_hash, 0) + 1
+                self.rows[proposal_id].proposal.support_count += 1
+                counts[proposal_id] = self.rows[proposal_id].proposal.support_count
+                added.append(True)
+        return SupportsAdded(added, counts, dict(self.used))
 
     def remove_support(self, proposal_id, resident_hash, cycle_year):
         if (proposal_id, resident_hash) not in self.supports:
@@ -126,7 +134,7 @@ class FakeUnitOfWork:
     def begin_writing(self):
         pass
 
-    def publish(self, key, payload):
+    def publish(self, key, payload, trace=None):
         self.published.append((key, payload))
 
     def complete(self):
@@ -146,6 +154,13 @@ class World:
     def write(self, work):
         """The group commit's contract: the work runs on a unit of work joined to the batch."""
         return work(self.uow)
+
+    def supports(self, wish):
+        """run_together's contract, for a batch of one: the outcome, or its refusal raised."""
+        [outcome] = services.apply_supports(self.ctx, self.uow, [wish])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def staff(self, role: str, area: str, agency: str = "") -> Principal:
         return Principal(subject=f"uji-{role}", agency=agency, roles=frozenset({role}), area=area)
@@ -207,14 +222,14 @@ def test_bad_submissions_are_refused_naming_the_field_and_nothing_is_stored(worl
 
 def test_supports_count_once_per_resident_and_stop_at_the_limit(world):
     ids = [world.submit(serial=s, title=f"Saluran drainase gang nomor {s} RW 05").proposal.id for s in (1, 2, 3)]
-    assert services.support(world.ctx, world.uow, world.write, ids[0], nik(9)) == (1, 1, True)
-    assert services.support(world.ctx, world.uow, world.write, ids[0], nik(9)) == (1, 1, False)  # again: nothing changes
-    assert services.support(world.ctx, world.uow, world.write, ids[1], nik(9)) == (1, 0, True)
+    assert services.support(world.ctx, world.uow, world.supports, ids[0], nik(9)) == (1, 1, True)
+    assert services.support(world.ctx, world.uow, world.supports, ids[0], nik(9)) == (1, 1, False)  # again: nothing changes
+    assert services.support(world.ctx, world.uow, world.supports, ids[1], nik(9)) == (1, 0, True)
     with pytest.raises(FailedPrecondition) as refused:
-        services.support(world.ctx, world.uow, world.write, ids[2], nik(9))
+        services.support(world.ctx, world.uow, world.supports, ids[2], nik(9))
     assert "paling banyak 2" in refused.value.message
     assert services.withdraw_support(world.ctx, world.uow, world.write, ids[0], nik(9)) == (0, 1)
-    assert services.support(world.ctx, world.uow, world.write, ids[2], nik(9)) == (1, 0, True)
+    assert services.support(world.ctx, world.uow, world.supports, ids[2], nik(9)) == (1, 0, True)
     counts = [e.support_count for e in world.uow.events if isinstance(e, ev.ProposalSupportCountChanged)]
     assert counts == [1, 1, 0, 1]
 
@@ -223,7 +238,7 @@ def test_supports_are_refused_outside_their_stages(world):
     pid = world.submit().proposal.id
     world.ctx.clock.now = world.ctx.cycle.stages[-2].opens + timedelta(hours=1)  # the kota stage
     with pytest.raises(FailedPrecondition) as refused:
-        services.support(world.ctx, world.uow, world.write, pid, nik(9))
+        services.support(world.ctx, world.uow, world.supports, pid, nik(9))
     assert "Musrenbang Kelurahan" in refused.value.message
 
 

@@ -8,12 +8,14 @@ of being lost."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import grpc
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -63,6 +65,16 @@ class StoredProposal:
     @property
     def changed(self) -> bool:
         return bool(self.proposal.events) or self.assessed or len(self.proposal.history) != self.loaded_history
+
+
+@dataclass(frozen=True)
+class SupportsAdded:
+    """What add_supports did: per wish, True (added), False (supported already) or None (no support left this
+    cycle); the touched proposals' support counts and the residents' supports used, as the batch left them."""
+
+    added: list[bool | None]
+    counts: dict[str, int]
+    used: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -187,30 +199,108 @@ class ProposalRepository:
         self.session.flush()
 
     # -- supports ----------------------------------------------------------------------------------------------
-    def add_support(self, proposal_id: str, resident_hash: str, cycle_year: int, limit: int, at: datetime) -> bool | None:
-        """Records one support. True: added; False: this resident had supported it already; None: the resident has
-        no support left this cycle. Nothing is written unless True. Exact under concurrency, replicas included: the
-        quota rises by a conditional upsert (used < limit) and the support's primary key refuses a second one
-        (then the quota is given back)."""
-        if self._supported(proposal_id, resident_hash):
-            return False
+    def support_states(self, proposal_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """(status, support count) of each proposal that exists, in one query."""
+        proposals = table_of(ProposalRow)
+        rows = self.session.execute(select(proposals.c.id, proposals.c.status, proposals.c.support_count)
+                                    .where(proposals.c.id.in_(sorted(set(proposal_ids)))))
+        return {pid: (status, count) for pid, status, count in rows}
+
+    def add_supports(self, wishes: Sequence[tuple[str, str]], cycle_year: int, limit: int, at: datetime) -> SupportsAdded:
+        """Records a batch of supports, (proposal id, resident hash) each, as if one after another in this order:
+        a resident's support of a proposal they support already (or earlier in the batch) is not added; one past
+        their `limit` for the cycle neither. Set-wise: two reads (the pairs that exist, the residents' quotas), one
+        conditional quota upsert, one insert and one count update for the whole batch, whatever its size.
+
+        Exact under concurrency, replicas included: the quotas rise by a conditional upsert (used + n <= limit)
+        and the supports' primary key refuses a pair twice; when either finds another writer got there first
+        between the reads and the writes, that resident's wishes fall back to one conditional upsert each."""
+        supports, quota = table_of(SupportRow), table_of(SupportQuotaRow)
+        residents = sorted({r for _p, r in wishes})
+        proposal_ids = sorted({p for p, _r in wishes})
+        existing = {(p, r) for p, r in self.session.execute(select(supports.c.proposal_id, supports.c.resident_hash).where(
+            supports.c.proposal_id.in_(proposal_ids), supports.c.resident_hash.in_(residents)))}
+        used = {r: n for r, n in self.session.execute(select(quota.c.resident_hash, quota.c.used).where(
+            quota.c.cycle_year == cycle_year, quota.c.resident_hash.in_(residents)))}
+        added: list[bool | None] = []
+        first: dict[tuple[str, str], int] = {}
+        repeats: list[tuple[int, int]] = []  # (wish, the same wish earlier in the batch)
+        wanted: dict[str, list[int]] = {}  # resident -> indexes of the wishes to add, in order
+        for i, pair in enumerate(wishes):
+            if pair in first:
+                repeats.append((i, first[pair]))
+                added.append(False)
+                continue
+            first[pair] = i
+            mine = wanted.setdefault(pair[1], [])
+            if pair in existing:
+                added.append(False)
+            elif used.get(pair[1], 0) + len(mine) >= limit:
+                added.append(None)
+            else:
+                added.append(True)
+                mine.append(i)
+        wanted = {r: idx for r, idx in wanted.items() if idx}
+        if wanted:
+            self._raise_quotas(wishes, wanted, added, used, cycle_year, limit)
+        inserting = [wishes[i] for idx in wanted.values() for i in idx if added[i]]
+        counts: dict[str, int] = {}
+        if inserting:
+            # executemany with RETURNING (SQLAlchemy's insertmanyvalues): one statement a batch, compiled once
+            stored = {(p, r) for p, r in self.session.execute(
+                _insert(self.session, supports).on_conflict_do_nothing().returning(supports.c.proposal_id,
+                                                                                   supports.c.resident_hash),
+                [{"proposal_id": p, "resident_hash": r, "cycle_year": cycle_year, "created": at} for p, r in inserting])}
+            for pair in set(inserting) - stored:  # another replica's, a moment ago
+                added[first[pair]] = False
+                self._give_back(cycle_year, pair[1])
+                used[pair[1]] -= 1
+            counts = self._raise_counts(Counter(p for p, _r in stored))
+        for i, earlier in repeats:  # asked twice in the batch: the second finds what the first did
+            added[i] = None if added[earlier] is None else False
+        return SupportsAdded(added, counts, used)
+
+    def _raise_quotas(self, wishes: Sequence[tuple[str, str]], wanted: dict[str, list[int]], added: list[bool | None],
+                      used: dict[str, int], cycle_year: int, limit: int) -> None:
+        """Takes each resident's wanted supports from their quota (`used` and `added` updated)."""
         quota = table_of(SupportQuotaRow)
-        insert = _insert(self.session, quota).values(cycle_year=cycle_year, resident_hash=resident_hash, used=1)
-        # RETURNING says whether a row was written: an INSERT's rowcount is not reported by every driver (-1)
-        raised = self.session.execute(insert.on_conflict_do_update(
-            index_elements=["cycle_year", "resident_hash"], set_={"used": quota.c.used + 1},
-            where=quota.c.used < limit).returning(quota.c.used)).first()
-        if raised is None:
-            return None
-        supports = table_of(SupportRow)
-        added = self.session.execute(_insert(self.session, supports).values(
-            proposal_id=proposal_id, resident_hash=resident_hash, cycle_year=cycle_year, created=at
-        ).on_conflict_do_nothing().returning(supports.c.proposal_id)).first()
-        if added is None:  # another replica's, a moment ago
-            self._give_back(cycle_year, resident_hash)
-            return False
-        self._bump_count(proposal_id, +1)
-        return True
+        upsert = _insert(self.session, quota)
+        raised = {r: n for r, n in self.session.execute(upsert.on_conflict_do_update(
+            index_elements=["cycle_year", "resident_hash"], set_={"used": quota.c.used + upsert.excluded.used},
+            where=quota.c.used + upsert.excluded.used <= limit).returning(quota.c.resident_hash, quota.c.used),
+            [{"cycle_year": cycle_year, "resident_hash": r, "used": len(idx)} for r, idx in wanted.items()])}
+        used.update(raised)
+        for resident in wanted.keys() - raised.keys():  # another replica raised it since the read: one at a time
+            for i in wanted[resident]:
+                one = _insert(self.session, quota).values(cycle_year=cycle_year, resident_hash=resident, used=1)
+                # RETURNING says whether a row was written: an INSERT's rowcount is not reported by every driver
+                now = self.session.execute(one.on_conflict_do_update(
+                    index_elements=["cycle_year", "resident_hash"], set_={"used": quota.c.used + 1},
+                    where=quota.c.used < limit).returning(quota.c.used)).scalar_one_or_none()
+                if now is None:
+                    added[i] = None
+                else:
+                    used[resident] = now
+            if not any(added[i] for i in wanted[resident]):
+                del wanted[resident]
+
+    def _raise_counts(self, increments: Counter[str]) -> dict[str, int]:
+        """Adds each proposal's new supports to its count, in one UPDATE; the counts as they now are."""
+        if not increments:
+            return {}
+        proposals = table_of(ProposalRow)
+        # no version bump: support counts are never written from a loaded proposal (see _columns)
+        rows = self.session.execute(
+            update(proposals).where(proposals.c.id.in_(sorted(increments)))
+            .values(support_count=proposals.c.support_count + case(dict(increments), value=proposals.c.id, else_=0))
+            .returning(proposals.c.id, proposals.c.support_count)
+        )
+        counts = {pid: count for pid, count in rows}
+        for pid, count in counts.items():
+            self.counted[pid] = count
+            if pid in self.seen:
+                self.seen[pid].proposal.support_count = count
+        return counts
 
     def remove_support(self, proposal_id: str, resident_hash: str, cycle_year: int) -> bool:
         removed = self.session.execute(
@@ -228,12 +318,6 @@ class ProposalRepository:
             select(col(ProposalRow.status), col(ProposalRow.kelurahan_code)).where(col(ProposalRow.id) == proposal_id)
         ).first()
         return None if row is None else (row[0], row[1])
-
-    def _supported(self, proposal_id: str, resident_hash: str) -> bool:
-        return self.session.execute(
-            select(col(SupportRow.cycle_year)).where(col(SupportRow.proposal_id) == proposal_id,
-                                                     col(SupportRow.resident_hash) == resident_hash)
-        ).first() is not None
 
     def _give_back(self, cycle_year: int, resident_hash: str) -> None:
         self.session.execute(

@@ -3,6 +3,7 @@ relay, the evidence subscribers, and the gRPC server."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -74,7 +75,7 @@ def bootstrap(s: MusrenbangSettings, *, ctx: services.Context | None = None) -> 
         return UnitOfWork(engine, after_commit, catalogue=ctx.catalogue)
 
     # Supports come in bursts (a whole RW at the same meeting): one transaction, and on SQLite one hold of the
-    # write lock, serves many of them (bench/musrenbang_supports.py).
+    # write lock, serves many of them, applied as a set (services.apply_supports; bench/musrenbang_supports.py).
     writer = GroupCommitWriter(engine, lambda session: UnitOfWork(session=session, catalogue=ctx.catalogue), after_commit,
                                max_batch=s.support_batch, commit_delay=s.commit_delay_ms / 1000)
     evidence = Evidence(ctx)
@@ -83,7 +84,12 @@ def bootstrap(s: MusrenbangSettings, *, ctx: services.Context | None = None) -> 
         handler = IdempotentHandler(engine, s.consumer_group, {
             subscribers.TOPICS[0]: evidence.on_complaint, subscribers.TOPICS[1]: evidence.on_alert})
         subscribers.subscribe(bus, handler, s)
-    servicer = MusrenbangServicer(uow, writer.run, ctx, hub, s.common.auth_secret)
+    apply_supports = functools.partial(services.apply_supports, ctx)  # one object: the batch groups by it
+
+    def supports(wish: services.SupportWish) -> tuple[int, int, bool]:
+        return writer.run_together(apply_supports, wish)
+
+    servicer = MusrenbangServicer(uow, writer.run, supports, ctx, hub, s.common.auth_secret)
     log.info("planning cycle %d: %s", ctx.cycle.year, "; ".join(w.describe() for w in ctx.cycle.stages))
     return ServiceHost("musrenbang", [
         Hook("database", on_stop=engine.dispose),

@@ -86,9 +86,11 @@ def selection_pb(doc: dict) -> pb.Selection:
 
 
 class MusrenbangServicer(pb_grpc.MusrenbangServiceServicer):
-    def __init__(self, uow: MakeUnitOfWork, write: services.Write, ctx: Context, hub: WatchHub, auth_secret: str):
+    def __init__(self, uow: MakeUnitOfWork, write: services.Write, supports: services.Supports, ctx: Context, hub: WatchHub,
+                 auth_secret: str):
         self.uow = uow
         self.write = write
+        self.supports = supports
         self.ctx = ctx
         self.hub = hub
         self.secret = auth_secret
@@ -155,7 +157,7 @@ class MusrenbangServicer(pb_grpc.MusrenbangServiceServicer):
 
     @translate_errors
     def SupportProposal(self, request, context):
-        count, left, added = services.support(self.ctx, self.uow(), self.write, request.proposal_id, request.nik)
+        count, left, added = services.support(self.ctx, self.uow(), self.supports, request.proposal_id, request.nik)
         return pb.SupportProposalResponse(support_count=count, supports_left=left, added=added)
 
     @translate_errors

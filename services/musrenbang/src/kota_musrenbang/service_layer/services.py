@@ -5,6 +5,7 @@ the wrong role or area PERMISSION_DENIED."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound, Pe
 from kota_common.events import musrenbang as ev
 from kota_common.ids import new_uuid
 from kota_common.reference import AreaDirectory, haversine_km
+from kota_common.telemetry import current_trace_headers
 from kota_musrenbang.adapters.repository import Assessment, ProposalFilter, StoredProposal
 from kota_musrenbang.domain import duplicates, evidence, scoring, selection
 from kota_musrenbang.domain.catalog import JAKARTA_ACTIVITIES, Activity, Field, activity_by_code
@@ -52,6 +54,8 @@ class Context:
     duplicate_min_similarity: float = 70.0
     city: str = "Provinsi DKI Jakarta"
     clock: Callable[[], datetime] = now_utc
+    # each proposal's kelurahan once read (it never changes): a support checks the resident's area without a read
+    proposal_kelurahan: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @contextmanager
@@ -252,31 +256,81 @@ def _require_open_for_support(status: str) -> None:
         raise InvalidTransition(f"usulan berstatus {status} tidak dapat didukung (atau ditarik dukungannya)", "proposal_id")
 
 
-def support(ctx: Context, uow: UnitOfWork, write: Write, proposal_id: str, raw_nik: str) -> tuple[int, int, bool]:
+@dataclass(frozen=True)
+class SupportWish:
+    """A support checked on its request's thread (the resident, the area, the stage), waiting for its group commit."""
+
+    proposal_id: str
+    resident_hash: str
+    trace: dict[str, str]  # the request's trace headers, for its event
+
+
+Supports = Callable[[SupportWish], tuple[int, int, bool]]  # applies a support in the next group commit (apply_supports)
+
+
+def support(ctx: Context, uow: UnitOfWork, supports: Supports, proposal_id: str, raw_nik: str) -> tuple[int, int, bool]:
     """(support count, supports left, added). A resident's second support of the same proposal changes nothing
-    and says so; simultaneous ones count once (the database decides: repository.add_support). Supports are
-    written in group commits: one transaction serves many residents."""
-    who = _support_target(ctx, uow, proposal_id, raw_nik, Action.SUPPORT)
-    year, limit = ctx.cycle.year, ctx.cycle.support_limit
+    and says so; simultaneous ones count once (the database decides: repository.add_supports). Supports are
+    applied as a set, many residents' in one group commit (apply_supports); this thread only checks the
+    resident against the proposal's area (known without a read once seen) and the stage."""
+    who = resident(ctx, raw_nik, _kelurahan_of(ctx, uow, proposal_id))
+    with domain_rules():
+        ctx.cycle.require_action_open(Action.SUPPORT, ctx.clock())
+    return supports(SupportWish(proposal_id, who.hash, current_trace_headers()))
 
-    def work(u: UnitOfWork) -> tuple[int, int, bool]:
-        brief = u.proposals.brief(proposal_id)
-        with domain_rules():
-            _require_open_for_support(brief[0] if brief else "")  # changed since it was read
-        at = ctx.clock()
-        added = u.proposals.add_support(proposal_id, who.hash, year, limit, at)
-        if added is None:  # nothing was written
-            message = f"setiap warga dapat mendukung paling banyak {limit} usulan per siklus; Anda sudah memakai {limit}"
-            raise FailedPrecondition(message, [("nik", message)])
-        count = u.proposals.counted[proposal_id] if added else u.proposals.support_count(proposal_id)
+
+def apply_supports(ctx: Context, uow: UnitOfWork, wishes: list[SupportWish]) -> list[tuple[int, int, bool] | ServiceError]:
+    """A group commit's supports, as if one after another in their order: each gets (support count, supports
+    left, added), or the error that refuses it (its proposal no longer takes supports, or the resident has none
+    left). One event per support added, with the count it left."""
+    year, limit, at = ctx.cycle.year, ctx.cycle.support_limit, ctx.clock()
+    states = uow.proposals.support_states(w.proposal_id for w in wishes)
+    answers: list[tuple[int, int, bool] | ServiceError] = []
+    taking: list[int] = []  # the wishes whose proposal takes supports
+    for i, w in enumerate(wishes):
+        try:
+            with domain_rules():
+                _require_open_for_support(states.get(w.proposal_id, ("", 0))[0])
+        except ServiceError as refused:
+            answers.append(refused)
+        else:
+            answers.append((0, 0, False))  # decided below
+            taking.append(i)
+    done = uow.proposals.add_supports([(wishes[i].proposal_id, wishes[i].resident_hash) for i in taking], year, limit, at)
+    counts = {pid: count for pid, (_status, count) in states.items()} | done.counts
+    # The batch's final counts less what was added after each wish: the count and quota as that wish left them.
+    added_later = Counter(wishes[i].proposal_id for i, added in zip(taking, done.added, strict=True) if added)
+    spent_later = Counter(wishes[i].resident_hash for i, added in zip(taking, done.added, strict=True) if added)
+    for i, added in zip(taking, done.added, strict=True):
+        w = wishes[i]
         if added:
-            u.publish(proposal_id, ev.ProposalSupportCountChanged(proposal_id=proposal_id, support_count=count,
-                                                                 changed_at=at))
-        left = max(limit - u.proposals.supports_used(year, who.hash), 0)
-        u.complete()
-        return count, left, bool(added)
+            added_later[w.proposal_id] -= 1
+            spent_later[w.resident_hash] -= 1
+        left = max(limit - done.used.get(w.resident_hash, 0) + spent_later[w.resident_hash], 0)
+        if added is None:
+            message = f"setiap warga dapat mendukung paling banyak {limit} usulan per siklus; Anda sudah memakai {limit}"
+            answers[i] = FailedPrecondition(message, [("nik", message)])
+        elif added:
+            count = counts[w.proposal_id] - added_later[w.proposal_id]
+            uow.publish(w.proposal_id, ev.ProposalSupportCountChanged(proposal_id=w.proposal_id, support_count=count,
+                                                                     changed_at=at), trace=w.trace)
+            answers[i] = (count, left, True)
+        else:
+            answers[i] = (counts[w.proposal_id] - added_later[w.proposal_id], left, False)
+    uow.complete()
+    return answers
 
-    return write(work)
+
+def _kelurahan_of(ctx: Context, uow: UnitOfWork, proposal_id: str) -> str:
+    """The proposal's kelurahan: read once, then known (a proposal never moves)."""
+    known = ctx.proposal_kelurahan.get(proposal_id)
+    if known is None:
+        with uow:
+            brief = uow.proposals.brief(proposal_id) if proposal_id else None
+        if brief is None:
+            raise NotFound(f"usulan {proposal_id!r} tidak ditemukan", [("proposal_id", "tidak ditemukan")])
+        known = ctx.proposal_kelurahan[proposal_id] = brief[1]
+    return known
 
 
 def withdraw_support(ctx: Context, uow: UnitOfWork, write: Write, proposal_id: str, raw_nik: str) -> tuple[int, int]:

@@ -27,15 +27,19 @@ class UnitOfWork(SqlUnitOfWork):
                  session: Session | None = None, catalogue: tuple[Activity, ...] = JAKARTA_ACTIVITIES):
         self._announce = after_commit
         self._catalogue = catalogue
-        self.published: list[tuple[str, EventPayload]] = []  # events not of a proposal (a selection), by key
+        # events not kept on a loaded proposal (a selection, a support count), by key, with the trace of the
+        # request that caused each (None: the current one)
+        self.published: list[tuple[str, EventPayload, dict[str, str] | None]] = []
         super().__init__(engine, session=session)
 
     def _open(self, session: Session) -> None:
         self.proposals = ProposalRepository(session, self._catalogue)
         self.published = []
 
-    def publish(self, key: str, payload: EventPayload) -> None:
-        self.published.append((key, payload))
+    def publish(self, key: str, payload: EventPayload, trace: dict[str, str] | None = None) -> None:
+        """`trace`: the headers of the request the event answers, when it is not the current context's (a
+        support applied with others in one group commit)."""
+        self.published.append((key, payload, trace))
 
     def after_commit(self, changed: list) -> None:
         if self._announce is not None:
@@ -44,14 +48,15 @@ class UnitOfWork(SqlUnitOfWork):
     def stage(self) -> list[tuple[str, str]]:
         self.proposals.flush_changes()
         trace = current_trace_headers()
-        pending = [(pid, payload) for pid, stored in self.proposals.seen.items() for payload in stored.proposal.events]
+        pending = [(pid, payload, None) for pid, stored in self.proposals.seen.items() for payload in stored.proposal.events]
         pending += self.published
         rows = []
-        for key, payload in pending:
-            event = envelope.Event(type=payload.ce_type, source=ev.SOURCE, subject=key, data=payload.to_data(), trace=trace)
+        for key, payload, own_trace in pending:
+            event = envelope.Event(type=payload.ce_type, source=ev.SOURCE, subject=key, data=payload.to_data(),
+                                   trace=trace if own_trace is None else own_trace)
             rows.append(outbox.outbox_row(ev.TOPIC, key, event))
         outbox.add_events(self.session, rows)
         for stored in self.proposals.seen.values():
             stored.proposal.events.clear()
         self.published = []
-        return [(key, payload.ce_type) for key, payload in pending]
+        return [(key, payload.ce_type) for key, payload, _trace in pending]
