@@ -256,8 +256,9 @@ def test_a_citizen_who_reports_on_the_portal_hears_back_on_whatsapp(stack):
     assert submitted.status_code == 201 and submitted.json()["notify"] is True
     complaint_id = submitted.json()["id"]
     number = "62" + PORTAL_NUMBER[1:]
-    [ack] = wait_until(lambda: [t for t in stack.apis.texts("/wa", number) if "Laporan Anda kami terima" in t], 60,
-                       what="the portal citizen's acknowledgement")
+    [ack] = wait_until(lambda: [t for t in stack.apis.texts("/wa", number) if "Laporan Anda kami terima" in t], 90,
+                       what=lambda: f"the portal citizen's acknowledgement; notifications has "
+                       f"{[(m.kind, m.status, m.last_error) for m in stack.messages(complaint_id=complaint_id)]}")
     assert complaint_id in ack
     [message] = [m for m in stack.messages(complaint_id=complaint_id) if m.kind == "acknowledged"]
     assert message.recipient_masked.endswith("6666") and PORTAL_NUMBER[1:] not in message.recipient_masked
@@ -295,6 +296,7 @@ def test_the_portals_form_lets_a_citizen_choose_to_hear_back_on_whatsapp(stack, 
     page.click("#f-submit")
     page.wait_for_selector("#report-result:not([hidden])")
     complaint_id = page.inner_text("#r-id").strip()
-    [ack] = wait_until(lambda: [t for t in stack.apis.texts("/wa", "6281377778888") if complaint_id in t], 60,
-                       what="the acknowledgement on WhatsApp of a report filed in the browser")
-    assert "Laporan Anda kami terima" in ack and not errors
+    [ack] = wait_until(lambda: [t for t in stack.apis.texts("/wa", "6281377778888") if "Laporan Anda kami terima" in t],
+                       90, what=lambda: "the acknowledgement on WhatsApp of a report filed in the browser; notifications "
+                       f"has {[(m.kind, m.status) for m in stack.messages(complaint_id=complaint_id)]}")
+    assert complaint_id in ack and not errors
