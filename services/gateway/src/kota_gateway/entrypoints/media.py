@@ -77,14 +77,19 @@ async def upload_photo(request: Request, photo: UploadFile) -> dict:
 
 
 class BodyLimits:
-    """The gateway's body limit, raised by a photo's size for the requests that may carry one (UPLOAD_PATHS):
-    every other request keeps the small limit."""
+    """The gateway's body limit, raised by a photo's size for the multipart requests that may carry one
+    (UPLOAD_PATHS): every other request, a form-encoded Open311 request too, keeps the small limit."""
 
     def __init__(self, app, limit: int, photo_bytes: int):
         self.small = BodyLimitMiddleware(app, limit)
         self.upload = BodyLimitMiddleware(app, limit + photo_bytes)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and UPLOAD_PATHS.match(scope["path"]):
+        if scope["type"] == "http" and UPLOAD_PATHS.match(scope["path"]) and _multipart(scope):
             return await self.upload(scope, receive, send)
         return await self.small(scope, receive, send)
+
+
+def _multipart(scope) -> bool:
+    content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+    return content_type.split(b";")[0].strip().lower() == b"multipart/form-data"
