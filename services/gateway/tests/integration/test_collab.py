@@ -243,10 +243,23 @@ def test_the_page_shows_partner_cities_on_an_offline_world_map_and_the_timeline(
     page.route("**/*", only_the_gateway)  # nothing from the internet: a tile or CDN request would be recorded
     page.goto(collab.base_url + "/#/kerjasama")
     assert page.locator("nav a[href='#/kerjasama']").inner_text() == "Kerja sama kota"
-    page.wait_for_selector("#kk-map path.kk-marker")
-    page.wait_for_function("document.querySelectorAll('#kk-map path.kk-marker').length === 35")
+
+    def wait(condition: str) -> None:
+        """Waits for `condition` (JavaScript); on timeout fails with what the page showed."""
+        try:
+            page.wait_for_function(condition, timeout=30_000)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "collab-failure.png"), full_page=True)
+            shown = page.evaluate("({flash: document.getElementById('flash').textContent, "
+                                  "markers: document.querySelectorAll('#kk-map path.kk-marker').length, "
+                                  "paths: document.querySelectorAll('#kk-map path').length, "
+                                  "count: document.getElementById('kk-count').textContent})")
+            raise AssertionError(f"{condition} did not become true; the page showed {shown}, errors {errors}, "
+                                 f"requests refused {outside}") from None
+
+    wait("document.querySelectorAll('#kk-map path.kk-marker').length === 35")
     # the world's outline is drawn (Natural Earth, vendored): far more country shapes than markers
-    page.wait_for_function("document.querySelectorAll('#kk-map path:not(.kk-marker):not(.kk-link)').length > 150")
+    wait("document.querySelectorAll('#kk-map path:not(.kk-marker):not(.kk-link)').length > 150")
     assert page.locator("#kk-map path.kk-home").count() == 1
     assert page.locator("#kk-map path.kk-city-seoul").count() == 1
     page.locator("#kk-map path.kk-city-seoul").click(force=True)
@@ -267,7 +280,7 @@ def test_the_page_shows_partner_cities_on_an_offline_world_map_and_the_timeline(
 
     # ASCN members only: the sister cities outside ASEAN leave the map
     page.check("#kk-ascn")
-    page.wait_for_function("document.querySelectorAll('#kk-map path.kk-marker').length === 26")
+    wait("document.querySelectorAll('#kk-map path.kk-marker').length === 26")
     assert page.locator("#kk-map path.kk-city-berlin").count() == 0
 
     # a partnership's own page: parties, history, agreements in summary
