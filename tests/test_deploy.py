@@ -125,6 +125,16 @@ def test_one_collector_config_and_one_database_script_for_compose_and_kubernetes
     assert all(name in script for name in SERVICES if name != "gateway")
 
 
+def test_kubernetes_alerts_are_composes():
+    rules = next(d for d in docs(K8S / "overlays/production/prometheus-rules.yaml") if d["kind"] == "PrometheusRule")
+    assert rules["spec"] == yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    runbooks = (ROOT / "docs/operations.md").read_text().lower()
+    for group in rules["spec"]["groups"]:
+        for rule in group["rules"]:
+            anchor = rule["annotations"]["runbook"].partition("#")[2]
+            assert f"## {anchor.replace('-', ' ')}" in runbooks, rule["alert"]
+
+
 def test_compose_has_no_secret_with_a_default_and_waits_on_health():
     text = (ROOT / "docker-compose.yml").read_text()
     secrets = re.findall(r"\$\{([A-Z0-9_]*(?:SECRET|KEY|KEYS|PASSWORD)[A-Z0-9_]*)([^}]*)\}", text)
