@@ -283,6 +283,13 @@ class Scope:
     joins: dict[tuple[str, ...], tuple[Any, ColumnElement]] = field(default_factory=dict)
     to_many: bool = False
     now_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    _properties: dict[int, dict[str, Value]] = field(default_factory=dict)
+
+    def properties_of(self, entity_set: str, alias) -> dict[str, Value]:
+        """The entity's properties on `alias`, built once per alias (the CASE expressions cost)."""
+        if id(alias) not in self._properties:
+            self._properties[id(alias)] = ENTITY_SETS[entity_set].properties(alias)
+        return self._properties[id(alias)]
 
     def property(self, path: list[str]) -> Value:
         current, alias, prefix = self.entity_set, self.alias, ()
@@ -299,7 +306,7 @@ class Scope:
             alias, current = self.joins[prefix][0], target
             i += 1
         name = "/".join(path[i:])
-        props = ENTITY_SETS[current].properties(alias)
+        props = self.properties_of(current, alias)
         if not name:
             raise PlanError(f"{'/'.join(path)} is an entity, not a value: name one of its properties")
         if name not in props:
@@ -404,10 +411,8 @@ class Compiler:
         return None
 
     def _own_ids(self) -> dict[str, Value]:
-        if not hasattr(self, "_ids"):
-            self._ids = {k: v for k, v in ENTITY_SETS[self.scope.entity_set].properties(self.scope.alias).items()
-                         if k in ("@iot.id", "id")}
-        return self._ids
+        props = self.scope.properties_of(self.scope.entity_set, self.scope.alias)
+        return {k: v for k, v in props.items() if k in ("@iot.id", "id")}
 
     def _compare_interval(self, op: str, a: Value, b: Value) -> Value:
         """An interval against a time (or another interval): gt/ge on its start, lt/le on its end, eq both."""
@@ -740,6 +745,16 @@ def _intersects(x, y, geometry: dict) -> ColumnElement:
     return _on_boundary(x, y, geometry)
 
 
+def _null_rejecting(node) -> bool:
+    """Whether a filter is false wherever a to-one path's entity is missing (its properties null): no `or`, `not`
+    or null literal can then make it true. Conservative: anything else is treated as not null-rejecting."""
+    if not isinstance(node, dict):
+        return False
+    if node.get("op") in ("or", "not") or node.get("type") == "null":
+        return False
+    return all(_null_rejecting(a) for a in node.get("args", []))
+
+
 def _key_in(columns: list, keys) -> ColumnElement:
     """The key (one column or several) among `keys`: a list of tuples or a SELECT of the key's columns."""
     if len(columns) == 1:
@@ -802,8 +817,10 @@ class PlanRunner:
             return and_(alias.c.device_id == parts[0], alias.c.quantity == parts[1], alias.c.ts_ms == parts[2])
         return ENTITY_SETS[entity_set].id_of(alias).sql == key
 
-    def _filtered(self, entity: EntitySet, alias, stmt, plan: dict):
-        """The statement with the plan's filter, and the scope whose to-one joins ordering may add to."""
+    def _filtered(self, entity: EntitySet, alias, stmt, plan: dict, *, inner: bool = False):
+        """The statement with the plan's filter, and the scope whose to-one joins ordering may add to. To-one
+        paths are LEFT JOINs (a missing entity leaves its properties null); `inner` makes them INNER JOINs, the
+        same rows when the filter is false wherever they are null (`_null_rejecting`)."""
         scope = Scope(entity.name, alias, self.dialect)
         node = plan.get("filter")
         if node is None:
@@ -819,7 +836,7 @@ class PlanRunner:
             stmt = stmt.where(_key_in(entity.key_columns(alias), inner.where(inner_condition)))
             return stmt, Scope(entity.name, alias, self.dialect)
         for joined, on in scope.joins.values():
-            stmt = stmt.outerjoin(joined, on)
+            stmt = stmt.join(joined, on) if inner else stmt.outerjoin(joined, on)
         return stmt.where(condition), Scope(entity.name, alias, self.dialect, joins=dict(scope.joins))
 
     def _ordering(self, entity: EntitySet, alias, scope: Scope, plan: dict) -> tuple[list, dict]:
@@ -843,10 +860,14 @@ class PlanRunner:
     def _collection(self, entity: EntitySet, alias, stmt, plan: dict, depth: int) -> dict:
         top = _int(plan, "top", 100, sta.MAX_TOP)
         skip = _int(plan, "skip", 0)
+        unfiltered = stmt
         stmt, scope = self._filtered(entity, alias, stmt, plan)
         count = None
         if plan.get("count"):
-            count = self.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+            # Counting all that match, not the first page: there a LEFT JOIN makes SQLite walk the rows in time
+            # order and stop early, here INNER JOINs let it start from the few matching devices.
+            counted, _ = self._filtered(entity, alias, unfiltered, plan, inner=_null_rejecting(plan.get("filter")))
+            count = self.session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
         terms, joins = self._ordering(entity, alias, scope, plan)
         for joined, on in joins.values():
             stmt = stmt.outerjoin(joined, on)
