@@ -221,3 +221,40 @@ def test_dashboards_and_alerts_query_metrics_the_services_export(tmp_path):
     labels -= {"le", "instance", "job", "service", "alertname", "alertstate"}
     assert metrics and not metrics - exported, sorted(metrics - exported)
     assert labels and not labels - exported_labels, sorted(labels - exported_labels)
+
+
+@pytest.mark.integration
+def test_the_database_script_gives_each_service_its_own_database_and_nothing_else():
+    """deploy/postgres/init-databases.sh (compose's and dev's PostgreSQL) against a real cluster: a role and database
+    per service, each role shut out of the others' databases; a missing password stops it."""
+    import os
+    import shutil
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from kota_common.testing import throwaway_postgres
+
+    if shutil.which("psql") is None:
+        if os.environ.get("KOTA_TEST_REQUIRE_POSTGRES") == "1":
+            raise RuntimeError("psql is required here")
+        pytest.skip("no psql on this machine")
+    owners = [name for name in SERVICES if name != "gateway"]
+    with throwaway_postgres() as server:
+        url = make_url(server)
+        env = {"PATH": os.environ["PATH"], "POSTGRES_USER": url.username, "PGHOST": url.host, "PGPORT": str(url.port)}
+        script = str(ROOT / "deploy/postgres/init-databases.sh")
+        missing = subprocess.run(["sh", script], env=env, capture_output=True, text=True, timeout=60)
+        assert missing.returncode != 0 and "COMPLAINTS_DB_PASSWORD is not set" in missing.stderr
+        env |= {f"{name.upper()}_DB_PASSWORD": f"pw-{name}" for name in owners}
+        done = subprocess.run(["sh", script], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        for name in owners:
+            with psycopg.connect(host=url.host, port=url.port, user=name, dbname=name, autocommit=True) as conn:
+                conn.execute("CREATE TABLE mine (id int)")
+                owner = conn.execute("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database "
+                                     "WHERE datname = current_database()").fetchone()
+                assert owner == (name,)
+        other = owners[1]
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            psycopg.connect(host=url.host, port=url.port, user=owners[0], dbname=other).close()
