@@ -11,17 +11,21 @@ answered URL in media_urls: the report itself stays a small JSON request.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from fastapi import APIRouter, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as FormFile
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from kota_common.photos import NAME, KeptPhoto, PhotoRejected, Photos
+from kota_gateway.adapters.errors import ServiceUnavailable
+from kota_gateway.entrypoints.errors import RETRY_LATER
 from kota_gateway.entrypoints.portal import PORTAL_ERRORS
 from kota_gateway.httputil import BodyLimitMiddleware
 
+log = logging.getLogger(__name__)
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Requests that may carry a photo, and so get the photo's size on top of the gateway's body limit.
 UPLOAD_PATHS = re.compile(r"^(/open311/v2/requests\.(json|xml)|/api/v1/photos)$")
@@ -39,7 +43,19 @@ async def keep_upload(request: Request, upload: FormFile) -> KeptPhoto:
     while). PhotoRejected for a file that is not kept; nothing is stored then."""
     store = photos(request)
     data = await upload.read(store.settings.max_bytes + 1)
-    return await run_in_threadpool(store.keep, data, str(request.base_url))
+    return await in_store(store.keep, data, str(request.base_url))
+
+
+async def in_store(work, *args):
+    """A call to the photo store, on a worker thread. ServiceUnavailable (503, retry later) when the store fails
+    (object storage down, a full disk); a refused photo (PhotoRejected) is the client's."""
+    try:
+        return await run_in_threadpool(work, *args)
+    except PhotoRejected:
+        raise
+    except Exception as exc:
+        log.warning("the photo store failed: %s", type(exc).__name__)
+        raise ServiceUnavailable("photo store", type(exc).__name__) from None
 
 
 @router.api_route("/media/photos/{name}", methods=["GET", "HEAD"], summary="A photo or its thumbnail (immutable)",
@@ -52,7 +68,10 @@ async def photo(request: Request, name: str) -> Response:
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
     if etag in [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    stored = await run_in_threadpool(photos(request).open, name)
+    try:
+        stored = await in_store(photos(request).open, name)
+    except ServiceUnavailable as exc:
+        return JSONResponse({"detail": str(exc)}, 503, headers=RETRY_LATER)
     if stored is None:
         raise HTTPException(404, "no such photo")
     # nosniff and a CSP of nothing: what is served is an image, whatever a browser would guess it to be
