@@ -13,7 +13,7 @@ times (after one warm-up) at three levels:
 Prints p50/p95/max per query and level, and whether the p95 of the geospatial filter is within 100 ms.
 
     flock /tmp/kota-cpu.lock .venv/bin/python bench/sta_filter.py [--observations 1000000] [--repeat 50]
-        [--database-url URL] [--no-end-to-end]
+        [--database-url URL | --postgres] [--no-end-to-end]
 
 Never run as a test.
 """
@@ -147,13 +147,22 @@ def main() -> int:
     ap.add_argument("--observations", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--database-url", default="")
+    ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster (Debian's packages)")
     ap.add_argument("--no-end-to-end", action="store_true")
     args = ap.parse_args()
     work = bench_workdir("kota-sta-bench-")
-    url = args.database_url or f"sqlite:///{work / 'sensors.db'}"
+    if args.postgres:
+        from kota_common.testing import _fresh_postgres_database, throwaway_postgres
+
+        with throwaway_postgres() as server:
+            return run(args, work, _fresh_postgres_database(server))
+    return run(args, work, args.database_url or f"sqlite:///{work / 'sensors.db'}")
+
+
+def run(args, work, url: str) -> int:
     t = time.perf_counter()
     load(url, args.observations)
-    print(f"loaded {args.observations:,} observations of {DEVICES} devices into {url.split(':')[0]} "
+    print(f"loaded {args.observations:,} observations of {DEVICES} devices into {url.split(':')[0].split('+')[0]} "
           f"in {time.perf_counter() - t:.0f} s")
     engine = make_engine(url)
     plans = queries(args.observations)

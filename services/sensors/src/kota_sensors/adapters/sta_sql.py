@@ -292,7 +292,8 @@ class Scope:
         return self._properties[id(alias)]
 
     def property(self, path: list[str]) -> Value:
-        current, alias, prefix = self.entity_set, self.alias, ()
+        current, alias = self.entity_set, self.alias
+        prefix: tuple[str, ...] = ()
         i = 0
         while i < len(path) and path[i] in sta.NAVIGATION[current]:
             nav = path[i]
@@ -722,7 +723,7 @@ def _inside(x, y, polygon: dict) -> ColumnElement:
         crossings.append(case((and_(y >= lo, y < hi, x < x1 + (y - y1) * slope), 1), else_=0))
     if not crossings:
         return false()
-    total = crossings[0]
+    total: ColumnElement = crossings[0]
     for c in crossings[1:]:
         total = total + c
     return and_(_in_bbox(x, y, polygon), total.op("%")(2) == 1)
@@ -830,10 +831,10 @@ class PlanRunner:
             inner_alias = entity.table().alias()
             inner_scope = Scope(entity.name, inner_alias, self.dialect, now_ms=scope.now_ms)
             inner_condition = Compiler(inner_scope).boolean(node)
-            inner = select(*entity.key_columns(inner_alias)).select_from(inner_alias)
+            keys = select(*entity.key_columns(inner_alias)).select_from(inner_alias)
             for joined, on in inner_scope.joins.values():
-                inner = inner.outerjoin(joined, on)
-            stmt = stmt.where(_key_in(entity.key_columns(alias), inner.where(inner_condition)))
+                keys = keys.outerjoin(joined, on)
+            stmt = stmt.where(_key_in(entity.key_columns(alias), keys.where(inner_condition)))
             return stmt, Scope(entity.name, alias, self.dialect)
         for joined, on in scope.joins.values():
             stmt = stmt.join(joined, on) if inner else stmt.outerjoin(joined, on)

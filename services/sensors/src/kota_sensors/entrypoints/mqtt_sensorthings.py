@@ -84,7 +84,7 @@ class ObservationFeed:
     def _forward(self, values: list, wanted: set[str]) -> None:
         readings, _bad = decode_readings(values)  # the store dead-letters what does not parse
         any_topic = any("#" in t or "+" in t for t in wanted)  # let the broker match wildcard subscriptions
-        out = []
+        out: list[tuple[str, bytes]] = []
         for r in readings:
             topics = [t for t in topics_of(r.device_id, r.quantity) if any_topic or t in wanted]
             if topics:
