@@ -153,3 +153,24 @@ def test_features_of_interest_are_the_devices_locations(engine):
 def test_a_plan_the_model_cannot_answer_says_why(engine, path, flt, message):
     with pytest.raises(PlanError, match=message):
         run(engine, path, **{"$filter": flt})
+
+
+def test_a_division_by_zero_is_no_match_on_sqlite_and_the_reason_on_postgresql(engine):
+    if engine.dialect.name == "sqlite":  # SQLite's x / 0 is null: nothing matches
+        assert results(engine, "result div 0 gt 1") == []
+    else:
+        with pytest.raises(PlanError, match="the database cannot evaluate this query: division by zero"):
+            results(engine, "result div 0 gt 1")
+    assert results(engine, "result eq 35") == [35.0]  # the session is usable afterwards
+
+
+@pytest.mark.parametrize(("plan", "message"), [
+    ({"path": [{"name": "Things"}], "skip": 2**60}, "skip must be a non-negative integer below 2"),
+    ({"path": [{"name": "Things"}], "filter": {"op": "gt", "args": [{"prop": ["name"]}, {"lit": 2**70, "type": "int"}]}},
+     "out of range"),
+    ({"path": [{"name": "Unicorns"}]}, "no entity set 'Unicorns'"),
+    ({"path": [{"name": "Things"}, {"name": "Sensor"}]}, "Things has no navigation property 'Sensor'"),
+])
+def test_a_malformed_plan_is_refused_with_the_reason(engine, plan, message):
+    with Session(engine) as s, pytest.raises(PlanError, match=message):
+        run_plan(s, plan)

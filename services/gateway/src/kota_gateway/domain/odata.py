@@ -268,7 +268,11 @@ def _literal(tok: Token, option: str) -> Literal:
         if kind == "number":
             body = text.rstrip("LlDdFfMm")
             if re.fullmatch(r"\d+", body):
+                if int(body) >= 2**63:
+                    raise ValueError("beyond a 64-bit integer")
                 return Literal(int(body), "int")
+            if not math.isfinite(float(body)):
+                raise ValueError("not a finite number")
             return Literal(float(body), "float")
         if kind == "datetime":
             return Literal(epoch_ms(datetime.fromisoformat(text.replace("Z", "+00:00"))), "datetime")
@@ -543,6 +547,8 @@ def _int_option(params: Mapping[str, str], name: str, default: int) -> int:
         raise ODataError(400, f"{name} must be an integer, not {raw!r}") from None
     if value < 0:
         raise ODataError(400, f"{name} must not be negative")
+    if value >= 2**53:
+        raise ODataError(400, f"{name} is too large")
     return value
 
 

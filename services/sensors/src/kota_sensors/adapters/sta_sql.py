@@ -17,6 +17,7 @@ needed and not used.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,6 +95,10 @@ def _lit(value: Any, kind: str) -> Value:
              "date": Integer(), "time": BigInteger(), "duration": BigInteger()}
     if kind not in types:
         raise PlanError(f"unknown literal type {kind!r}")
+    if kind in ("int", "datetime", "date", "time", "duration") and not (isinstance(value, int) and -2**63 < value < 2**63):
+        raise PlanError(f"{value!r} is out of range for a {kind}")
+    if kind == "float" and not (isinstance(value, int | float) and math.isfinite(value)):
+        raise PlanError(f"{value!r} is not a finite number")
     sql = (true() if value else false()) if kind == "bool" else literal(value, types[kind])
     kind = {"int": "number", "float": "number"}.get(kind, kind)
     return Value(sql, kind, constant=value, is_literal=True)
@@ -766,8 +771,8 @@ def _key_in(columns: list, keys) -> ColumnElement:
 # -- running a plan ------------------------------------------------------------------------------------------------
 def _int(plan: dict, name: str, default: int, most: int | None = None) -> int:
     value = plan.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise PlanError(f"{name} must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**53:
+        raise PlanError(f"{name} must be a non-negative integer below 2^53")
     return min(value, most) if most is not None else value
 
 
@@ -935,12 +940,17 @@ class PlanRunner:
 
 def run_plan(session: Session, plan: dict) -> dict:
     """The plan's rows (see PlanRunner.run); PlanError when the plan asks what the model cannot answer."""
+    from sqlalchemy.exc import DataError
+
     if not isinstance(plan, dict):
         raise PlanError("a plan is a JSON object")
     try:
         return PlanRunner(session).run(plan)
     except (KeyError, TypeError, IndexError) as exc:
         raise PlanError(f"malformed plan: {exc}") from None
+    except DataError as exc:  # what the values make impossible: a division by zero (PostgreSQL), an overflow
+        session.rollback()
+        raise PlanError(f"the database cannot evaluate this query: {str(exc.orig).splitlines()[0]}") from None
 
 
 __all__ = ["run_plan", "PlanError"]

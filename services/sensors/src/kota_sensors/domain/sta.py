@@ -40,7 +40,7 @@ def observation_key(key: str) -> tuple[str, str, int] | None:
     """`DKI1:pm25:1700000000000` -> (`DKI1`, `pm25`, 1700000000000); None when it is not an observation's id."""
     stream, _, ms = key.rpartition(":")
     device, _, quantity = stream.rpartition(":")
-    if not device or not quantity or not ms.lstrip("-").isdigit():
+    if not device or not quantity or not ms.lstrip("-").isdigit() or len(ms) > 18:
         return None
     return device, quantity, int(ms)
 
