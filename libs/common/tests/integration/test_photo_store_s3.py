@@ -36,8 +36,9 @@ def s3_endpoint(tmp_path_factory):
     port = {name: free_port() for name in (
         "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
         "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "admin.port", "admin.port.grpc")}
+    # loopback only, and no anonymous statistics sent to SeaweedFS's telemetry server (on by default)
     args = [weed, "mini", f"-dir={work / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false",
-            "-admin.ui=false", *(f"-{name}={p}" for name, p in port.items())]
+            "-admin.ui=false", "-master.telemetry=false", *(f"-{name}={p}" for name, p in port.items())]
     (work / "data").mkdir()
     log = open(work / "weed.log", "wb")
     # `weed mini` makes an identity of these keys: requests must be signed with them
