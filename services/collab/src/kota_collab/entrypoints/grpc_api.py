@@ -4,10 +4,11 @@ nothing here decides anything."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
+
+import orjson
 
 from kota.collab.v1 import collab_pb2 as pb
 from kota.collab.v1 import collab_pb2_grpc as pb_grpc
@@ -24,6 +25,7 @@ from kota_common.errors import FailedPrecondition, InvalidArgument, PermissionDe
 from kota_common.grpc_server import timestamp, translate_errors
 
 log = logging.getLogger(__name__)
+MAX_BATCH = 1000  # events a response of a batched shared stream carries at most
 
 
 def _name(enum_value: int, names: dict, field: str) -> str:
@@ -199,9 +201,10 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
             follower = self.follower(self.bootstrap, source.topic, request.position)
         except BadPosition as exc:
             raise InvalidArgument(str(exc), [("position", "partition:offset,...")]) from None
+        batch = min(request.max_batch, MAX_BATCH)
         services.audit(self.ctx, self.uow(), city.id, "SubscribeSharedEvents", "ok",
-                       f"stream {stream.value} from {request.position or 'the start'}", grant.partnership_id,
-                       grant.agreement_id)
+                       f"stream {stream.value} from {request.position or 'the start'}"
+                       + (f", in batches of up to {batch}" if batch else ""), grant.partnership_id, grant.agreement_id)
         ended = "the partner left"
         try:
             checked = time.monotonic()
@@ -209,14 +212,19 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
                 if time.monotonic() - checked >= self.recheck_s:
                     grant = services.current_stream_grant(self.ctx, self.uow, city.id, stream)
                     checked = time.monotonic()
-                for read in follower.poll(min(0.5, self.recheck_s)):
-                    data = source.project(stream, read.event.type, read.event.data)
-                    if data is None:
-                        continue
+                shared = [pb.SharedEvent(position=read.position, type=read.type, time=timestamp(read.time),
+                                         data_json=orjson.dumps(data).decode())
+                          for read in follower.poll(min(0.5, self.recheck_s))
+                          if (data := source.project(stream, read.type, read.data)) is not None]
+                if batch:
+                    for start in range(0, len(shared), batch):
+                        yield pb.SubscribeSharedEventsResponse(stream=stream.value, agreement_id=grant.agreement_id,
+                                                               events=shared[start:start + batch])
+                    continue
+                for event in shared:
                     yield pb.SubscribeSharedEventsResponse(
-                        position=read.position, stream=stream.value, type=read.event.type,
-                        time=timestamp(read.event.time), data_json=json.dumps(data, separators=(",", ":")),
-                        agreement_id=grant.agreement_id)
+                        position=event.position, stream=stream.value, type=event.type, time=event.time,
+                        data_json=event.data_json, agreement_id=grant.agreement_id)
         except PermissionDenied as exc:
             ended = exc.message
             raise

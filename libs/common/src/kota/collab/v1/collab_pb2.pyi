@@ -447,25 +447,41 @@ class QuerySharedDatasetResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_opendata_pb2.QueryRecordsResponse, _Mapping]] = ..., agreement_id: _Optional[str] = ...) -> None: ...
 
 class SubscribeSharedEventsRequest(_message.Message):
-    __slots__ = ("stream", "position")
+    __slots__ = ("stream", "position", "max_batch")
     STREAM_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     stream: str
     position: str
-    def __init__(self, stream: _Optional[str] = ..., position: _Optional[str] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, stream: _Optional[str] = ..., position: _Optional[str] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class SubscribeSharedEventsResponse(_message.Message):
-    __slots__ = ("position", "stream", "type", "time", "data_json", "agreement_id")
+    __slots__ = ("position", "stream", "type", "time", "data_json", "agreement_id", "events")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     position: str
     stream: str
     type: str
     time: _timestamp_pb2.Timestamp
     data_json: str
     agreement_id: str
-    def __init__(self, position: _Optional[str] = ..., stream: _Optional[str] = ..., type: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_json: _Optional[str] = ..., agreement_id: _Optional[str] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[SharedEvent]
+    def __init__(self, position: _Optional[str] = ..., stream: _Optional[str] = ..., type: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_json: _Optional[str] = ..., agreement_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[SharedEvent, _Mapping]]] = ...) -> None: ...
+
+class SharedEvent(_message.Message):
+    __slots__ = ("position", "type", "time", "data_json")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    DATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    position: str
+    type: str
+    time: _timestamp_pb2.Timestamp
+    data_json: str
+    def __init__(self, position: _Optional[str] = ..., type: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_json: _Optional[str] = ...) -> None: ...
