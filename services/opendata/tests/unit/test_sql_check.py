@@ -23,6 +23,7 @@ def test_aliases_joins_unions_subqueries_windows_and_ctes_are_reads_too():
         f'SELECT * FROM (SELECT kota, rank() OVER (ORDER BY rating DESC) AS k FROM "{RESOURCE}") AS ranked',
         f'WITH per_kota AS (SELECT kota, count(*) AS n FROM "{RESOURCE}" GROUP BY kota) SELECT max(n) FROM per_kota',
         f'SELECT coalesce(lower(kota), \'-\'), round(cast(rating AS numeric), 1) FROM "{RESOURCE}" LIMIT 5',
+        f'SELECT count(*) FROM "{RESOURCE}" WHERE (status = \'closed\' AND rating >= 4) OR NOT kota LIKE \'%Barat\'',
     ]:
         rewritten = check(sql, RESOURCES, "sqlite")
         assert "od_rec_pengaduan_warga" in rewritten and f'FROM "{RESOURCE}"' not in rewritten

@@ -45,6 +45,11 @@ class PublishedTable:
     columns: tuple[str, ...]
 
 
+def _is_function_call(node: exp.Expression) -> bool:
+    """A function call, not an operator sqlglot also models as a function (AND, OR, ^, ~, JSON ->, @>)."""
+    return isinstance(node, exp.Func) and not isinstance(node, exp.Binary | exp.Unary | exp.Connector)
+
+
 def _function_name(node: exp.Func) -> str:
     return node.name.upper() if isinstance(node, exp.Anonymous) else node.sql_name().upper()
 
@@ -72,7 +77,7 @@ def check(sql: str, resources: Mapping[str, PublishedTable], dialect: str) -> st
             raise SqlRefused("SELECT INTO is not allowed (read-only).")
         if isinstance(node, exp.Lock):
             raise SqlRefused("Row locks (FOR UPDATE/SHARE) are not allowed (read-only).")
-        if isinstance(node, exp.Func) and _function_name(node) not in ALLOWED_FUNCTIONS:
+        if _is_function_call(node) and _function_name(node) not in ALLOWED_FUNCTIONS:
             raise SqlRefused(f"Function not allowed: {_function_name(node).lower()}")
         if isinstance(node, exp.Table):
             _check_table(node, resources, cte_names)
