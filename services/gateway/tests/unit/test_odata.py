@@ -149,6 +149,16 @@ def test_a_malformed_filter_names_what_and_where(text, message):
     assert caught.value.status == 400 and caught.value.message.startswith(message)
 
 
+@pytest.mark.parametrize("text", [
+    " and ".join(["a eq 1"] * 70), "(" * 70 + "a eq 1" + ")" * 70, "not " * 70 + "a eq 1", "-" * 70 + "1 eq a",
+    "length(" * 70 + "a" + ")" * 70 + " eq 1",
+])
+def test_an_expression_nested_too_deep_is_refused_not_a_stack_overflow(text):
+    with pytest.raises(ODataError, match="nested deeper than 64"):
+        parse_filter(text)
+    assert parse_filter(" and ".join(["not (length(a) eq -1)"] * 30)).op == "and"  # siblings are not nesting
+
+
 def test_orderby_takes_expressions_with_directions():
     assert parse_orderby("result desc, phenomenonTime") == (OrderBy(p("result"), True), OrderBy(p("phenomenonTime")))
     assert parse_orderby("geo.distance(Locations/location, geography'POINT(1 2)') asc")[0].expr.name == "geo.distance"

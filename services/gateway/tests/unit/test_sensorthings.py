@@ -107,9 +107,10 @@ def test_a_batch_answers_each_request_and_refuses_writes_and_malformed_ones_one_
         {"id": "4", "method": "GET", "url": "Things?$filter=name eq"},
         {"id": "5", "method": "DELETE", "url": "Things('DKI1')"},
         {"id": "6", "method": "GET", "url": ""},
+        {"id": "7", "method": "GET", "url": "http://[broken/Things"},
     ]}, BASE))
     statuses = [(r["id"], r["status"]) for r in out["responses"]]
-    assert statuses == [("1", 200), ("2", 200), ("3", 404), ("4", 400), ("5", 405), ("6", 200)]
+    assert statuses == [("1", 200), ("2", 200), ("3", 404), ("4", 400), ("5", 405), ("6", 200), ("7", 400)]
     assert out["responses"][1]["body"] == {"name": "SPKU DKI1"}
     assert "position 8" in out["responses"][3]["body"]["message"]
     with pytest.raises(odata.ODataError):

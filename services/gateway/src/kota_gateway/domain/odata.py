@@ -28,6 +28,7 @@ from typing import Any
 MAX_TOP = 1000
 DEFAULT_TOP = 100
 MAX_EXPAND_DEPTH = 5
+MAX_NESTING = 64  # operators and parentheses nested in one expression: deeper is refused, not a stack overflow
 
 # The SensorThings v1.1 data model (18-088, 8.2): entity sets, and each one's navigation properties with the
 # set they lead to and whether they lead to many.
@@ -341,6 +342,22 @@ class _Parser:
         self.option = option
         self.tokens = tokenize(text, option)
         self.i = 0
+        self.nesting = 0
+        self.depths: dict[int, int] = {}  # id(node) -> how deep its tree is
+
+    def enter(self, tok: Token | None = None) -> None:
+        """One level deeper into parentheses, `not`, `-` or a function's arguments (the parser recurses there)."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise self.fail(f"nested deeper than {MAX_NESTING} parentheses, operators or functions", tok)
+
+    def node(self, made: Operation | Function) -> Operation | Function:
+        """`made`, refused when it nests deeper than MAX_NESTING (the plan is walked recursively downstream)."""
+        depth = 1 + max((self.depths.get(id(a), 0) for a in made.args), default=0)
+        if depth > MAX_NESTING:
+            raise self.fail(f"nested deeper than {MAX_NESTING} operators or functions")
+        self.depths[id(made)] = depth
+        return made
 
     @property
     def tok(self) -> Token:
@@ -366,18 +383,21 @@ class _Parser:
     def expression(self) -> Expr:
         left = self.conjunction()
         while self.word("or"):
-            left = Operation("or", (left, self.conjunction()))
+            left = self.node(Operation("or", (left, self.conjunction())))
         return left
 
     def conjunction(self) -> Expr:
         left = self.negation()
         while self.word("and"):
-            left = Operation("and", (left, self.negation()))
+            left = self.node(Operation("and", (left, self.negation())))
         return left
 
     def negation(self) -> Expr:
         if self.word("not"):
-            return Operation("not", (self.negation(),))
+            self.enter()
+            operand = self.negation()
+            self.nesting -= 1
+            return self.node(Operation("not", (operand,)))
         return self.comparison()
 
     def comparison(self) -> Expr:
@@ -388,35 +408,39 @@ class _Parser:
         right = self.additive()
         if self.tok.kind == "name" and self.tok.text in COMPARISONS:
             raise self.fail("comparisons do not chain: use and")
-        return Operation(op, (left, right))
+        return self.node(Operation(op, (left, right)))
 
     def additive(self) -> Expr:
         left = self.multiplicative()
         while (op := self.word(*ADDITIVE)) is not None:
-            left = Operation(op, (left, self.multiplicative()))
+            left = self.node(Operation(op, (left, self.multiplicative())))
         return left
 
     def multiplicative(self) -> Expr:
         left = self.unary()
         while (op := self.word(*MULTIPLICATIVE)) is not None:
-            left = Operation(op, (left, self.unary()))
+            left = self.node(Operation(op, (left, self.unary())))
         return left
 
     def unary(self) -> Expr:
         if self.tok.kind == "-":
             self.i += 1
+            self.enter()
             operand = self.unary()
+            self.nesting -= 1
             if isinstance(operand, Literal) and operand.type in ("int", "float", "duration"):
                 return Literal(-operand.value, operand.type)
-            return Operation("neg", (operand,))
+            return self.node(Operation("neg", (operand,)))
         return self.primary()
 
     def primary(self) -> Expr:
         tok = self.tok
         if tok.kind == "(":
             self.i += 1
+            self.enter(tok)
             inner = self.expression()
             self.expect(")", "')'")
+            self.nesting -= 1
             return inner
         if tok.kind in ("string", "number", "datetime", "date", "time", "duration", "geo"):
             self.i += 1
@@ -439,6 +463,7 @@ class _Parser:
         if fn not in FUNCTIONS:
             raise ODataError(400, f"{self.option}: unknown function {name.text!r} at position {name.pos}")
         self.expect("(", "'('")
+        self.enter(name)
         args: list[Expr] = []
         if self.tok.kind != ")":
             args.append(self.expression())
@@ -446,12 +471,13 @@ class _Parser:
                 self.i += 1
                 args.append(self.expression())
         self.expect(")", "',' or ')'")
+        self.nesting -= 1
         fewest, most = FUNCTIONS[fn]
         if not fewest <= len(args) <= most:
             wanted = str(fewest) if fewest == most else f"{fewest} to {most}"
             raise ODataError(400, f"{self.option}: {fn} takes {wanted} argument(s), not {len(args)} "
                              f"(at position {name.pos})")
-        return Function(fn, tuple(args))
+        return self.node(Function(fn, tuple(args)))  # type: ignore[return-value]
 
     def done(self) -> None:
         if self.tok.kind != "end":

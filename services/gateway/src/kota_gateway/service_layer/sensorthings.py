@@ -95,7 +95,10 @@ async def _batch_item(sensors: SensorThingsSource, item: dict, base_url: str) ->
     method, url = str(item.get("method", "")).upper(), str(item.get("url", ""))
     if method != "GET":
         return 405, {"code": 405, "type": "error", "message": f"{method or 'no method'}: this API is read-only"}
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return 400, {"code": 400, "type": "error", "message": f"not a URL: {exc}"}
     path = parts.path
     for prefix in (f"{views.STA}/", views.STA, "/"):
         if path.startswith(prefix):

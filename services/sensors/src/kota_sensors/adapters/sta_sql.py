@@ -948,6 +948,8 @@ def run_plan(session: Session, plan: dict) -> dict:
         return PlanRunner(session).run(plan)
     except (KeyError, TypeError, IndexError) as exc:
         raise PlanError(f"malformed plan: {exc}") from None
+    except RecursionError:  # the gateway's parser refuses deeper than 64 levels; another client might not
+        raise PlanError("the plan nests too deep") from None
     except DataError as exc:  # what the values make impossible: a division by zero (PostgreSQL), an overflow
         session.rollback()
         raise PlanError(f"the database cannot evaluate this query: {str(exc.orig).splitlines()[0]}") from None
