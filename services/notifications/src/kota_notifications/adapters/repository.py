@@ -109,12 +109,11 @@ class NotificationRepository:
         ids = self.session.execute(select(col(MessageRow.id)).where(col(MessageRow.channel) == channel.value, due)
                                    .order_by(col(MessageRow.next_attempt_at), col(MessageRow.created_at))
                                    .limit(limit)).scalars().all()
-        claimed = []
-        for mid in ids:
-            done = self.session.execute(update(MessageRow).where(col(MessageRow.id) == mid, due).values(
-                status=DeliveryStatus.SENDING.value, lease_until=lease_until))
-            if done.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(mid)
+        if not ids:
+            return []
+        # One statement for the batch; the condition again, for a message another dispatcher claimed meanwhile.
+        claimed = self.session.execute(update(MessageRow).where(col(MessageRow.id).in_(ids), due).values(
+            status=DeliveryStatus.SENDING.value, lease_until=lease_until).returning(col(MessageRow.id))).scalars().all()
         self.session.flush()
         rows = self.session.execute(select(MessageRow).where(col(MessageRow.id).in_(claimed))).scalars().all()
         return [self._seen_message(r) for r in rows]

@@ -8,6 +8,8 @@ that the one resend a crash can cause is recognisable on its side."""
 from __future__ import annotations
 
 import smtplib
+import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -31,7 +33,11 @@ def _clean(detail: str, address: str) -> str:
 @dataclass
 class SmtpSender:
     """Hands mail to an SMTP server (the city's relay; the local sink in ./scripts/run). A 5xx answer for the
-    recipient is permanent (no such mailbox); 4xx and a server that does not answer are transient."""
+    recipient is permanent (no such mailbox); 4xx and a server that does not answer are transient.
+
+    Connections are kept open and reused, one per send in flight (a mail costs its four commands, not a connection,
+    a greeting and EHLO as well). One idle longer than `idle_check_s` is asked NOOP first (a server closes idle
+    connections); one that failed in any other way than an answer about this mail is closed."""
 
     host: str
     port: int
@@ -41,6 +47,9 @@ class SmtpSender:
     password: str = field(default="", repr=False)
     starttls: bool = False
     timeout: float = 10.0
+    idle_check_s: float = 5.0
+    _idle: list[tuple[smtplib.SMTP, float]] = field(default_factory=list, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def send(self, address: str, subject: str, body: str, message_id: str) -> SendResult:
         mail = EmailMessage()
@@ -55,25 +64,76 @@ class SmtpSender:
             mail["Reply-To"] = self.reply_to
             mail["List-Unsubscribe"] = f"<mailto:{self.reply_to}?subject=BERHENTI>"
         mail.set_content(body)
+        smtp = None
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls()
-                if self.username:
-                    smtp.login(self.username, self.password)
-                refused = smtp.send_message(mail)
-        except smtplib.SMTPRecipientsRefused as exc:
+            smtp = self._connection()
+            refused = smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:  # smtplib reset the transaction: the connection goes on
+            self._give_back(smtp)
             code, text = next(iter(exc.recipients.values()), (550, b""))
             return SendResult(Outcome.PERMANENT if code >= 500 else Outcome.TRANSIENT,
                               _clean(f"{code} {_text(text)}", address))
         except smtplib.SMTPResponseException as exc:
+            if isinstance(exc, (smtplib.SMTPSenderRefused, smtplib.SMTPDataError)):
+                self._give_back(smtp)  # an answer about this mail, the transaction reset
+            else:
+                self._close(smtp)
             detail = _clean(f"{exc.smtp_code} {_text(exc.smtp_error)}", address)
             return SendResult(Outcome.PERMANENT if exc.smtp_code >= 500 else Outcome.TRANSIENT, detail)
         except (OSError, smtplib.SMTPException) as exc:
+            self._close(smtp)
             return SendResult(Outcome.TRANSIENT, _clean(f"{type(exc).__name__}: {exc}", address))
+        self._give_back(smtp)
         if refused:
             return SendResult(Outcome.PERMANENT, _clean(str(refused), address))
         return SendResult(Outcome.OK, "250 accepted", message_id)
+
+    def _connection(self) -> smtplib.SMTP:
+        while True:
+            with self._lock:
+                smtp, used = self._idle.pop() if self._idle else (None, 0.0)
+            if smtp is None:
+                return self._connect()
+            if time.monotonic() - used < self.idle_check_s:
+                return smtp
+            try:
+                if smtp.noop()[0] == 250:
+                    return smtp
+            except (OSError, smtplib.SMTPException):
+                pass
+            self._close(smtp)
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password)
+        except BaseException:
+            self._close(smtp)
+            raise
+        return smtp
+
+    def _give_back(self, smtp: smtplib.SMTP | None) -> None:
+        if smtp is not None:
+            with self._lock:
+                self._idle.append((smtp, time.monotonic()))
+
+    @staticmethod
+    def _close(smtp: smtplib.SMTP | None) -> None:
+        if smtp is not None:
+            smtp.close()
+
+    def close(self) -> None:
+        """Says QUIT on every idle connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for smtp, _used in idle:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from kota_common.db.engines import make_engine, upgrade_to_head
-from kota_common.eventbus import EventBus, IdempotentHandler
+from kota_common.eventbus import EventBus, IdempotentBatchHandler
 from kota_common.events import notifications as nt_events
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
@@ -140,14 +140,16 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
     bus = EventBus(s.common.kafka_bootstrap, "notifications")
     if s.consume_events:
         answers = Answers(ctx)
-        handler = IdempotentHandler(engine, s.consumer_group, {subscribers.TOPICS[0]: answers.on_complaint},
-                                    on_handled=dispatching.wake)
+        # A batch of events in one transaction (each with its id), and the dispatcher woken once for it.
+        handler = IdempotentBatchHandler(engine, s.consumer_group, {subscribers.TOPICS[0]: answers.on_complaint},
+                                         on_handled=dispatching.wake)
         subscribers.subscribe(bus, handler, s)
     servicer = NotificationsServicer(uow, ctx, s.common.auth_secret, on_queued=dispatching.wake,
                                      vocabulary=vocabulary, on_intake=intake.wake)
     components: list = [
         Hook("database", on_stop=engine.dispose),
         Hook("http client", on_stop=http.close),
+        Hook("dispatcher's connections", on_stop=dispatcher.close),  # stopped after the dispatcher, listed later
         Hook("complaints client", on_stop=complaints.close),
         relay,
         Events(bus, [nt_events.TOPIC, *subscribers.TOPICS], replication_factor=s.common.kafka_replication_factor),

@@ -8,12 +8,13 @@ from kota_common.events import complaints as complaint_events
 from kota_notifications.config import NotificationsSettings
 
 TOPICS = (complaint_events.TOPIC,)
+BATCH = 200  # events a transaction at most
 
 
 def subscribe(bus: EventBus, handler: RecordHandler, settings: NotificationsSettings) -> None:
-    bus.subscribe(handler, *TOPICS, group_id=settings.consumer_group,
-                  description="Tells each citizen who gave a channel to answer on what changed on their complaint "
-                  "(acknowledged, routed, in progress, resolved, rejected, staff notes, SLA escalations, merges).")
+    bus.subscribe_batch(handler, *TOPICS, group_id=settings.consumer_group, max_records=BATCH,
+                        description="Tells each citizen who gave a channel to answer on what changed on their complaint "
+                        "(acknowledged, routed, in progress, resolved, rejected, staff notes, SLA escalations, merges).")
 
 
 def document(bus: EventBus) -> None:

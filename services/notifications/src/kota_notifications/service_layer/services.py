@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -171,10 +172,11 @@ def _hash(ctx: Context, r: Recipient) -> str:
 # -- delivery ---------------------------------------------------------------------------------------------------
 @dataclass
 class Dispatcher:
-    """Sends what is due, channel by channel, within each channel's rate limit: claims a batch (one transaction),
-    sends each message outside any transaction, records each outcome (one transaction each, so that a crash
-    loses at most the outcome of the message in hand: it is sent again when its lease runs out, the one case of
-    a second send, which the provider sees with the same Message-ID / idempotency key)."""
+    """Sends what is due within each channel's rate limit: claims a batch of each channel (one transaction each),
+    sends them outside any transaction, `concurrency` at a time over all channels, and records the outcomes of the
+    sends that have finished, together, as they finish (one transaction a group). A crash loses at most the
+    outcomes of the messages in hand: they are sent again when their lease runs out, the one case of a second
+    send, which the provider sees with the same Message-ID / idempotency key."""
 
     uow: MakeUnitOfWork
     ctx: Context
@@ -182,9 +184,11 @@ class Dispatcher:
     limits: RateLimits
     batch: int = 100
     monotonic: Callable[[], float] = time.monotonic
+    concurrency: int = 8
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def run_once(self) -> int:
-        sent = 0
+        work: list[tuple[Sender, Message, Recipient | None]] = []
         for channel, sender in self.senders.items():
             wanted = self.limits.take(channel.value, self.monotonic(), self.batch)
             if not wanted:
@@ -193,25 +197,46 @@ class Dispatcher:
             with self.uow() as uow:
                 uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
                 claimed = uow.repo.claim_due_messages(channel, now, now + self.ctx.lease, wanted)
-                addresses_of = {m.id: uow.repo.get_recipient(m.recipient_id) for m in claimed}
+                work += [(sender, m, uow.repo.get_recipient(m.recipient_id)) for m in claimed]
                 uow.complete()
             self.limits.give_back(channel.value, wanted - len(claimed))
-            for m in claimed:
-                recipient = addresses_of[m.id]
-                result = SendResult(Outcome.PERMANENT, "recipient unknown") if recipient is None else \
-                    _send(sender, recipient.address, m)
-                self._record(m.id, result)
-                sent += result.outcome is Outcome.OK
+        if len(work) <= 1 or self.concurrency <= 1:
+            return sum(self._record([(m.id, _send_to(sender, recipient, m))]) for sender, m, recipient in work)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatcher-send")
+        pending = {self._pool.submit(_send_to, sender, recipient, m): m.id for sender, m, recipient in work}
+        sent = 0
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            sent += self._record([(pending.pop(f), f.result()) for f in done])
         return sent
 
-    def _record(self, message_id: str, result: SendResult) -> None:
+    def _record(self, outcomes: list[tuple[str, SendResult]]) -> int:
+        """Records each message's outcome; how many were sent."""
         with self.uow() as uow:
-            m = uow.repo.get_message(message_id)
-            if m is None or m.status is not DeliveryStatus.SENDING:
-                return
-            m.record(result, self.ctx.clock(), self.ctx.retry)
-            _publish_message_events(uow, m)
+            for message_id, result in outcomes:
+                m = uow.repo.get_message(message_id)
+                if m is None or m.status is not DeliveryStatus.SENDING:
+                    continue
+                m.record(result, self.ctx.clock(), self.ctx.retry)
+                _publish_message_events(uow, m)
             uow.complete()
+        return sum(result.outcome is Outcome.OK for _id, result in outcomes)
+
+    def close(self) -> None:
+        """Ends the sending threads and the senders' open connections (after the last run_once)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+        for sender in self.senders.values():
+            close = getattr(sender, "close", None)
+            if close is not None:
+                close()
+
+
+def _send_to(sender: Sender, recipient: Recipient | None, m: Message) -> SendResult:
+    if recipient is None:
+        return SendResult(Outcome.PERMANENT, "recipient unknown")
+    return _send(sender, recipient.address, m)
 
 
 def _send(sender: Sender, address: str, m: Message) -> SendResult:
