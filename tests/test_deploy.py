@@ -116,6 +116,14 @@ def test_only_the_gateway_and_collabs_mutual_tls_port_are_open_to_the_outside():
     assert open_to_all == {("gateway", 8080), ("collab", 50155), ("sensors", 8883)}
 
 
+def test_prometheus_may_scrape_every_pod_of_the_base():
+    """allow-metrics-scrape selects pods by a label the base's kustomization puts on pod templates too."""
+    policy = next(p for p in docs(K8S / "base/network-policies.yaml") if p["metadata"]["name"] == "allow-metrics-scrape")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    labels = yaml.safe_load((K8S / "base/kustomization.yaml").read_text())["labels"]
+    assert any(entry["pairs"] == selector and entry.get("includeTemplates") for entry in labels)
+
+
 def test_one_collector_config_and_one_database_script_for_compose_and_kubernetes():
     collector = next(d for d in docs(K8S / "base/otel-collector.yaml") if d["kind"] == "ConfigMap")
     assert collector["data"]["collector.yaml"] == (ROOT / "deploy/otel/collector.yaml").read_text()
