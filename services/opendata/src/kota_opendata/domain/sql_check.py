@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import sqlglot
 from sqlglot import exp
@@ -45,7 +46,7 @@ class PublishedTable:
     columns: tuple[str, ...]
 
 
-def _is_function_call(node: exp.Expression) -> bool:
+def _is_function_call(node: object) -> TypeGuard[exp.Func]:
     """A function call, not an operator sqlglot also models as a function (AND, OR, ^, ~, JSON ->, @>)."""
     return isinstance(node, exp.Func) and not isinstance(node, exp.Binary | exp.Unary | exp.Connector)
 
