@@ -17,7 +17,7 @@ same proposal again, shuffled among the first ones so that many race them). Prin
      (or refused), and mb_supports holds one row a pair.
 
     .venv/bin/python bench/musrenbang_supports.py [--proposals 50] [--residents 10000] [--repeats 2000]
-        [--threads 64] [--clients process|thread] [--database-url URL | --postgres] [--target 2000]
+        [--threads 64] [--clients process|thread] [--grpc-workers N] [--database-url URL | --postgres] [--target 2000]
 
 --clients process (the default) runs the client threads in a child process, so that the service's Python does
 not share its interpreter lock with the clients; --clients thread keeps them in this process.
@@ -180,6 +180,7 @@ def baseline(database_url: str, jobs: list[tuple[str, str, int]], threads: int) 
 # -- the run --------------------------------------------------------------------------------------------------
 def run(args, database_url: str, bootstrap: str) -> bool:
     from kota_common.db.engines import make_engine
+    from kota_common.group_commit import GroupCommitWriter
     from kota_common.settings import CommonSettings
     from kota_common.testing import free_port
     from kota_musrenbang.config import MusrenbangSettings
@@ -190,6 +191,7 @@ def run(args, database_url: str, bootstrap: str) -> bool:
     settings = MusrenbangSettings(
         database_url=database_url, grpc_address=f"127.0.0.1:{free_port()}", nik_key=NIK_KEY,
         consumer_group=f"bench-mb-{uuid.uuid4().hex[:8]}", support_limit=args.support_limit,
+        **({"grpc_workers": args.grpc_workers} if args.grpc_workers else {}),
         common=CommonSettings(kafka_bootstrap=bootstrap),
     )
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -217,6 +219,7 @@ def run(args, database_url: str, bootstrap: str) -> bool:
         cpu = time.process_time()  # every thread of this process: the service (the clients are a child process)
         answer = run_clients(settings.grpc_address, jobs, args.threads, args.clients)
         cpu = time.process_time() - cpu
+        writer = next(c for c in host.components if isinstance(c, GroupCommitWriter))
         results, wall = answer["results"], answer["wall"]
         outcomes = Counter(r[1] for r in results)
         added_by_pair = Counter(r[0] for r in results if r[2])
@@ -237,6 +240,8 @@ def run(args, database_url: str, bootstrap: str) -> bool:
     print(f"{'service: supports (gRPC)':<40} {len(results):>7} attempts in {wall:6.2f} s   accepted {accepted:>6} "
           f"= {rate:>7.0f} accepted/s   {len(results) / wall:>7.0f} answers/s   p50 {pct(ok_lat, 50):7.2f} ms   "
           f"p99 {pct(ok_lat, 99):7.2f} ms   outcomes {dict(outcomes)}")
+    print(f"  group commits: {writer.items} writes in {writer.batches} batches ({writer.items / max(writer.batches, 1):.1f} "
+          f"a batch, at most {settings.support_batch})")
     if args.clients == "process":
         print(f"  service CPU {cpu:.2f} s = {cpu / len(results) * 1000:.3f} ms an attempt (all its threads; at that "
               f"cost one core would answer {len(results) / cpu:.0f} attempts/s); load average {os.getloadavg()[0]:.1f}")
@@ -265,6 +270,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=64)
     parser.add_argument("--clients", choices=["process", "thread"], default="process")
     parser.add_argument("--support-limit", type=int, default=10)
+    parser.add_argument("--grpc-workers", type=int, default=0, help="the service's gRPC threads (default: its setting)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--target", type=float, default=2000.0, help="accepted supports/s the issue asks for")
     parser.add_argument("--database-url", help="default: SQLite in a temporary directory")

@@ -96,6 +96,9 @@ class GroupCommitWriter:
 
     def run(self, work: Callable[[Any], T], timeout: float = 30.0) -> T:
         """Runs `work(uow)` in the next batch and returns its result (or raises its error) once committed."""
+        return self._submit(work, timeout)
+
+    def _submit(self, work: Callable[[Any], Any] | _Together, timeout: float) -> Any:
         pending = _Pending()
         # The caller's trace context goes with the work, so the events it stages carry the request's trace.
         self._queue.put((work, pending, otel_context.get_current()))
@@ -110,7 +113,7 @@ class GroupCommitWriter:
         `apply` (in arrival order, on one unit of work); returns this item's outcome once committed. `apply`
         returns an outcome per item, in order: its result, or the ServiceError that refuses it (that item alone
         fails; `apply` must then have written nothing for it)."""
-        return self.run(_Together(apply, item), timeout)
+        return self._submit(_Together(apply, item), timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

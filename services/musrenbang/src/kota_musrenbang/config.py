@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kota_common.settings import CommonSettings, address_field, metrics_address_field, refuse_placeholder
@@ -19,6 +21,11 @@ class MusrenbangSettings(BaseSettings):
     support_batch: int = Field(128, ge=1, le=4096, description="supports written per group commit at most")
     commit_delay_ms: float = Field(1.0, ge=0, le=100, description="under load, how long a group commit waits for "
                                    "more supports before it writes a lone one")
+    outbox_relay: Literal["process", "thread"] = Field(
+        "process", description="where the outbox relay runs: a process of its own (on another core than the "
+        "requests: Python computes on one core per process; every support is an event) or a thread of this one")
+    outbox_linger_ms: float = Field(25.0, ge=0, le=1000, description="how long the relay gathers events after a "
+                                    "commit before a pass (fewer, fuller passes under load)")
     nik_key: str = Field(
         "kota-dev-nik-key-change-me-in-production", min_length=16,
         description="HMAC key of the NIK hashes: residents' NIK are stored only as keyed hashes",
@@ -38,3 +45,9 @@ class MusrenbangSettings(BaseSettings):
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     _nik_key_set = field_validator("nik_key")(refuse_placeholder)
+
+    @model_validator(mode="after")
+    def _relay_can_open_the_database(self) -> MusrenbangSettings:
+        if self.outbox_relay == "process" and self.database_url.split("?")[0] in ("sqlite://", "sqlite:///:memory:"):
+            raise ValueError("outbox_relay=process needs a database another process can open, not in-memory SQLite")
+        return self

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import grpc
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -91,6 +91,39 @@ class ProposalFilter:
 def _insert(session: Session, table):
     """INSERT with ON CONFLICT, in the database's dialect."""
     return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+class _SupportStatements:
+    """The statements of a batch of supports, built once per dialect: building and keying a statement for the
+    SQL cache costs more than executing it (lists go in as expanding parameters)."""
+
+    def __init__(self, dialect: str):
+        proposals, supports, quota = table_of(ProposalRow), table_of(SupportRow), table_of(SupportQuotaRow)
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self.states = select(proposals.c.id, proposals.c.status, proposals.c.support_count).where(
+            proposals.c.id.in_(bindparam("ids", expanding=True)))
+        self.existing = select(supports.c.proposal_id, supports.c.resident_hash).where(
+            supports.c.proposal_id.in_(bindparam("ids", expanding=True)),
+            supports.c.resident_hash.in_(bindparam("residents", expanding=True)))
+        self.used = select(quota.c.resident_hash, quota.c.used).where(
+            quota.c.cycle_year == bindparam("year"), quota.c.resident_hash.in_(bindparam("residents", expanding=True)))
+        upsert = insert(quota)
+        self.raise_quotas = upsert.on_conflict_do_update(  # executed for many: "limit" in every parameter set
+            index_elements=["cycle_year", "resident_hash"], set_={"used": quota.c.used + upsert.excluded.used},
+            where=quota.c.used + upsert.excluded.used <= bindparam("limit")).returning(quota.c.resident_hash, quota.c.used)
+        self.raise_quota = upsert.on_conflict_do_update(
+            index_elements=["cycle_year", "resident_hash"], set_={"used": quota.c.used + 1},
+            where=quota.c.used < bindparam("limit")).returning(quota.c.used)
+        # executemany with RETURNING (SQLAlchemy's insertmanyvalues): one statement for a batch
+        self.add = insert(supports).on_conflict_do_nothing().returning(supports.c.proposal_id, supports.c.resident_hash)
+        # no version bump: support counts are never written from a loaded proposal (see _columns)
+        self.raise_count = update(proposals).where(proposals.c.id == bindparam("pid")).values(
+            support_count=proposals.c.support_count + bindparam("n"))
+        self.counts = select(proposals.c.id, proposals.c.support_count).where(
+            proposals.c.id.in_(bindparam("ids", expanding=True)))
+
+
+_SUPPORT_STATEMENTS = {dialect: _SupportStatements(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 class ProposalRepository:
@@ -201,9 +234,7 @@ class ProposalRepository:
     # -- supports ----------------------------------------------------------------------------------------------
     def support_states(self, proposal_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
         """(status, support count) of each proposal that exists, in one query."""
-        proposals = table_of(ProposalRow)
-        rows = self.session.execute(select(proposals.c.id, proposals.c.status, proposals.c.support_count)
-                                    .where(proposals.c.id.in_(sorted(set(proposal_ids)))))
+        rows = self.session.connection().execute(self._supporting.states, {"ids": sorted(set(proposal_ids))})
         return {pid: (status, count) for pid, status, count in rows}
 
     def add_supports(self, wishes: Sequence[tuple[str, str]], cycle_year: int, limit: int, at: datetime) -> SupportsAdded:
@@ -215,13 +246,11 @@ class ProposalRepository:
         Exact under concurrency, replicas included: the quotas rise by a conditional upsert (used + n <= limit)
         and the supports' primary key refuses a pair twice; when either finds another writer got there first
         between the reads and the writes, that resident's wishes fall back to one conditional upsert each."""
-        supports, quota = table_of(SupportRow), table_of(SupportQuotaRow)
+        sql, conn = self._supporting, self.session.connection()  # Core on the connection: no ORM work a statement
         residents = sorted({r for _p, r in wishes})
-        proposal_ids = sorted({p for p, _r in wishes})
-        existing = {(p, r) for p, r in self.session.execute(select(supports.c.proposal_id, supports.c.resident_hash).where(
-            supports.c.proposal_id.in_(proposal_ids), supports.c.resident_hash.in_(residents)))}
-        used = {r: n for r, n in self.session.execute(select(quota.c.resident_hash, quota.c.used).where(
-            quota.c.cycle_year == cycle_year, quota.c.resident_hash.in_(residents)))}
+        existing = {(p, r) for p, r in conn.execute(sql.existing, {"ids": sorted({p for p, _r in wishes}),
+                                                                   "residents": residents})}
+        used = {r: n for r, n in conn.execute(sql.used, {"year": cycle_year, "residents": residents})}
         added: list[bool | None] = []
         first: dict[tuple[str, str], int] = {}
         repeats: list[tuple[int, int]] = []  # (wish, the same wish earlier in the batch)
@@ -242,15 +271,12 @@ class ProposalRepository:
                 mine.append(i)
         wanted = {r: idx for r, idx in wanted.items() if idx}
         if wanted:
-            self._raise_quotas(wishes, wanted, added, used, cycle_year, limit)
+            self._raise_quotas(wanted, added, used, cycle_year, limit)
         inserting = [wishes[i] for idx in wanted.values() for i in idx if added[i]]
         counts: dict[str, int] = {}
         if inserting:
-            # executemany with RETURNING (SQLAlchemy's insertmanyvalues): one statement a batch, compiled once
-            stored = {(p, r) for p, r in self.session.execute(
-                _insert(self.session, supports).on_conflict_do_nothing().returning(supports.c.proposal_id,
-                                                                                   supports.c.resident_hash),
-                [{"proposal_id": p, "resident_hash": r, "cycle_year": cycle_year, "created": at} for p, r in inserting])}
+            stored = {(p, r) for p, r in conn.execute(sql.add, [
+                {"proposal_id": p, "resident_hash": r, "cycle_year": cycle_year, "created": at} for p, r in inserting])}
             for pair in set(inserting) - stored:  # another replica's, a moment ago
                 added[first[pair]] = False
                 self._give_back(cycle_year, pair[1])
@@ -260,23 +286,22 @@ class ProposalRepository:
             added[i] = None if added[earlier] is None else False
         return SupportsAdded(added, counts, used)
 
-    def _raise_quotas(self, wishes: Sequence[tuple[str, str]], wanted: dict[str, list[int]], added: list[bool | None],
-                      used: dict[str, int], cycle_year: int, limit: int) -> None:
+    @property
+    def _supporting(self) -> _SupportStatements:
+        return _SUPPORT_STATEMENTS["postgresql" if self.session.get_bind().dialect.name == "postgresql" else "sqlite"]
+
+    def _raise_quotas(self, wanted: dict[str, list[int]], added: list[bool | None], used: dict[str, int],
+                      cycle_year: int, limit: int) -> None:
         """Takes each resident's wanted supports from their quota (`used` and `added` updated)."""
-        quota = table_of(SupportQuotaRow)
-        upsert = _insert(self.session, quota)
-        raised = {r: n for r, n in self.session.execute(upsert.on_conflict_do_update(
-            index_elements=["cycle_year", "resident_hash"], set_={"used": quota.c.used + upsert.excluded.used},
-            where=quota.c.used + upsert.excluded.used <= limit).returning(quota.c.resident_hash, quota.c.used),
-            [{"cycle_year": cycle_year, "resident_hash": r, "used": len(idx)} for r, idx in wanted.items()])}
+        sql, conn = self._supporting, self.session.connection()
+        raised = {r: n for r, n in conn.execute(sql.raise_quotas, [
+            {"cycle_year": cycle_year, "resident_hash": r, "used": len(idx), "limit": limit} for r, idx in wanted.items()])}
         used.update(raised)
         for resident in wanted.keys() - raised.keys():  # another replica raised it since the read: one at a time
             for i in wanted[resident]:
-                one = _insert(self.session, quota).values(cycle_year=cycle_year, resident_hash=resident, used=1)
                 # RETURNING says whether a row was written: an INSERT's rowcount is not reported by every driver
-                now = self.session.execute(one.on_conflict_do_update(
-                    index_elements=["cycle_year", "resident_hash"], set_={"used": quota.c.used + 1},
-                    where=quota.c.used < limit).returning(quota.c.used)).scalar_one_or_none()
+                now = conn.execute(sql.raise_quota, {"cycle_year": cycle_year, "resident_hash": resident, "used": 1,
+                                                     "limit": limit}).scalar_one_or_none()
                 if now is None:
                     added[i] = None
                 else:
@@ -285,17 +310,13 @@ class ProposalRepository:
                 del wanted[resident]
 
     def _raise_counts(self, increments: Counter[str]) -> dict[str, int]:
-        """Adds each proposal's new supports to its count, in one UPDATE; the counts as they now are."""
+        """Adds each proposal's new supports to its count (one UPDATE, executed for many); the counts as they now
+        are, read back in one query."""
         if not increments:
             return {}
-        proposals = table_of(ProposalRow)
-        # no version bump: support counts are never written from a loaded proposal (see _columns)
-        rows = self.session.execute(
-            update(proposals).where(proposals.c.id.in_(sorted(increments)))
-            .values(support_count=proposals.c.support_count + case(dict(increments), value=proposals.c.id, else_=0))
-            .returning(proposals.c.id, proposals.c.support_count)
-        )
-        counts = {pid: count for pid, count in rows}
+        sql, conn = self._supporting, self.session.connection()
+        conn.execute(sql.raise_count, [{"pid": pid, "n": n} for pid, n in sorted(increments.items())])
+        counts = {pid: count for pid, count in conn.execute(sql.counts, {"ids": sorted(increments)})}
         for pid, count in counts.items():
             self.counted[pid] = count
             if pid in self.seen:

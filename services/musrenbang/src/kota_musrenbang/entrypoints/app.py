@@ -17,6 +17,7 @@ from kota_common.group_commit import GroupCommitWriter
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
 from kota_common.reference import AreaDirectory
+from kota_common.relay_process import RelayProcess
 from kota_common.runtime import Events, GrpcServer, Hook, ServiceHost
 from kota_musrenbang.config import MusrenbangSettings
 from kota_musrenbang.domain import scoring
@@ -64,7 +65,13 @@ def bootstrap(s: MusrenbangSettings, *, ctx: services.Context | None = None) -> 
     engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
     observe_outbox(engine, "musrenbang")
     ctx = ctx or context(s)
-    relay = OutboxRelay(engine, s.common.kafka_bootstrap)
+    relay: RelayProcess | OutboxRelay
+    if s.outbox_relay == "process":  # every support is an event: relaying them takes a core's share of its own
+        relay = RelayProcess("musrenbang-relay", s.database_url, linger_ms=s.outbox_linger_ms)
+        # the broker this service was given, which need not be in the environment (tests and benches pass settings)
+        relay.env["KOTA_KAFKA_BOOTSTRAP"] = s.common.kafka_bootstrap
+    else:
+        relay = OutboxRelay(engine, s.common.kafka_bootstrap, linger=s.outbox_linger_ms / 1000)
     hub = WatchHub()
 
     def after_commit(changed: list[tuple[str, str]]) -> None:

@@ -48,7 +48,8 @@ class UnitOfWork(SqlUnitOfWork):
     def stage(self) -> list[tuple[str, str]]:
         self.proposals.flush_changes()
         trace = current_trace_headers()
-        pending = [(pid, payload, None) for pid, stored in self.proposals.seen.items() for payload in stored.proposal.events]
+        pending: list[tuple[str, EventPayload, dict[str, str] | None]] = [
+            (pid, payload, None) for pid, stored in self.proposals.seen.items() for payload in stored.proposal.events]
         pending += self.published
         rows = []
         for key, payload, own_trace in pending:
