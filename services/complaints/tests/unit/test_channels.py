@@ -46,6 +46,22 @@ def test_email_subject_joins_the_text_and_unknown_category_falls_back(normaliser
         "budi@contoh.id", "Budi", "Santoso")
 
 
+def test_a_telegram_report_reads_the_structured_form_and_keeps_the_chat_id_as_no_phone(normaliser):
+    n = normaliser.normalise(RawMessage(Channel.TELEGRAM, "LAPOR#banjir#Gambir#Air setinggi lutut di jalan",
+                                        sender="1234567890", external_ref="7001"))
+    assert n.command.service_code == "flooding" and n.command.description == "Air setinggi lutut di jalan"
+    assert n.command.contact.device_id == "1234567890" and n.command.contact.phone == ""
+    assert n.command.idempotency_key == "telegram:7001"
+
+
+def test_telegram_is_a_channel_of_the_grpc_contract():
+    from kota.complaints.v1 import complaints_pb2 as pb
+    from kota_complaints.entrypoints.grpc_api import channel_from_pb, channel_to_pb
+
+    assert channel_to_pb(Channel.TELEGRAM) == pb.CHANNEL_TELEGRAM
+    assert channel_from_pb(pb.CHANNEL_TELEGRAM) == "telegram"
+
+
 def test_structured_form_only_on_sms_and_chat(normaliser):
     n = normaliser.normalise(RawMessage(Channel.EMAIL, "LAPOR#banjir#Gambir#air naik"))
     assert n.command.description.startswith("LAPOR#")

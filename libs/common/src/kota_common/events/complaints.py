@@ -53,7 +53,7 @@ class ComplaintSubmitted(EventPayload):
     ce_type: Literal["kota.complaints.submitted.v1"] = "kota.complaints.submitted.v1"
     complaint_id: str = COMPLAINT_ID
     channel: str = Field(description="intake channel: app, web, twitter, facebook, instagram, sms, whatsapp, email, "
-                         "call_center, lapor, kelurahan_walk_in, kecamatan_walk_in, city_hall_walk_in, open311, sensor")
+                         "call_center, lapor, kelurahan_walk_in, kecamatan_walk_in, city_hall_walk_in, open311, sensor, telegram")
     service_code: str = SERVICE_CODE
     description: str = Field(description="free text, scrubbed of phone numbers, e-mail addresses and NIK")
     location: AreaRef = Field(description="where the problem is")

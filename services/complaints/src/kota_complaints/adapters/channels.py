@@ -72,7 +72,7 @@ class ChannelNormaliser:
     def normalise(self, msg: RawMessage) -> Normalised:
         text, subject = msg.text.strip(), msg.subject.strip()
         category_hint, place_hint = "", ""
-        structured = STRUCTURED.match(text) if msg.channel in (Channel.SMS, Channel.WHATSAPP) else None
+        structured = STRUCTURED.match(text) if msg.channel in (Channel.SMS, Channel.WHATSAPP, Channel.TELEGRAM) else None
         if structured:
             category_hint = structured["category"].strip()
             place_hint = structured["place"].strip()
@@ -95,7 +95,7 @@ class ChannelNormaliser:
                 address=place_hint if place_hint and not kelurahan else "",
                 kelurahan_code=kelurahan,
                 media_urls=msg.media_urls,
-                contact=contact_from_sender(msg.sender, msg.sender_name),
+                contact=contact_from_sender(msg.sender, msg.sender_name, chat_id=msg.channel is Channel.TELEGRAM),
                 external_ref=msg.external_ref,
                 # The same channel message delivered twice (webhook retries) is one complaint.
                 idempotency_key=f"{msg.channel.value}:{msg.external_ref}" if msg.external_ref else "",
@@ -105,9 +105,12 @@ class ChannelNormaliser:
         )
 
 
-def contact_from_sender(sender: str, name: str = "") -> Contact:
+def contact_from_sender(sender: str, name: str = "", *, chat_id: bool = False) -> Contact:
+    """`chat_id`: the sender is a Telegram chat id, which may look like a phone number but is none."""
     sender = sender.strip()
     first, _, last = name.strip().partition(" ")
+    if chat_id and sender:
+        return Contact(first_name=first, last_name=last, device_id=sender)
     if EMAIL.match(sender):
         return Contact(first_name=first, last_name=last, email=sender)
     if PHONE.match(sender):

@@ -57,6 +57,7 @@ class Channel(str, Enum):
     CITY_HALL_WALK_IN = "city_hall_walk_in"
     OPEN311 = "open311"
     SENSOR = "sensor"
+    TELEGRAM = "telegram"  # the city's Telegram bot (a conversation of the notifications service)
 
 
 class DomainError(Exception):

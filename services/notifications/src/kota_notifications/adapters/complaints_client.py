@@ -11,8 +11,8 @@ from kota_common.grpc_server import field_violations
 from kota_notifications.domain.conversation import Category
 from kota_notifications.domain.intake import ComplaintRefused, ComplaintsUnavailable, Intake, Submitted, photos_and_others
 
-# Complaints has no Telegram channel: a report through the city's Telegram bot is counted as one through its app.
-CHANNELS = {"email": pb.CHANNEL_EMAIL, "whatsapp": pb.CHANNEL_WHATSAPP, "sms": pb.CHANNEL_SMS, "telegram": pb.CHANNEL_APP}
+CHANNELS = {"email": pb.CHANNEL_EMAIL, "whatsapp": pb.CHANNEL_WHATSAPP, "sms": pb.CHANNEL_SMS,
+            "telegram": pb.CHANNEL_TELEGRAM}
 # Statuses after which the same call may succeed later: complaints is down, restarting, overloaded or slow.
 TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
              grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED}

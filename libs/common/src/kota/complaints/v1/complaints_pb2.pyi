@@ -28,6 +28,7 @@ class Channel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANNEL_CITY_HALL_WALK_IN: _ClassVar[Channel]
     CHANNEL_OPEN311: _ClassVar[Channel]
     CHANNEL_SENSOR: _ClassVar[Channel]
+    CHANNEL_TELEGRAM: _ClassVar[Channel]
 
 class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,6 +55,7 @@ CHANNEL_KECAMATAN_WALK_IN: Channel
 CHANNEL_CITY_HALL_WALK_IN: Channel
 CHANNEL_OPEN311: Channel
 CHANNEL_SENSOR: Channel
+CHANNEL_TELEGRAM: Channel
 STATUS_UNSPECIFIED: Status
 STATUS_RECEIVED: Status
 STATUS_ROUTED: Status
