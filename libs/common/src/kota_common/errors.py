@@ -12,10 +12,16 @@ class ServiceError(Exception):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
 
-    def __init__(self, message: str, violations: Iterable[tuple[str, str]] = ()):
+    def __init__(self, message: str, violations: Iterable[tuple[str, str]] = (), *, reason: str = "",
+                 domain: str = "", metadata: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.violations = list(violations)
+        # A machine-readable cause (google.rpc.ErrorInfo): a caller tells "revoked" from "expired" without parsing
+        # the message.
+        self.reason = reason
+        self.domain = domain
+        self.metadata = dict(metadata or {})
 
 
 class InvalidArgument(ServiceError):

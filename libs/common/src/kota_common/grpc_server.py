@@ -69,7 +69,22 @@ def abort_with(context: grpc.ServicerContext, error: ServiceError):
             )
         )
         status.details.append(detail)
+    if error.reason:
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=error.domain, metadata=error.metadata))
+        status.details.append(detail)
     context.abort_with_status(rpc_status.to_status(status))
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """Client side: the google.rpc.ErrorInfo an error carries (its machine-readable reason), if any."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    return None
 
 
 def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:

@@ -90,9 +90,10 @@ class Authority:
         key_path.write_bytes(_key_pem(self.key))
         key_path.chmod(0o600)
 
-    def issue(self, city_id: str, *, days: int = 825, not_before: datetime | None = None) -> CityCertificate:
-        """A city's certificate, valid from `not_before` (now) for `days` (a negative span makes an expired one,
-        for tests)."""
+    def issue(self, city_id: str, *, days: int = 825, not_before: datetime | None = None,
+              valid_for: timedelta | None = None) -> CityCertificate:
+        """A city's certificate, valid from `not_before` (now) for `days`, or `valid_for` when given (a short span
+        makes one that expires while a test holds a connection open)."""
         if not CITY_ID.match(city_id):
             raise ValueError(f"a city id is 2-40 lowercase letters, digits and hyphens, starting with a letter: {city_id!r}")
         key = ec.generate_private_key(ec.SECP256R1())
@@ -102,7 +103,7 @@ class Authority:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Kota"),
                                      x509.NameAttribute(NameOID.COMMON_NAME, city_id)]))
             .issuer_name(self.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + timedelta(days=days))
+            .not_valid_before(start).not_valid_after(start + (valid_for or timedelta(days=days)))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                            critical=False)

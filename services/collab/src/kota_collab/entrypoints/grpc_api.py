@@ -15,7 +15,8 @@ from kota.collab.v1 import collab_pb2_grpc as pb_grpc
 from kota_collab.adapters import wire
 from kota_collab.adapters.opendata import OpenDataClient
 from kota_collab.adapters.shared_events import BadPosition, TopicFollower
-from kota_collab.adapters.tls import PeerIdentity
+from kota_collab.adapters.tls import CertificateRefused, PeerIdentity
+from kota_collab.domain.credentials import Refusal, Refused
 from kota_collab.domain.errors import DomainError
 from kota_collab.service_layer import services
 from kota_collab.service_layer.services import Context, MakeUnitOfWork
@@ -147,7 +148,19 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
         self.open_data = open_data
 
     def _caller(self, context, method: str):
-        return services.known_partner(self.ctx, self.uow, self.peers.city_of(context), method)
+        """The calling partner, or refused (UNAUTHENTICATED with the reason as google.rpc.ErrorInfo) and audited."""
+        city_id = self._certified(context, method)
+        try:
+            return services.known_partner(self.ctx, self.uow, city_id, method)  # audits its own refusal
+        except PermissionDenied as exc:
+            raise CertificateRefused(Refused(Refusal.UNKNOWN_CITY, city_id, exc.message)) from None
+
+    def _certified(self, context, method: str) -> str:
+        try:
+            return self.peers.city_of(context)
+        except CertificateRefused as exc:
+            services.audit(self.ctx, self.uow(), exc.caller, method, "denied", f"{exc.reason}: {exc.message}")
+            raise
 
     @translate_errors
     def SyncPartnership(self, request, context):
@@ -211,6 +224,7 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
             while context.is_active():
                 if time.monotonic() - checked >= self.recheck_s:
                     grant = services.current_stream_grant(self.ctx, self.uow, city.id, stream)
+                    self._certified(context, "SubscribeSharedEvents")  # revoked or expired since it opened: ends
                     checked = time.monotonic()
                 shared = [pb.SharedEvent(position=read.position, type=read.type, time=timestamp(read.time),
                                          data_json=orjson.dumps(data).decode())
@@ -225,7 +239,7 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
                     yield pb.SubscribeSharedEventsResponse(
                         position=event.position, stream=stream.value, type=event.type, time=event.time,
                         data_json=event.data_json, agreement_id=grant.agreement_id)
-        except PermissionDenied as exc:
+        except (PermissionDenied, CertificateRefused) as exc:
             ended = exc.message
             raise
         finally:
