@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,12 +17,13 @@ import pytest
 
 from kota.collab.v1 import collab_pb2 as pb
 from kota.collab.v1 import collab_pb2_grpc as pb_grpc
-from kota_collab.certs import Authority, CityCertificate, development_set, host_name
+from kota_collab.certs import (Authority, CityCertificate, development_set, host_name, load_revoked_serials,
+                               save_revocation_list)
 from kota_common import envelope
 from kota_common.auth import issue_token
 from kota_common.events import collab as ev
 from kota_common.events.sensors import ALERTS_TOPIC, SensorAlert
-from kota_common.grpc_server import field_violations
+from kota_common.grpc_server import error_info, field_violations
 from kota_common.kafka import ensure_topics
 from kota_common.testing import RecordProducer, ServiceProcess, _fresh_postgres_database, free_port, wait_until
 
@@ -210,6 +211,8 @@ def test_a_partner_that_was_down_receives_the_decision_once_it_is_back(federatio
 
 
 def test_certificates_that_are_missing_foreign_or_expired_fail_the_handshake(federation):
+    """gRPC's Python server either requires a verified client certificate or never asks for one, so these three
+    never reach a call: the caller sees UNAVAILABLE and the reason is in this city's log."""
     fed = federation
     other_ca = Authority.create().issue("makassar")
     expired = Authority.load(fed.certs).issue("makassar", days=1,
@@ -222,21 +225,53 @@ def test_certificates_that_are_missing_foreign_or_expired_fail_the_handshake(fed
     assert "certificate has expired" in log or "CERTIFICATE_VERIFY_FAILED" in log or "PEER_DID_NOT_RETURN" in log
 
 
+def refusal_of(call: Callable[[], object]) -> tuple[grpc.StatusCode, str, str]:
+    """A refused call's status code, ErrorInfo reason and message."""
+    with pytest.raises(grpc.RpcError) as refused:
+        call()
+    info = error_info(refused.value)
+    return refused.value.code(), info.reason if info else "", refused.value.details()
+
+
+def audited(reader, city: str, reason: str) -> dict:
+    """The audit record of a refusal of `city`'s call for `reason` (waits for it on collab.events.v1)."""
+    def refused(r) -> bool:
+        return r.key() == f"city:{city}".encode() and json.loads(r.value()).get("detail", "").startswith(reason + ":")
+    return json.loads(reader.wait_for(lambda found: len(found) >= 1, match=refused)[0].value())
+
+
 def test_a_revoked_certificate_and_an_unknown_city_are_refused_and_recorded(federation, topic_reader):
     fed = federation
     reader = topic_reader(ev.TOPIC)
-    with pytest.raises(grpc.RpcError) as refused:
-        fed.partner_stub(development_cert(fed, "surabaya"), fed.jakarta).ListSharedDatasets(
-            pb.ListSharedDatasetsRequest(), timeout=5)
-    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED and "revoked" in refused.value.details()
-    with pytest.raises(grpc.RpcError) as refused:
-        fed.partner_stub(development_cert(fed, "bogor"), fed.jakarta).ListSharedDatasets(
-            pb.ListSharedDatasetsRequest(), timeout=5)
-    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert refused.value.details() == "city 'bogor' is not a partner of jakarta"
+    code, reason, message = refusal_of(lambda: fed.partner_stub(development_cert(fed, "surabaya"), fed.jakarta)
+                                       .ListSharedDatasets(pb.ListSharedDatasetsRequest(), timeout=5))
+    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "CERTIFICATE_REVOKED") and "revoked" in message
+    code, reason, message = refusal_of(lambda: fed.partner_stub(development_cert(fed, "bogor"), fed.jakarta)
+                                       .ListSharedDatasets(pb.ListSharedDatasetsRequest(), timeout=5))
+    assert (code, reason, message) == (grpc.StatusCode.UNAUTHENTICATED, "UNKNOWN_CITY",
+                                       "city 'bogor' is not a partner of jakarta")
+    call = audited(reader, "surabaya", "CERTIFICATE_REVOKED")
+    assert (call["city_id"], call["method"], call["outcome"]) == ("surabaya", "ListSharedDatasets", "denied")
     denied = reader.wait_for(lambda found: len(found) >= 1, match=lambda r: r.key() == b"city:bogor")
     call = json.loads(denied[0].value())
     assert (call["city_id"], call["method"], call["outcome"]) == ("bogor", "ListSharedDatasets", "denied")
+
+
+def test_a_connection_does_not_outlive_its_certificate(federation, topic_reader):
+    fed = federation
+    reader = topic_reader(ev.TOPIC)
+    started = datetime.now(timezone.utc)
+    short = Authority.load(fed.certs).issue("makassar", not_before=started - timedelta(minutes=5),
+                                            valid_for=timedelta(minutes=5, seconds=15))
+    stub = fed.partner_stub(short, fed.jakarta)  # one channel: one connection, its handshake while still valid
+    stub.ListSharedDatasets(pb.ListSharedDatasetsRequest(), timeout=10)
+    assert datetime.now(timezone.utc) < short.cert.not_valid_after_utc, "the first call came after the expiry"
+    wait_until(lambda: datetime.now(timezone.utc) > short.cert.not_valid_after_utc + timedelta(seconds=1), 60,
+               what="the certificate's end")
+    code, reason, message = refusal_of(lambda: stub.ListSharedDatasets(pb.ListSharedDatasetsRequest(), timeout=5))
+    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "CERTIFICATE_EXPIRED"), message
+    call = audited(reader, "makassar", "CERTIFICATE_EXPIRED")
+    assert (call["method"], call["outcome"]) == ("ListSharedDatasets", "denied")
 
 
 @pytest.fixture(scope="module")
@@ -367,6 +402,41 @@ def test_a_batched_stream_carries_the_same_events_and_resumes_from_any_of_them(f
         json.loads(e.data_json)["alert_id"] for e in everything[2:]]
 
 
+def revoke_certificate(fed: Federation, serial: int) -> None:
+    """What `kota certs --revoke <city>` does to the CA's list, for a certificate that is not the city's file."""
+    authority = Authority.load(fed.certs)
+    revoked = load_revoked_serials(fed.certs / "crl.pem", authority.cert) | {serial}
+    save_revocation_list(authority.revocation_list(sorted(revoked)), fed.certs / "crl.pem")
+
+
+def test_revoking_a_city_certificate_ends_its_open_stream(federation, agreement, topic_reader):
+    fed = federation
+    audit = topic_reader(ev.TOPIC)
+    second = Authority.load(fed.certs).issue("makassar")  # Makassar's own stays valid for the other tests
+    station = f"gauge-{uuid.uuid4().hex[:6]}"
+    send_alerts(fed.bootstrap, [alert(station, "flood", 0)])
+    call = fed.partner_stub(second, fed.jakarta).SubscribeSharedEvents(  # batched: the last test counts its own
+        pb.SubscribeSharedEventsRequest(stream="flood-alerts", max_batch=1), timeout=60)
+    for response in call:  # the stream is open once it has carried our alert
+        if any(json.loads(e.data_json)["station_id"] == station for e in response.events):
+            break
+    revoke_certificate(fed, second.cert.serial_number)
+    revoked_at = time.monotonic()
+    with pytest.raises(grpc.RpcError) as ended:
+        for _ in call:
+            pass
+    took = time.monotonic() - revoked_at
+    info = error_info(ended.value)
+    assert (ended.value.code(), info.reason if info else "") == (grpc.StatusCode.UNAUTHENTICATED,
+                                                                 "CERTIFICATE_REVOKED"), ended.value.details()
+    print(f"the revoked city's stream ended {took:.1f} s after the revocation list changed")
+    denied = audited(audit, "makassar", "CERTIFICATE_REVOKED")
+    assert (denied["method"], denied["outcome"]) == ("SubscribeSharedEvents", "denied")
+    closed = audit.wait_for(lambda found: len(found) >= 1, match=lambda r: r.key() == agreement[0].encode() and
+                            json.loads(r.value()).get("outcome") == "ended" and "certificate" in json.loads(r.value())["detail"])
+    assert json.loads(closed[0].value())["detail"].startswith("stream flood-alerts: the client certificate")
+
+
 # Last: it revokes the module's agreement.
 def test_the_shared_stream_resumes_without_loss_and_ends_when_the_grant_is_revoked(federation, agreement, topic_reader):
     fed = federation
@@ -407,7 +477,7 @@ def test_the_shared_stream_resumes_without_loss_and_ends_when_the_grant_is_revok
     assert time.monotonic() - revoked_at < 5
     streams = [json.loads(r.value()) for r in audit.wait_for(
         lambda found: any(json.loads(r.value()).get("outcome") == "ended" and "revoked" in json.loads(r.value())["detail"]
-                          for r in found),
+                          and "certificate" not in json.loads(r.value())["detail"] for r in found),
         match=lambda r: r.key() == agreement[0].encode() and b"partner-called" in dict(r.headers())["ce_type"])]
     opened = [c for c in streams if c["method"] == "SubscribeSharedEvents" and c["outcome"] == "ok"
               and "in batches" not in c["detail"]]  # the batched test's streams are not this test's
