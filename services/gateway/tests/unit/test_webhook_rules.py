@@ -62,7 +62,7 @@ def test_whatsapp_payloads_give_the_messages_and_leave_statuses_out():
     ]}]}
     found = whatsapp_messages(payload)
     assert [(m.message_id, m.text, m.attachments, m.sender_name) for m in found] == [
-        ("wamid.A", "Banjir di Gambir", (), "Budi"), ("wamid.B", "lihat fotonya", ("image",), "Budi"),
+        ("wamid.A", "Banjir di Gambir", (), "Budi"), ("wamid.B", "lihat fotonya", ("whatsapp-media:m1",), "Budi"),
         ("wamid.C", "Sampah", (), "Budi")]
     assert whatsapp_messages({"entry": "not a list"}) == [] and whatsapp_messages(None) == []
 
@@ -77,6 +77,25 @@ def test_telegram_updates_give_new_messages_to_the_bot_only():
     assert telegram_message({"update_id": 101, "message": {**update["message"], "from": {"id": 1, "is_bot": True}}}) is None
     photo = telegram_message({"update_id": 102, "message": {**update["message"], "text": None, "caption": "ini", "photo": [{}]}})
     assert photo is not None and (photo.text, photo.attachments) == ("ini", ("photo",))
+
+
+def test_chat_photos_are_named_by_the_platform_media_notifications_fetches():
+    wa = whatsapp_messages({"entry": [{"changes": [{"value": {"messages": [
+        {"from": "628111", "id": "wamid.D", "type": "document",
+         "document": {"id": "m2", "mime_type": "image/jpeg", "filename": "foto.jpg"}},
+        {"from": "628111", "id": "wamid.E", "type": "document",
+         "document": {"id": "m3", "mime_type": "application/pdf", "filename": "surat.pdf"}},
+        {"from": "628111", "id": "wamid.F", "type": "video", "video": {"id": "m4"}},
+    ]}}]}]})
+    assert [m.attachments for m in wa] == [("whatsapp-media:m2",), ("surat.pdf",), ("video",)]
+    sizes = [{"file_id": "small", "file_size": 1200, "width": 90}, {"file_id": "large", "file_size": 98000, "width": 1280},
+             {"file_id": "medium", "file_size": 22000, "width": 320}]
+    tg = telegram_message({"update_id": 103, "message": {"chat": {"id": 4242}, "from": {"id": 4242}, "caption": "ini",
+                                                         "photo": sizes}})
+    assert tg is not None and tg.attachments == ("telegram-file:large",)
+    doc = telegram_message({"update_id": 104, "message": {"chat": {"id": 4242}, "from": {"id": 4242},
+                                                          "document": {"file_id": "d1", "mime_type": "image/png"}}})
+    assert doc is not None and doc.attachments == ("telegram-file:d1",)
 
 
 def test_the_sms_form_needs_a_sender_and_an_id():

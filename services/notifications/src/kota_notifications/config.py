@@ -58,6 +58,16 @@ class NotificationsSettings(BaseSettings):
     telegram_url: str = Field("", description="Telegram sendMessage URL, https://api.telegram.org/bot<token>/sendMessage")
     sms_url: str = Field("", description="the SMS gateway's send URL (POST {to, text})")
     sms_token: str = ""
+    # Channels in: photos sent on WhatsApp or Telegram, fetched from the platforms' media APIs before submission.
+    whatsapp_media_url: str = Field("", description="the Graph API root media ids are read under, "
+                                    "https://graph.facebook.com/v21.0 (token: whatsapp_token); empty: the root of "
+                                    "whatsapp_url")
+    telegram_bot_url: str = Field("", description="the bot's method root getFile is called under, "
+                                  "https://api.telegram.org/bot<token>; empty: derived from telegram_url")
+    telegram_file_url: str = Field("", description="the bot's file root files are downloaded from, "
+                                   "https://api.telegram.org/file/bot<token>; empty: derived from telegram_url")
+    chat_photo_tries: int = Field(5, ge=1, le=100, description="tries to fetch a chat photo while the platform does "
+                                  "not answer; then the report goes without it (named for staff)")
     http_timeout_s: float = Field(10.0, gt=0, le=120)
     # Delivery.
     max_attempts: int = Field(6, ge=1, le=50, description="attempts before a message is recorded as failed")

@@ -6,7 +6,11 @@ SMS: any POST) answers 200; both write one line per message to `<dir>/outbox.log
 
 Point the service at it with KOTA_NOTIFICATIONS_SMTP_PORT=1025 (the default) and, for the send APIs,
 KOTA_NOTIFICATIONS_WHATSAPP_URL=http://127.0.0.1:8025/whatsapp/messages, ..._TELEGRAM_URL=http://127.0.0.1:8025/telegram/sendMessage,
-..._SMS_URL=http://127.0.0.1:8025/sms/send."""
+..._SMS_URL=http://127.0.0.1:8025/sms/send.
+
+It also stands in for the platforms' media APIs beside those URLs, so that a photo "sent" on WhatsApp or Telegram is
+fetched locally: WhatsApp's `GET /<media id>` (then the `url` it answers) and Telegram's `GET /telegram/getFile`
+(then `/file/telegram/<file_path>`) give one small JPEG picture, whatever the id."""
 
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ from datetime import datetime, timezone
 from email import message_from_bytes
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BytesIO
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
 
@@ -55,8 +61,46 @@ class MailCatcher:
         return "250 OK (kept by the local sink)"
 
 
+def sample_photo() -> bytes:
+    """The picture every media id stands for here: a small JPEG (a grey street under a blue sky)."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (320, 240), (110, 160, 220))
+    ImageDraw.Draw(picture).rectangle((0, 150, 320, 240), fill=(90, 90, 90))
+    out = BytesIO()
+    picture.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
 def api_server(outbox: Outbox, host: str, port: int) -> ThreadingHTTPServer:
+    photo = sample_photo()
+
     class Handler(BaseHTTPRequestHandler):
+        def _answer(self, content: bytes, content_type: str = "application/json", status: int = 200) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def do_GET(self) -> None:
+            """The platforms' media APIs: a description of the media, then its bytes."""
+            url = urlsplit(self.path)
+            parts = [p for p in url.path.split("/") if p]
+            base = f"http://{self.headers.get('Host') or f'{host}:{port}'}"
+            if parts[:2] in (["media", "whatsapp"], ["file", "telegram"]) and len(parts) > 2:
+                outbox.log({"channel": parts[1], "path": url.path, "media": "downloaded"})
+                self._answer(photo, "image/jpeg")
+            elif parts == ["telegram", "getFile"]:
+                file_id = (parse_qs(url.query).get("file_id") or ["photo"])[0]
+                self._answer(json.dumps({"ok": True, "result": {"file_id": file_id, "file_size": len(photo),
+                                                                "file_path": f"photos/{file_id}.jpg"}}).encode())
+            elif len(parts) == 1:  # WhatsApp's GET /<media id>
+                self._answer(json.dumps({"url": f"{base}/media/whatsapp/{parts[0]}", "mime_type": "image/jpeg",
+                                         "file_size": len(photo), "id": parts[0]}).encode())
+            else:
+                self._answer(b'{"error": "not found"}', status=404)
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:

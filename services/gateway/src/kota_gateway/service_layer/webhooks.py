@@ -97,7 +97,7 @@ def _whatsapp_text(m: dict, kind: str) -> tuple[str, tuple[str, ...]]:
         return str(_dict(m.get("text")).get("body", "")), ()
     if kind in ("image", "video", "audio", "document", "sticker"):
         media = _dict(m.get(kind))
-        return str(media.get("caption", "")), (str(media.get("filename") or kind),)
+        return str(media.get("caption", "")), (_whatsapp_attachment(kind, media),)
     if kind == "interactive":
         reply = _dict(m.get("interactive"))
         chosen = _dict(reply.get("button_reply") or reply.get("list_reply"))
@@ -110,6 +110,35 @@ def _whatsapp_text(m: dict, kind: str) -> tuple[str, tuple[str, ...]]:
     return "", ()
 
 
+def _whatsapp_attachment(kind: str, media: dict) -> str:
+    """A photo (or an image sent as a document) as `whatsapp-media:<media id>`, which notifications fetches from the
+    Cloud API and keeps; any other media by its name or kind, for staff."""
+    media_id = str(media.get("id") or "")
+    is_image = kind == "image" or (kind == "document" and str(media.get("mime_type", "")).startswith("image/"))
+    if is_image and media_id:
+        return "whatsapp-media:" + media_id
+    return str(media.get("filename") or kind)
+
+
+def _telegram_attachments(message: dict) -> tuple[str, ...]:
+    """A photo as `telegram-file:<file_id>` of its largest size (Telegram sends several; notifications fetches it
+    with getFile), an image sent as a document likewise; any other media by its kind, for staff."""
+    found = []
+    sizes = [s for s in _list(message.get("photo")) if isinstance(s, dict) and s.get("file_id")]
+    if sizes:
+        largest = max(sizes, key=lambda s: (s.get("file_size") or 0, s.get("width") or 0))
+        found.append("telegram-file:" + str(largest["file_id"]))
+    document = _dict(message.get("document"))
+    if document.get("file_id") and str(document.get("mime_type", "")).startswith("image/"):
+        found.append("telegram-file:" + str(document["file_id"]))
+    elif document:
+        found.append("document")
+    found += [kind for kind in ("video", "voice") if message.get(kind)]
+    if message.get("photo") and not sizes:
+        found.append("photo")
+    return tuple(found)
+
+
 def telegram_message(update: Any) -> InboundMessage | None:
     """The citizen's message of a Telegram Update (a new message to the bot), named by the update_id (unique per
     bot, and what Telegram sends again when it retries); None for any other update."""
@@ -120,7 +149,7 @@ def telegram_message(update: Any) -> InboundMessage | None:
     if not chat.get("id") or author.get("is_bot"):
         return None
     text = str(message.get("text") or message.get("caption") or "")
-    attachments = tuple(kind for kind in ("photo", "document", "video", "voice") if message.get(kind))
+    attachments = _telegram_attachments(message)
     name = " ".join(str(author.get(k, "")) for k in ("first_name", "last_name") if author.get(k))
     return InboundMessage("telegram", str(chat["id"]), str(update["update_id"]), text[:MAX_TEXT], name,
                           str(author.get("language_code") or ""), attachments)

@@ -45,7 +45,8 @@ class ComplaintsClient:
         text = intake.text
         photos, others = photos_and_others(intake.attachments)
         if others:  # what was not kept as a photo: staff at least know it exists and can ask for it
-            text += "\n\n[Lampiran diterima lewat e-mail: " + ", ".join(others) + "]"
+            via = {"email": "e-mail", "whatsapp": "WhatsApp", "telegram": "Telegram", "sms": "SMS"}.get(intake.channel, intake.channel)
+            text += f"\n\n[Lampiran diterima lewat {via}: " + ", ".join(others) + "]"
         request = pb.SubmitChannelMessageRequest(
             channel=CHANNELS.get(intake.channel, pb.CHANNEL_UNSPECIFIED), text=text, sender=intake.sender,
             sender_name=intake.sender_name, subject=intake.subject, media_urls=photos,

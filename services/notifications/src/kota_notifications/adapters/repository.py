@@ -7,14 +7,17 @@ together; what a claimed object becomes is written back by `flush_changes` from 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from kota_common.db.driver import insert_many
+from kota_common.db.tables import table_of
 from kota_notifications.adapters.orm import (
     ChannelMessageRow,
     ConversationRow,
@@ -43,6 +46,7 @@ class NotificationRepository:
         self.messages: dict[str, Message] = {}  # seen (loaded or added): written back by flush_changes
         self.intake: dict[str, Intake] = {}
         self._new_messages: set[str] = set()
+        self._loaded: dict[str, dict[str, Any]] = {}  # a loaded message's row values: unchanged, not written back
 
     # -- recipients --------------------------------------------------------------------------------------------
     def recipients_of(self, complaint_id: str) -> list[Recipient]:
@@ -86,6 +90,82 @@ class NotificationRepository:
             return True
         return self.session.execute(select(col(MessageRow.id)).where(
             col(MessageRow.event_id) == event_id, col(MessageRow.recipient_id) == recipient_id)).first() is not None
+
+    # -- a batch of complaint events, set-wise (one statement a kind, not one a row) ------------------------------
+    def add_updates(self, updates: list[tuple[ComplaintUpdate, datetime]]) -> None:
+        """The updates (each with when it was received) inserted now, in one executemany."""
+        if updates:
+            insert_many(self.session.connection(), table_of(UpdateRow), [
+                {"event_id": u.event_id, "complaint_id": u.complaint_id, "ce_type": u.ce_type,
+                 "data": json.dumps(u.data, default=str), "received_at": at} for u, at in updates])
+
+    def recipients_of_complaints(self, complaint_ids: Collection[str]) -> dict[str, list[Recipient]]:
+        """Each complaint's recipients (oldest first), for many complaints in one query."""
+        out: dict[str, list[Recipient]] = {}
+        if not complaint_ids:
+            return out
+        t = table_of(RecipientRow)
+        rows = self.session.execute(select(t.c.id, t.c.complaint_id, t.c.channel, t.c.address, t.c.language,
+                                           t.c.acknowledged, t.c.created_at)
+                                    .where(t.c.complaint_id.in_(list(complaint_ids)))
+                                    .order_by(t.c.created_at)).all()
+        for r in rows:
+            out.setdefault(r.complaint_id, []).append(Recipient(
+                id=r.id, complaint_id=r.complaint_id, channel=Channel(r.channel), address=r.address,
+                language=r.language, acknowledged=r.acknowledged, created_at=r.created_at))
+        return out
+
+    def update_ids_of(self, complaint_ids: Collection[str], ce_type: str) -> dict[str, list[str]]:
+        """The event ids of each complaint's updates of one type, in the order updates_of gives them."""
+        out: dict[str, list[str]] = {}
+        if not complaint_ids:
+            return out
+        t = table_of(UpdateRow)
+        rows = self.session.execute(select(t.c.complaint_id, t.c.event_id).where(
+            t.c.complaint_id.in_(list(complaint_ids)), t.c.ce_type == ce_type).order_by(
+            t.c.received_at, t.c.event_id)).all()
+        for complaint_id, event_id in rows:
+            out.setdefault(complaint_id, []).append(event_id)
+        return out
+
+    def messages_of_events(self, event_ids: Collection[str]) -> set[tuple[str, str]]:
+        """(event id, recipient id) of the messages already queued for these events."""
+        if not event_ids:
+            return set()
+        t = table_of(MessageRow)
+        rows = self.session.execute(select(t.c.event_id, t.c.recipient_id).where(
+            t.c.event_id.in_(list(event_ids)))).all()
+        return {(e, r) for e, r in rows} | {(m.event_id, m.recipient_id) for m in self.messages.values()}
+
+    def opted_out_of(self, keys: Collection[tuple[Channel, str]]) -> set[tuple[Channel, str]]:
+        """Which of these (channel, address hash) opted out, in one query."""
+        if not keys:
+            return set()
+        t = table_of(OptOutRow)
+        rows = self.session.execute(select(t.c.channel, t.c.address_hash).where(
+            tuple_(t.c.channel, t.c.address_hash).in_([(c.value, h) for c, h in keys]))).all()
+        return {(Channel(c), h) for c, h in rows}
+
+    def insert_messages(self, messages: Iterable[Message]) -> None:
+        """New messages inserted now, in one executemany (not kept for flush_changes: they are not changed)."""
+        rows = [_new_message_row(m) for m in messages]
+        if rows:
+            insert_many(self.session.connection(), table_of(MessageRow), rows)
+
+    def get_messages(self, message_ids: Collection[str]) -> list[Message]:
+        """The messages with these ids (those that exist), in one query."""
+        wanted = [i for i in message_ids if i not in self.messages]
+        if wanted:
+            for row in self.session.execute(select(MessageRow).where(col(MessageRow.id).in_(wanted))).scalars():
+                self._seen_message(row)
+        return [self.messages[i] for i in message_ids if i in self.messages]
+
+    def get_recipients(self, recipient_ids: Collection[str]) -> dict[str, Recipient]:
+        if not recipient_ids:
+            return {}
+        rows = self.session.execute(select(RecipientRow).where(
+            col(RecipientRow.id).in_(list(set(recipient_ids))))).scalars().all()
+        return {r.id: _recipient(r) for r in rows}
 
     # -- messages ------------------------------------------------------------------------------------------------
     def add_message(self, m: Message) -> None:
@@ -153,6 +233,7 @@ class NotificationRepository:
                      for a in json.loads(row.history)],
         )
         self.messages[m.id] = m
+        self._loaded[m.id] = _message_values(m)
         return m
 
     # -- intake --------------------------------------------------------------------------------------------------
@@ -184,6 +265,14 @@ class NotificationRepository:
         self.session.flush()
         rows = self.session.execute(select(IntakeRow).where(col(IntakeRow.id).in_(claimed))).scalars().all()
         return [self._seen_intake(r) for r in rows]
+
+    def set_pending_intake_attachments(self, intake_id: str, attachments: list[str]) -> bool:
+        """A pending intake's attachments replaced (its photos fetched), its claim kept; False if it is no longer
+        pending."""
+        done = self.session.execute(update(IntakeRow).where(
+            col(IntakeRow.id) == intake_id, col(IntakeRow.status) == IntakeStatus.PENDING.value).values(
+            attachments=json.dumps(attachments)))
+        return done.rowcount == 1  # type: ignore[attr-defined]
 
     def list_intake(self, status: IntakeStatus | None, *, offset: int, limit: int) -> tuple[list[Intake], int]:
         where = and_(True, *([col(IntakeRow.status) == status.value] if status else []))
@@ -261,25 +350,42 @@ class NotificationRepository:
 
     # -- writing back ----------------------------------------------------------------------------------------------
     def flush_changes(self) -> None:
+        changed: list[dict[str, Any]] = []
         for mid, m in self.messages.items():
-            values: dict[str, Any] = dict(
-                status=m.status.value, attempts=m.attempts, next_attempt_at=m.next_attempt_at, lease_until=m.lease_until,
-                sent_at=m.sent_at, last_error=m.last_error, body=m.body, secret=m.secret,
-                history=json.dumps([{"at": a.at.isoformat(), "outcome": a.outcome.value, "detail": a.detail}
-                                    for a in m.history]),
-            )
+            values = _message_values(m)
             if mid in self._new_messages:
                 self.session.add(MessageRow(id=m.id, complaint_id=m.complaint_id, recipient_id=m.recipient_id,
                                             channel=m.channel.value, kind=m.kind, language=m.language,
                                             subject=m.subject, event_id=m.event_id, created_at=m.created_at, **values))
-            else:
-                self.session.execute(update(MessageRow).where(col(MessageRow.id) == mid).values(**values))
+            elif values != self._loaded.get(mid):  # a message only read (or claimed, as it is) is not written
+                changed.append({"b_id": mid, **{f"b_{k}": v for k, v in values.items()}})
+                self._loaded[mid] = values
+        if changed:  # one executemany for all the changed messages
+            t = table_of(MessageRow)
+            names = [k.removeprefix("b_") for k in changed[0] if k != "b_id"]
+            self.session.connection().execute(t.update().where(t.c.id == bindparam("b_id")).values(
+                {k: bindparam(f"b_{k}") for k in names}), changed)
         for iid, i in self.intake.items():
             self.session.execute(update(IntakeRow).where(col(IntakeRow.id) == iid).values(
                 status=i.status.value, text=i.text, missing=json.dumps(i.missing), complaint_id=i.complaint_id,
-                attempts=i.attempts, next_attempt_at=i.next_attempt_at, last_error=i.last_error, lease_until=None))
+                attempts=i.attempts, next_attempt_at=i.next_attempt_at, last_error=i.last_error, lease_until=None,
+                attachments=json.dumps(i.attachments)))
         self._new_messages.clear()
         self.session.flush()
+
+
+def _message_values(m: Message) -> dict[str, Any]:
+    """What of a message changes after it is queued (written back by flush_changes)."""
+    return dict(status=m.status.value, attempts=m.attempts, next_attempt_at=m.next_attempt_at,
+                lease_until=m.lease_until, sent_at=m.sent_at, last_error=m.last_error, body=m.body, secret=m.secret,
+                history=json.dumps([{"at": a.at.isoformat(), "outcome": a.outcome.value, "detail": a.detail}
+                                    for a in m.history]))
+
+
+def _new_message_row(m: Message) -> dict[str, Any]:
+    return {"id": m.id, "complaint_id": m.complaint_id, "recipient_id": m.recipient_id, "channel": m.channel.value,
+            "kind": m.kind, "language": m.language, "subject": m.subject, "event_id": m.event_id,
+            "created_at": m.created_at, **_message_values(m)}
 
 
 def _recipient(row: RecipientRow) -> Recipient:

@@ -12,15 +12,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from sqlmodel import Session
 
 from kota_common.db.engines import make_engine, upgrade_to_head
 from kota_common.eventbus import EventBus, IdempotentBatchHandler
 from kota_common.events import notifications as nt_events
 from kota_common.metrics import observe_outbox
 from kota_common.outbox import OutboxRelay
-from kota_common.photos import photos_from_settings
+from kota_common.photos import Photos, photos_from_settings
 from kota_common.reference import AreaDirectory
 from kota_common.runtime import Events, GrpcServer, Hook, Periodic, ServiceHost
+from kota_notifications.adapters.chat_media import PlatformMedia, telegram_urls, whatsapp_graph_url
 from kota_notifications.adapters.complaints_client import ComplaintsClient
 from kota_notifications.adapters.photos import MailPhotos
 from kota_notifications.adapters.senders import SmsSender, SmtpSender, TelegramSender, WhatsAppSender
@@ -93,6 +95,15 @@ def senders(s: NotificationsSettings, client: httpx.Client) -> dict[Channel, ser
     return out
 
 
+def chat_media(s: NotificationsSettings, photos: Photos, client: httpx.Client) -> PlatformMedia:
+    """The platforms' media APIs at their own settings, else beside their send APIs (the local sink serves both)."""
+    bot, files = telegram_urls(s.telegram_url)
+    return PlatformMedia(client, photos, s.photos.public_url or s.portal_url,
+                         whatsapp_graph=s.whatsapp_media_url or whatsapp_graph_url(s.whatsapp_url),
+                         whatsapp_token=s.whatsapp_token, telegram_bot=s.telegram_bot_url or bot,
+                         telegram_files=s.telegram_file_url or files)
+
+
 def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) -> ServiceHost:
     """The service as its components, in start-up order (they stop in reverse). `ctx`: the use cases' context
     (tests give their own clock and retry policy)."""
@@ -118,7 +129,9 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
     dispatcher = services.Dispatcher(uow, ctx, senders(s, http), limits)
     dispatching = Worker("dispatcher", s.dispatch_interval_s, dispatcher.run_once)
     complaints = ComplaintsClient(s.complaints_address)
-    intake_worker = services.IntakeWorker(uow, ctx, complaints)
+    photos = photos_from_settings(s.photos)
+    intake_worker = services.IntakeWorker(uow, ctx, complaints, fetch_media=chat_media(s, photos, http).keep,
+                                          media_tries=s.chat_photo_tries)
 
     def take_intake() -> int:
         done = intake_worker.run_once()
@@ -142,7 +155,8 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
         answers = Answers(ctx)
         # A batch of events in one transaction (each with its id), and the dispatcher woken once for it.
         handler = IdempotentBatchHandler(engine, s.consumer_group, {subscribers.TOPICS[0]: answers.on_complaint},
-                                         on_handled=dispatching.wake)
+                                         on_handled=dispatching.wake, begin_batch=answers.begin_batch,
+                                         end_batch=answers.end_batch)
         subscribers.subscribe(bus, handler, s)
     servicer = NotificationsServicer(uow, ctx, s.common.auth_secret, on_queued=dispatching.wake,
                                      vocabulary=vocabulary, on_intake=intake.wake)
@@ -161,7 +175,7 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
         Periodic("refresh complaint categories", 5.0, refresh_categories),
     ]
     # a mail's photos are kept (checked, without metadata) before the mail is: the intake holds their URLs
-    mail_photos = MailPhotos(photos_from_settings(s.photos), s.photos.public_url or s.portal_url)
+    mail_photos = MailPhotos(photos, s.photos.public_url or s.portal_url)
     if s.smtp_intake_address not in ("", "off"):
         receive: Callable = lambda mail: services.receive_mail(uow(), ctx, mail_photos.keep(mail))  # noqa: E731
         components.append(SmtpIntake(s.smtp_intake_address, IntakeHandler(receive, intake.wake),
@@ -181,7 +195,20 @@ class Answers:
 
     def __init__(self, ctx: services.Context):
         self.ctx = ctx
+        self._batch: tuple[Session, list[ComplaintUpdate]] | None = None  # the batch being handled, set-wise
+
+    def begin_batch(self, session: Session) -> None:
+        self._batch = (session, [])
 
     def on_complaint(self, session, event, payload) -> None:
         update = ComplaintUpdate(event.id, payload.complaint_id, payload.ce_type, payload.to_data())
+        if self._batch is not None and self._batch[0] is session:  # a batch: recorded together at its end
+            self._batch[1].append(update)
+            return
+        # one event in its own transaction (a failed batch replayed one by one)
         services.record_complaint_update(UnitOfWork(session=session), self.ctx, update)
+
+    def end_batch(self, session: Session) -> None:
+        batch, self._batch = self._batch, None
+        if batch is not None and batch[0] is session:
+            services.record_complaint_updates(UnitOfWork(session=session), self.ctx, batch[1])

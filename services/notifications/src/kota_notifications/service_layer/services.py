@@ -19,7 +19,7 @@ from kota_common.errors import FailedPrecondition, InvalidArgument, NotFound
 from kota_common.events import notifications as ev
 from kota_common.ids import new_uuid
 from kota_notifications.adapters.repository import MessageFilter
-from kota_notifications.domain import addresses, templates
+from kota_notifications.domain import addresses, chat_media, templates
 from kota_notifications.domain import conversation as chat
 from kota_notifications.domain.conversation import Category, Conversation, StepKind, Vocabulary
 from kota_notifications.domain.intake import (
@@ -54,6 +54,10 @@ INTAKE_REF = "intake:"  # the event id of an answer to a channel's message: inta
 
 class Sender(Protocol):
     def send(self, address: str, subject: str, body: str, message_id: str) -> SendResult: ...
+
+
+class FetchMedia(Protocol):
+    def __call__(self, media: chat_media.MediaRef) -> str: ...
 
 
 class Complaints(Protocol):
@@ -101,6 +105,41 @@ def record_complaint_update(uow: UnitOfWork, ctx: Context, update: ComplaintUpda
         queued = sum(_queue_notice(uow, ctx, r, update) for r in uow.repo.recipients_of(update.complaint_id))
         uow.complete()
     return queued
+
+
+def record_complaint_updates(uow: UnitOfWork, ctx: Context, updates: list[ComplaintUpdate]) -> int:
+    """A batch of complaint events, as record_complaint_update does each in turn, set-wise: the updates inserted
+    together, the recipients of all their complaints read in one query (and the messages already queued, the
+    earlier routings, the opt-outs), the messages inserted together. Runs in the event handler's transaction."""
+    told = [u for u in updates if u.ce_type in TOLD]
+    if not told:
+        return 0
+    with uow:
+        uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
+        repo = uow.repo
+        repo.add_updates([(u, ctx.clock()) for u in told])
+        recipients = repo.recipients_of_complaints({u.complaint_id for u in told})
+        told = [u for u in told if u.complaint_id in recipients]
+        queued = repo.messages_of_events({u.event_id for u in told})
+        routings = repo.update_ids_of({u.complaint_id for u in told if u.ce_type == ROUTED}, ROUTED)
+        opted_out = repo.opted_out_of({(r.channel, _hash(ctx, r)) for u in told for r in recipients[u.complaint_id]})
+        messages: list[Message] = []
+        for u in told:
+            routed = routings.get(u.complaint_id)
+            first_routing = u.ce_type != ROUTED or not routed or routed[0] == u.event_id
+            for r in recipients[u.complaint_id]:
+                if (u.event_id, r.id) in queued:
+                    continue
+                notice = notice_for(u, acknowledged=r.acknowledged, first_routing=first_routing)
+                if notice is None:
+                    continue
+                m = _message(ctx, r, notice.kind, notice.facts, u.event_id)
+                if (r.channel, _hash(ctx, r)) in opted_out:
+                    m.suppress()
+                messages.append(m)
+        repo.insert_messages(messages)
+        uow.complete()
+    return len(messages)
 
 
 def register_recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel: Channel, address: str,
@@ -155,14 +194,18 @@ def _queue_notice(uow: UnitOfWork, ctx: Context, recipient: Recipient, update: C
 
 def _queue(uow: UnitOfWork, ctx: Context, recipient: Recipient, kind: str, facts: dict, event_id: str,
            secret: str = "") -> Message:
-    rendered = templates.render(kind, recipient.language, facts, portal_url=ctx.portal_url)
-    m = Message(id=new_uuid(), complaint_id=recipient.complaint_id, channel=recipient.channel,
-                recipient_id=recipient.id, kind=kind, language=recipient.language, subject=rendered.subject,
-                body=rendered.body, event_id=event_id, created_at=ctx.clock(), secret=secret)
+    m = _message(ctx, recipient, kind, facts, event_id, secret)
     if kind != "opted_out" and uow.repo.opted_out(recipient.channel, _hash(ctx, recipient)):
         m.suppress()
     uow.repo.add_message(m)
     return m
+
+
+def _message(ctx: Context, recipient: Recipient, kind: str, facts: dict, event_id: str, secret: str = "") -> Message:
+    rendered = templates.render(kind, recipient.language, facts, portal_url=ctx.portal_url)
+    return Message(id=new_uuid(), complaint_id=recipient.complaint_id, channel=recipient.channel,
+                   recipient_id=recipient.id, kind=kind, language=recipient.language, subject=rendered.subject,
+                   body=rendered.body, event_id=event_id, created_at=ctx.clock(), secret=secret)
 
 
 def _hash(ctx: Context, r: Recipient) -> str:
@@ -174,7 +217,8 @@ def _hash(ctx: Context, r: Recipient) -> str:
 class Dispatcher:
     """Sends what is due within each channel's rate limit: claims a batch of each channel (one transaction each),
     sends them outside any transaction, `concurrency` at a time over all channels, and records the outcomes of the
-    sends that have finished, together, as they finish (one transaction a group). A crash loses at most the
+    sends that have finished, together (one transaction a group of up to `record_batch`, as they finish or
+    `record_within_s` after the first of them finished). A crash loses at most the
     outcomes of the messages in hand: they are sent again when their lease runs out, the one case of a second
     send, which the provider sees with the same Message-ID / idempotency key."""
 
@@ -185,6 +229,8 @@ class Dispatcher:
     batch: int = 100
     monotonic: Callable[[], float] = time.monotonic
     concurrency: int = 8
+    record_batch: int = 50  # outcomes recorded in one transaction at most
+    record_within_s: float = 0.05  # how long a finished send's outcome waits for others to be recorded with it
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def run_once(self) -> int:
@@ -197,7 +243,8 @@ class Dispatcher:
             with self.uow() as uow:
                 uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
                 claimed = uow.repo.claim_due_messages(channel, now, now + self.ctx.lease, wanted)
-                work += [(sender, m, uow.repo.get_recipient(m.recipient_id)) for m in claimed]
+                recipients = uow.repo.get_recipients({m.recipient_id for m in claimed})
+                work += [(sender, m, recipients.get(m.recipient_id)) for m in claimed]
                 uow.complete()
             self.limits.give_back(channel.value, wanted - len(claimed))
         if len(work) <= 1 or self.concurrency <= 1:
@@ -206,16 +253,28 @@ class Dispatcher:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatcher-send")
         pending = {self._pool.submit(_send_to, sender, recipient, m): m.id for sender, m, recipient in work}
         sent = 0
+        finished: list[tuple[str, SendResult]] = []
+        oldest = 0.0
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            sent += self._record([(pending.pop(f), f.result()) for f in done])
+            # The finished sends' outcomes are recorded together: when `record_batch` are in hand, when the
+            # oldest has waited `record_within_s`, or when the last send is over.
+            done, _ = wait(pending, timeout=self.record_within_s, return_when=FIRST_COMPLETED)
+            if done and not finished:
+                oldest = self.monotonic()
+            finished += [(pending.pop(f), f.result()) for f in done]
+            if finished and (not pending or len(finished) >= self.record_batch
+                             or self.monotonic() - oldest >= self.record_within_s):
+                sent += self._record(finished)
+                finished = []
         return sent
 
     def _record(self, outcomes: list[tuple[str, SendResult]]) -> int:
-        """Records each message's outcome; how many were sent."""
+        """Records each message's outcome (the messages read in one query, written in one statement); how many
+        were sent."""
         with self.uow() as uow:
+            found = {m.id: m for m in uow.repo.get_messages([message_id for message_id, _ in outcomes])}
             for message_id, result in outcomes:
-                m = uow.repo.get_message(message_id)
+                m = found.get(message_id)
                 if m is None or m.status is not DeliveryStatus.SENDING:
                     continue
                 m.record(result, self.ctx.clock(), self.ctx.retry)
@@ -371,12 +430,19 @@ def _refuse(uow: UnitOfWork, ctx: Context, intake: Intake, missing: list[str]) -
 @dataclass
 class IntakeWorker:
     """Hands pending intake to the complaints service: a message is kept until complaints takes it (retried with
-    backoff while it is away) and submitted once (complaints deduplicates by the channel's message id)."""
+    backoff while it is away) and submitted once (complaints deduplicates by the channel's message id).
+
+    Photos sent on a chat platform are fetched first (`fetch_media`, outside any transaction and outside the
+    webhook's answer): the intake then carries the kept photos' URLs, or notes for staff. A platform that does not
+    answer delays the intake like complaints being away, `media_tries` times at most; then the report goes without
+    that photo (named for staff)."""
 
     uow: MakeUnitOfWork
     ctx: Context
     complaints: Complaints
     batch: int = 20
+    fetch_media: FetchMedia | None = None
+    media_tries: int = 5
 
     def run_once(self) -> int:
         now = self.ctx.clock()
@@ -386,12 +452,38 @@ class IntakeWorker:
             uow.complete()
         done = 0
         for intake in claimed:
+            if chat_media.pending(intake.attachments):
+                if not self._fetch_photos(intake):
+                    continue
             try:
                 outcome: Submitted | ComplaintRefused | ComplaintsUnavailable = self.complaints.submit(intake)
             except (ComplaintRefused, ComplaintsUnavailable) as exc:
                 outcome = exc
             done += self._record(intake.id, outcome)
         return done
+
+    def _fetch_photos(self, intake: Intake) -> bool:
+        """The intake's platform media fetched and its attachments saved (what was fetched is not fetched again);
+        False when a platform did not answer and the intake waits for its next try."""
+        give_up = self.fetch_media is None or intake.attempts + 1 >= self.media_tries
+        fetch = self.fetch_media or _no_media_api
+        resolved = chat_media.resolve(intake.attachments, fetch, give_up)
+        intake.attachments = resolved.attachments
+        with self.uow() as uow:
+            uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
+            if not resolved.unavailable:  # still claimed (its lease kept): submitted next
+                saved = uow.repo.set_pending_intake_attachments(intake.id, resolved.attachments)
+                uow.complete()
+                return saved
+            kept = uow.repo.get_intake(intake.id)
+            if kept is None or kept.status is not IntakeStatus.PENDING:
+                return False
+            kept.attachments = resolved.attachments
+            kept.not_taken(resolved.unavailable, self.ctx.clock(), self.ctx.intake_retry)
+            uow.complete()
+        log.warning("a photo of intake %s could not be fetched (attempt %d): %s", kept.id, kept.attempts,
+                    resolved.unavailable)
+        return False
 
     def _record(self, intake_id: str, outcome: Submitted | ComplaintRefused | ComplaintsUnavailable) -> int:
         with self.uow() as uow:
@@ -422,6 +514,10 @@ class IntakeWorker:
                 submitted_at=self.ctx.clock()))
             uow.complete()
             return 1
+
+
+def _no_media_api(media: chat_media.MediaRef) -> str:
+    raise chat_media.MediaUnavailable("no media API configured")
 
 
 # -- channels in: chat and SMS conversations ---------------------------------------------------------------------
