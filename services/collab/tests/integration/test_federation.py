@@ -17,8 +17,7 @@ import pytest
 
 from kota.collab.v1 import collab_pb2 as pb
 from kota.collab.v1 import collab_pb2_grpc as pb_grpc
-from kota_collab.certs import (Authority, CityCertificate, development_set, host_name, load_revoked_serials,
-                               save_revocation_list)
+from kota_collab.certs import Authority, CityCertificate, development_set, host_name, load_revoked_serials, save_revocation_list
 from kota_common import envelope
 from kota_common.auth import issue_token
 from kota_common.events import collab as ev
