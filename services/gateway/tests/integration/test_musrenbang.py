@@ -6,8 +6,6 @@ gRPC over a socket, the real broker, a SQLite database (the gateway owns no data
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -324,23 +322,8 @@ def test_the_openapi_document_describes_the_musrenbang_api(api):
 
 # -- the portal's pages, in Chromium --------------------------------------------------------------------------
 
-CHROMIUM = os.environ.get("KOTA_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "gateway"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-dev-shm-usage"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium driven by Playwright, as in test_portal_browser.py."""
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
+ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "gateway"  # screenshots (Playwright makes the folder)
+# `browser` is the shared fixture of tests/conftest.py (Debian's chromium driven by Playwright)
 
 
 def page_of(browser, errors: list[str], **context):
@@ -486,6 +469,260 @@ def test_the_kecamatan_forum_runs_its_selection_and_everyone_reads_the_reasons_a
     page.screenshot(path=str(ARTIFACTS / "mb-05-forum-selection.png"), full_page=True)
     pdf = page.request.get(mb.base_url + page.get_attribute("#mb-f-pdf", "href"))
     assert pdf.ok and pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
+    assert errors == []
+    page.context.close()
+
+
+# -- the forum staff's forms: merge, milestones, a selection with minimums and ceilings; English -----------------
+
+MENTENG = "31.71.06.1001"  # kecamatan Menteng (31.71.06): the selection with a ceiling
+CEMPAKA_PUTIH = "31.71.05.1001"  # kecamatan Cempaka Putih (31.71.05): the proposal in realisation
+GELORA = "31.71.07.1001"  # kecamatan Tanah Abang (31.71.07): the duplicates
+
+
+def resident(serial: int, kelurahan: str) -> str:
+    return nik(serial, kelurahan[:2] + kelurahan[3:5] + kelurahan[6:8])
+
+
+def verified(mb, api, kelurahan: str, proposals: list[tuple[int, str, str, int]]) -> list[dict]:
+    """Proposals (serial, title, activity, volume) submitted in the kelurahan stage and verified by its lurah."""
+    mb.enter("kelurahan")
+    out = []
+    for serial, title, activity, volume in proposals:
+        p = submit(api, serial, kelurahan=kelurahan, title=title, activity_code=activity, volume=volume)["proposal"]
+        r = api.post(f"{API}/proposals/{p['id']}/review", json={"decision": "verify"}, headers=mb.token("lurah", kelurahan))
+        assert r.status_code == 200, r.text
+        out.append(r.json())
+    return out
+
+
+def assessed(mb, api, kecamatan: str, proposals: list[dict], urgencies: list[int]) -> None:
+    mb.enter("kecamatan")
+    for p, urgency in zip(proposals, urgencies, strict=True):
+        r = api.post(f"{API}/proposals/{p['id']}/review", headers=mb.token("tim_kecamatan", kecamatan), json={
+            "decision": "assess", "assessment": {"urgency": urgency, "beneficiaries": 400, "alignment": 4}})
+        assert r.status_code == 200, r.text
+
+
+def in_realisation(mb, api, serial: int) -> tuple[dict, dict]:
+    """A drain in Cempaka Putih carried through the forums to its realisation; with its agency's token."""
+    (p,) = verified(mb, api, CEMPAKA_PUTIH, [(serial, "Normalisasi saluran Jalan Cempaka Putih Tengah", "DRN-01", 30)])
+    assessed(mb, api, "31.71.05", [p], [5])
+    r = api.post(f"{API}/selections", headers=mb.token("tim_kecamatan", "31.71.05"),
+                 json={"kecamatan_code": "31.71.05", "budget": p["cost"] * 2})
+    assert r.status_code == 201, r.text
+    agency = mb.token("agency_verifier", "31", agency=p["activity"]["agency_code"])
+    mb.enter("kota")
+    assert api.post(f"{API}/proposals/{p['id']}/review", json={"decision": "verify"}, headers=agency).status_code == 200
+    mb.enter("provinsi")
+    r = api.post(f"{API}/proposals/{p['id']}/review", json={"decision": "accept"}, headers=mb.token("bappeda", "31"))
+    assert r.status_code == 200, r.text
+    mb.clock.now += timedelta(days=30)
+    r = api.post(f"{API}/proposals/{p['id']}/review", json={"decision": "start_realisation"}, headers=agency)
+    assert r.status_code == 200 and r.json()["status"] == "in_realisation", r.text
+    return r.json(), agency
+
+
+def signed_in(browser, mb, errors: list[str], headers: dict, path: str = "/#/musrenbang/petugas"):
+    """A page where a staff member has signed in with their token, as the forum's staff do."""
+    page = page_of(browser, errors)
+    page.goto(mb.base_url + "/#/musrenbang/petugas")
+    page.fill("#mb-staff-token", headers["authorization"].removeprefix("Bearer "))
+    page.click("#mb-staff-login button[type=submit]")
+    page.wait_for_selector("#mb-staff-table:not([hidden])")
+    if path != "/#/musrenbang/petugas":
+        page.goto(mb.base_url + path)
+    return page
+
+
+def test_staff_actions_refuse_bad_input_with_the_portals_errors(mb, api):
+    tim = mb.token("tim_kecamatan", "31.71.07")
+    a, b = (submit(api, serial, kelurahan=GELORA, title=f"Perbaikan trotoar Jalan Gelora blok {serial}",
+                   activity_code="JLN-02", volume=10)["proposal"] for serial in (111, 112))
+    # merge: the token first, then the body, then the service's refusals
+    assert api.post(f"{API}/merge", json={"target_id": a["id"], "source_id": b["id"]}).status_code == 401
+    for body, where in [({"target_id": a["id"], "source_id": a["id"]}, "body"),  # one proposal is no duplicate of itself
+                        ({"target_id": a["id"]}, "source_id"),
+                        ({"target_id": "a b/../c", "source_id": b["id"]}, "target_id"),
+                        ({"target_id": a["id"], "source_id": b["id"], "keep_supports": False}, "keep_supports")]:
+        r = api.post(f"{API}/merge", json=body, headers=tim)
+        assert r.status_code == 422 and where in [e["loc"][-1] for e in r.json()["detail"]], (body, r.text)
+    r = api.post(f"{API}/merge", json={"target_id": a["id"], "source_id": "NOSUCH"}, headers=tim)
+    assert r.status_code == 404 and r.json()["errors"], r.text
+
+    # milestones
+    milestone = {"title": "Tahap pertama", "progress_percent": 30}
+    assert api.post(f"{API}/proposals/{a['id']}/milestones", json=milestone).status_code == 401
+    agency = mb.token("agency_verifier", "31", agency="DBM")
+    for body, where in [({"title": "Tahap", "progress_percent": 101}, "progress_percent"),
+                        ({"title": "", "progress_percent": 10}, "title"),
+                        ({"progress_percent": 10}, "title"),
+                        ({"title": "Tahap", "progress_percent": 10, "at": "kemarin"}, "at"),
+                        ({"title": "Tahap", "progress_percent": 10, "nik": nik(113)}, "nik")]:
+        r = api.post(f"{API}/proposals/{a['id']}/milestones", json=body, headers=agency)
+        assert r.status_code == 422 and where in [e["loc"][-1] for e in r.json()["detail"]], (body, r.text)
+    assert api.post(f"{API}/proposals/NOSUCH/milestones", json=milestone, headers=agency).status_code == 404
+    r = api.post(f"{API}/proposals/{a['id']}/milestones", json=milestone, headers=agency)
+    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "status", r.text  # not being built yet
+
+    # the selection
+    run = {"kecamatan_code": "31.71.07", "budget": 10**9}
+    assert api.post(f"{API}/selections", json=run).status_code == 401
+    for body, where in [({**run, "budget": 0}, "budget"),
+                        ({**run, "kecamatan_code": "31.71"}, "kecamatan_code"),
+                        ({**run, "field_minimums": {"olahraga": 5}}, "olahraga"),
+                        ({**run, "field_minimums": {"ekonomi": -1}}, "ekonomi"),
+                        ({**run, "agency_ceilings": {"DSDA": -5}}, "DSDA"),
+                        ({**run, "agency_ceilings": {"": 5}}, "agency_ceilings"),
+                        ({**run, "attendees": -1}, "attendees")]:
+        r = api.post(f"{API}/selections", json=body, headers=tim)
+        assert r.status_code == 422, (body, r.text)
+        assert where in [str(part) for e in r.json()["detail"] for part in e["loc"]], (body, r.text)
+    mb.enter("kecamatan")
+    r = api.post(f"{API}/selections", json=run, headers=mb.token("lurah", GELORA))
+    assert r.status_code == 403 and r.json()["errors"], r.text  # a lurah does not run the kecamatan's forum
+    r = api.post(f"{API}/selections", json={**run, "kecamatan_code": "31.71.04"}, headers=tim)
+    assert r.status_code == 403, r.text  # another kecamatan's team
+
+
+def test_staff_merge_two_proposals_in_the_portal(mb, api, browser):
+    first = submit(api, 121, kelurahan="31.71.07.1002", title="Pengerukan saluran Jalan Bendungan Hilir Raya",
+                   activity_code="DRN-02", volume=200)["proposal"]
+    duplicate = submit(api, 122, kelurahan="31.71.07.1002", title="Pengerukan saluran di Jalan Bendungan Hilir Raya",
+                       activity_code="DRN-02", volume=180)["proposal"]
+    for serial, targets in ((123, (first["id"], duplicate["id"])), (124, (duplicate["id"],))):
+        for pid in targets:
+            r = api.post(f"{API}/proposals/{pid}/support", json={"nik": resident(serial, "31.71.07.1002")})
+            assert r.status_code == 200, r.text
+
+    errors: list[str] = []
+    page = signed_in(browser, mb, errors, mb.token("tim_kecamatan", "31.71.07"))
+    page.locator(f"#mb-staff-rows tr[data-id='{duplicate['id']}']").wait_for()
+    assert page.is_visible("#mb-merge-form") and page.is_visible("#mb-milestone-form")
+    page.fill("#mb-merge-target", first["id"])
+    page.fill("#mb-merge-source", duplicate["id"])
+    page.screenshot(path=str(ARTIFACTS / "mb-06-merge-form.png"), full_page=True)
+    page.click("#mb-merge")
+    page.wait_for_selector("#flash.info, #flash.error")
+    assert page.inner_text("#flash") == "Usulan digabung.", page.inner_text("#flash")
+    page.wait_for_selector(f"#mb-merge-result[data-target='{first['id']}']")
+    assert "kini 2 dukungan" in page.inner_text("#mb-merge-result")  # resident 123 once, resident 124
+    page.locator(f"#mb-staff-rows tr[data-id='{duplicate['id']}']").wait_for(state="detached")  # no longer submitted
+    folded = api.get(f"{API}/proposals/{duplicate['id']}").json()
+    assert folded["status"] == "merged" and folded["merged_into"] == first["id"]
+    assert api.get(f"{API}/proposals/{first['id']}").json()["support_count"] == 2
+
+    page.fill("#mb-merge-target", first["id"])  # again: the duplicate is merged already, the service says so
+    page.fill("#mb-merge-source", duplicate["id"])
+    page.click("#mb-merge")
+    page.wait_for_selector("#flash.error")
+    assert "merged" in page.inner_text("#flash")
+    assert errors == []
+    page.context.close()
+
+
+def test_staff_record_a_realisation_milestone_in_the_portal(mb, api, browser):
+    p, agency = in_realisation(mb, api, 131)
+    errors: list[str] = []
+    page = signed_in(browser, mb, errors, agency)
+    page.fill("#mb-ms-id", p["id"])
+    page.fill("#mb-ms-title", "Saluran tergali 40%")
+    page.fill("#mb-ms-progress", "40")
+    page.fill("#mb-ms-date", "2026-11-20")
+    page.fill("#mb-ms-photo", "https://foto.example/cempaka-40.jpg")
+    page.fill("#mb-ms-note", "galian sisi utara")
+    page.screenshot(path=str(ARTIFACTS / "mb-07-milestone-form.png"), full_page=True)
+    page.click("#mb-ms-save")
+    page.wait_for_selector("#mb-ms-result[data-progress='40']")
+    after = api.get(f"{API}/proposals/{p['id']}").json()
+    assert after["progress_percent"] == 40
+    (m,) = after["milestones"]
+    assert (m["title"], m["note"], m["photo_url"]) == ("Saluran tergali 40%", "galian sisi utara", "https://foto.example/cempaka-40.jpg")
+    assert m["at"] == "2026-11-20T05:00:00+00:00"  # midday in Jakarta
+
+    page.fill("#mb-ms-progress", "20")  # progress never goes back: the service's field error is shown
+    page.click("#mb-ms-save")
+    page.wait_for_selector("#flash.error")
+    assert "progress_percent" in page.inner_text("#flash")
+    page.click("#mb-ms-result a")  # the proposal's page shows the milestone
+    page.wait_for_selector("#mb-d-status[data-status='in_realisation']")
+    assert "Saluran tergali 40%" in page.inner_text("#mb-d-milestones") and page.inner_text("#mb-d-progress-text") == "40%"
+    assert errors == []
+    page.context.close()
+
+
+def test_the_forum_runs_a_selection_with_a_field_minimum_and_an_agency_ceiling_in_the_portal(mb, api, browser):
+    drain, wells, training = verified(mb, api, MENTENG, [
+        (141, "Saluran drainase Jalan Teuku Umar", "DRN-01", 20),  # Rp 30 juta, DSDA
+        (142, "Sumur resapan di taman RW 03", "DRN-03", 5),  # Rp 30 juta, DSDA
+        (143, "Pelatihan UMKM kuliner RW 06", "EKO-01", 10)])  # Rp 15 juta, DPPKUKM (ekonomi)
+    assessed(mb, api, "31.71.06", [drain, wells, training], [5, 4, 1])
+    errors: list[str] = []
+    page = signed_in(browser, mb, errors, mb.token("tim_kecamatan", "31.71.06"), "/#/musrenbang/forum/31.71.06")
+    page.wait_for_selector("#mb-f-empty:not([hidden])")
+    page.wait_for_selector("#mb-run-form:not([hidden])")
+    page.fill("#mb-run-budget", "1000000000")  # room for all three but for the ceiling
+    page.fill("#mb-run-attendees", "52")
+    page.fill("#mb-run-min-ekonomi", "10000000")
+    page.click("#mb-run-add-ceiling")
+    page.select_option("#mb-ceiling-rows .mb-ceiling-agency", "DSDA")
+    page.fill("#mb-ceiling-rows .mb-ceiling-amount", "40000000")  # Rp 40 juta: one of the two DSDA works
+    page.screenshot(path=str(ARTIFACTS / "mb-08-selection-form.png"), full_page=True)
+    page.click("#mb-run")
+    page.wait_for_selector("#mb-f-result:not([hidden])")
+    selected = {page.get_attribute(f"#mb-f-rows tr.selected >> nth={i}", "data-id")
+                for i in range(page.locator("#mb-f-rows tr.selected").count())}
+    assert training["id"] in selected and len(selected & {drain["id"], wells["id"]}) == 1, selected
+    left_out = ({drain["id"], wells["id"]} - selected).pop()
+    assert page.inner_text(f"#mb-f-rows tr[data-id='{left_out}'] td.reason")
+    limits = page.inner_text("#mb-f-limits").replace("\xa0", " ")
+    assert "DSDA: Rp 40.000.000" in limits and "Ekonomi: Rp 10.000.000" in limits
+    assert "52 peserta" in page.inner_text("#mb-f-summary")
+    page.screenshot(path=str(ARTIFACTS / "mb-09-selection-result.png"), full_page=True)
+    published = api.get(f"{API}/selections/31.71.06").json()
+    assert published["agency_ceilings"] == {"DSDA": 40_000_000} and published["field_minimums"] == {"ekonomi": 10_000_000}
+    assert {d["proposal_id"] for d in published["decisions"] if d["selected"]} == selected
+    pdf = page.request.get(mb.base_url + page.get_attribute("#mb-f-pdf", "href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    assert errors == []
+    page.context.close()
+
+
+def test_the_musrenbang_pages_in_english(mb, api, browser):
+    submit(api, 151, kelurahan="31.71.07.1003", title="Lampu jalan Karet Tengsin RW 02", activity_code="PJU-01", volume=2)
+    errors: list[str] = []
+    page = page_of(browser, errors)
+    page.goto(mb.base_url + "/#/musrenbang")
+    page.wait_for_selector("#mb-list li")
+    assert page.inner_text("#mb-subnav a[data-view='list']") == "Daftar & peta"  # Bahasa Indonesia by default
+    page.click("#lang-en")
+    page.wait_for_function("document.getElementById('mb-cycle').textContent.startsWith('Cycle ')")
+    assert page.get_attribute("#page-musrenbang", "lang") == "en"
+    assert page.inner_text("#page-musrenbang h1") == "Musrenbang — residents' development proposals"
+    assert [page.inner_text(f"#mb-subnav a >> nth={i}") for i in range(4)] == [
+        "List & map", "Propose", "Kecamatan forum results", "Staff"]
+    page.wait_for_function("document.getElementById('mb-count').textContent.endsWith(' proposals')")
+    assert "Submitted" in page.inner_text("#mb-list")
+    assert page.get_attribute("#mb-q", "placeholder") == "words in the title or problem"
+    page.screenshot(path=str(ARTIFACTS / "mb-10-english-list.png"), full_page=True)
+
+    page.click("#mb-subnav a[data-view='petugas']")
+    page.fill("#mb-staff-token", mb.token("tim_kecamatan", "31.71.07")["authorization"].removeprefix("Bearer "))
+    page.click("#mb-staff-login button[type=submit]")
+    page.wait_for_selector("#mb-merge-form:not([hidden])")
+    assert page.inner_text("#mb-staff-who").startswith("Signed in as")
+    assert page.inner_text("#mb-merge-form h3") == "Merge duplicate proposals"
+    assert page.inner_text("#mb-milestone-form h3") == "Record a realisation milestone"
+    page.goto(mb.base_url + "/#/musrenbang/forum/31.71.07")
+    page.wait_for_selector("#mb-run-form:not([hidden])")
+    assert page.inner_text("#mb-run-add-ceiling") == "Add an agency ceiling"
+    assert page.inner_text("#mb-run-minimums legend") == "Minimum per field (Rp, optional)"
+    page.screenshot(path=str(ARTIFACTS / "mb-11-english-forum.png"), full_page=True)
+
+    page.click("#lang-id")  # and back
+    page.wait_for_function("document.getElementById('mb-run-add-ceiling').textContent === 'Tambah batas dinas'")
+    assert page.inner_text("#mb-subnav a[data-view='list']") == "Daftar & peta"
+    assert page.get_attribute("#page-musrenbang", "lang") == "id"
     assert errors == []
     page.context.close()
 

@@ -1,30 +1,14 @@
 """End to end in a real browser (Debian's chromium driven by Playwright; never a downloaded browser):
 a citizen files a complaint, sees it routed, staff move it in their inbox, the citizen's page updates live."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = os.environ.get("KOTA_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "gateway"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-dev-shm-usage"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
+ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "gateway"  # screenshots (Playwright makes the folder)
+# `browser` is the shared fixture of tests/conftest.py (Debian's chromium driven by Playwright)
 
 
 def test_file_route_move_and_watch_live(full_stack, browser, staff_token):

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -288,8 +288,15 @@ class ReviewIn(BaseModel):
 
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    target_id: str = Field(..., min_length=1, max_length=64, description="the proposal that stays")
-    source_id: str = Field(..., min_length=1, max_length=64, description="the duplicate folded into it")
+    target_id: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$", description="the proposal that stays")
+    source_id: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                           description="the duplicate folded into it (another proposal)")
+
+    @model_validator(mode="after")
+    def _two_proposals(self) -> MergeIn:
+        if self.source_id == self.target_id:
+            raise ValueError("source_id and target_id must be two different proposals")
+        return self
 
 
 class MilestoneIn(BaseModel):
@@ -303,7 +310,7 @@ class MilestoneIn(BaseModel):
 
 class SelectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kecamatan_code: str = Field(..., min_length=1, max_length=16, examples=["31.71.01"])
+    kecamatan_code: str = Field(..., pattern=r"^\d{2}\.\d{2}\.\d{2}$", description="Kemendagri code", examples=["31.71.01"])
     budget: int = Field(..., ge=1, le=10**15, description="the kecamatan's pagu indikatif, rupiah")
     field_minimums: dict[FieldName, Annotated[int, Field(ge=0, le=10**15)]] = Field(
         default_factory=dict, description="rupiah that must go at least to each field")

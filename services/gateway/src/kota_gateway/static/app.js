@@ -132,6 +132,7 @@ function applyI18n() {
   document.querySelectorAll("[data-i18n-placeholder]").forEach((e) => { e.placeholder = t(e.dataset.i18nPlaceholder); });
   $("lang-id").setAttribute("aria-pressed", lang === "id"); $("lang-en").setAttribute("aria-pressed", lang === "en");
   if (current) renderComplaint(current);
+  if (window.Musrenbang) window.Musrenbang.relabel();
 }
 
 // -- report -----------------------------------------------------------------------------------------------
