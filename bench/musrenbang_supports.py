@@ -33,6 +33,7 @@ import hmac
 import multiprocessing
 import os
 import random
+import resource
 import sys
 import threading
 import time
@@ -233,8 +234,12 @@ def run(args, database_url: str, bootstrap: str) -> bool:
             distinct = conn.execute(text("SELECT COUNT(*) FROM (SELECT DISTINCT proposal_id, resident_hash "
                                          "FROM mb_supports) d")).scalar_one()
         engine.dispose()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the clients' process, ended by now
     finally:
         host.stop()
+    # The service's own children (its outbox relay process, by default), reaped by the stop: their CPU as well.
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    relay_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
 
     rate = accepted / wall
     print(f"{'service: supports (gRPC)':<40} {len(results):>7} attempts in {wall:6.2f} s   accepted {accepted:>6} "
@@ -244,7 +249,8 @@ def run(args, database_url: str, bootstrap: str) -> bool:
           f"a batch, at most {settings.support_batch})")
     if args.clients == "process":
         print(f"  service CPU {cpu:.2f} s = {cpu / len(results) * 1000:.3f} ms an attempt (all its threads; at that "
-              f"cost one core would answer {len(results) / cpu:.0f} attempts/s); load average {os.getloadavg()[0]:.1f}")
+              f"cost one core would answer {len(results) / cpu:.0f} attempts/s), its relay process {relay_cpu:.2f} s "
+              f"in all (start to stop); load average {os.getloadavg()[0]:.1f}")
     pairs = args.residents
     checks = {
         "sum of support_count == distinct pairs": sum(counts.values()) == pairs,
