@@ -68,9 +68,8 @@ class Platforms:
                 me.calls[url.path] += 1
                 parts = url.path.strip("/").split("/")
                 base = f"http://127.0.0.1:{self.server.server_port}"
-                if parts[0] == "v21.0" or parts[0] == "cdn":
-                    if self.headers.get("Authorization") != f"Bearer {WA_TOKEN}":
-                        return self._send(401, b'{"error": {"message": "no token"}}')
+                if parts[0] in ("v21.0", "cdn") and self.headers.get("Authorization") != f"Bearer {WA_TOKEN}":
+                    return self._send(401, b'{"error": {"message": "no token"}}')
                 if parts[0] == "v21.0" and len(parts) == 2:  # GET /<media id>
                     media_id = parts[1]
                     if me.flaky[media_id] > 0:

@@ -69,6 +69,11 @@ class NotificationsSettings(BaseSettings):
     chat_photo_tries: int = Field(5, ge=1, le=100, description="tries to fetch a chat photo while the platform does "
                                   "not answer; then the report goes without it (named for staff)")
     http_timeout_s: float = Field(10.0, gt=0, le=120)
+    # RegisterRecipient's limits (the portal's report can name any contact: docs/channels.md).
+    register_per_contact_hour: int = Field(3, ge=1, description="complaints a contact may be registered to an hour")
+    register_per_contact_day: int = Field(10, ge=1, description="complaints a contact may be registered to a day")
+    register_per_client_rate: float = Field(1.0, gt=0, description="registrations a second per client (on average)")
+    register_per_client_burst: int = Field(30, ge=1, description="registrations a client may make at once")
     # Delivery.
     max_attempts: int = Field(6, ge=1, le=50, description="attempts before a message is recorded as failed")
     retry_base_s: float = Field(30.0, gt=0, description="wait after the first failed attempt; doubled each time")

@@ -59,7 +59,7 @@ class PlatformMedia:
     def _whatsapp(self, media_id: str) -> bytes:
         if not self.whatsapp_graph:
             raise MediaRefused("WhatsApp's media API is not configured")
-        auth = {"Authorization": f"Bearer {self.whatsapp_token}"}
+        auth = {"Authorization": f"Bearer {self.whatsapp_token}"} if self.whatsapp_token else {}
         about = self._json(f"{self.whatsapp_graph}/{media_id}", auth, "WhatsApp")
         url = about.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):

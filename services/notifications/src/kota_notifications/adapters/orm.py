@@ -15,7 +15,8 @@ from kota_common.outbox import OutboxMessage  # noqa: F401
 
 class RecipientRow(SQLModel, table=True):
     __tablename__ = "nt_recipients"
-    __table_args__ = (UniqueConstraint("complaint_id", "channel", "address", name="uq_nt_recipients_address"),)
+    __table_args__ = (UniqueConstraint("complaint_id", "channel", "address", name="uq_nt_recipients_address"),
+                      Index("ix_nt_recipients_contact", "channel", "address", "created_at"))
 
     id: str = Field(primary_key=True, max_length=36)
     complaint_id: str = Field(max_length=64, index=True, description="'' for the sender of a refused message")

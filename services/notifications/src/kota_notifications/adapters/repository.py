@@ -60,6 +60,14 @@ class NotificationRepository:
             col(RecipientRow.address) == address)).scalar_one_or_none()
         return None if row is None else _recipient(row)
 
+    def registrations_of(self, channel: Channel, address: str, since: datetime) -> list[datetime]:
+        """When the address was registered to a complaint (RegisterRecipient, not as a channel's own sender, which
+        is acknowledged) since `since`."""
+        return list(self.session.execute(select(col(RecipientRow.created_at)).where(
+            col(RecipientRow.channel) == channel.value, col(RecipientRow.address) == address,
+            col(RecipientRow.complaint_id) != "", col(RecipientRow.acknowledged).is_(False),
+            col(RecipientRow.created_at) >= since)).scalars())
+
     def get_recipient(self, recipient_id: str) -> Recipient | None:
         row = self.session.get(RecipientRow, recipient_id)
         return None if row is None else _recipient(row)

@@ -3,7 +3,10 @@ provider allows (WhatsApp's and Telegram's per-second limits, an SMS gateway's c
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import ClassVar
 
 
 @dataclass
@@ -48,3 +51,43 @@ class RateLimits:
     def give_back(self, channel: str, unused: int) -> None:
         if unused > 0 and channel in self.buckets:
             self.buckets[channel].give_back(unused)
+
+
+@dataclass
+class RegistrationLimits:
+    """Who may have a contact told about a complaint (RegisterRecipient: the portal's report gives any address).
+    Without limits the portal is a way to send the city's messages to a stranger's inbox or phone: a contact is
+    registered to at most `per_contact_hour` new complaints an hour and `per_contact_day` a day (a citizen reports a
+    few things a day; a victim of spam would get one acknowledgement each), and a client (the caller named by its
+    token, or the citizen's address as the gateway passes it) at most `per_client_rate` a second on average, with
+    a burst of `per_client_burst`. The client buckets live in memory (`max_clients` of them, the least recently
+    seen dropped first); the contact counts are read from the database, so that every replica sees them."""
+
+    per_contact_hour: int = 3
+    per_contact_day: int = 10
+    per_client_rate: float = 1.0
+    per_client_burst: int = 30
+    max_clients: int = 10_000
+    _clients: dict[str, TokenBucket] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    DAY: ClassVar[timedelta] = timedelta(days=1)
+
+    def client_allowed(self, client: str, now: float) -> bool:
+        """Spends one registration of `client` (seconds, monotonic or not, as long as they only grow)."""
+        with self._lock:
+            bucket = self._clients.pop(client, None) or TokenBucket(self.per_client_rate, self.per_client_burst)
+            self._clients[client] = bucket  # the most recently seen last
+            while len(self._clients) > self.max_clients:
+                del self._clients[next(iter(self._clients))]
+            return bucket.take(now, 1) == 1
+
+    def contact_refusal(self, registered_at: list[datetime], now: datetime) -> str:
+        """Why the contact may not be registered to one more complaint now ("" when it may), given when it was
+        registered to the others in the last day."""
+        last_day = [at for at in registered_at if now - at < self.DAY]
+        if len(last_day) >= self.per_contact_day:
+            return f"this contact was given for {len(last_day)} complaints today"
+        if sum(now - at < timedelta(hours=1) for at in last_day) >= self.per_contact_hour:
+            return f"this contact was given for {self.per_contact_hour} complaints in the last hour"
+        return ""

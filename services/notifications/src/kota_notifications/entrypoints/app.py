@@ -29,7 +29,7 @@ from kota_notifications.adapters.senders import SmsSender, SmtpSender, TelegramS
 from kota_notifications.config import NotificationsSettings
 from kota_notifications.domain.model import Channel, RetryPolicy
 from kota_notifications.domain.policy import ComplaintUpdate
-from kota_notifications.domain.ratelimit import RateLimits
+from kota_notifications.domain.ratelimit import RateLimits, RegistrationLimits
 from kota_notifications.entrypoints import subscribers
 from kota_notifications.entrypoints.grpc_api import SERVICE_NAME, NotificationsServicer, register
 from kota_notifications.entrypoints.imap_intake import ImapAccount, ImapIntake
@@ -77,6 +77,8 @@ def context(s: NotificationsSettings) -> services.Context:
         intake_retry=RetryPolicy(max_attempts=1_000_000, base=timedelta(seconds=min(2.0, s.intake_retry_cap_s)),
                                  cap=timedelta(seconds=s.intake_retry_cap_s)),
         update_retention=timedelta(days=s.update_retention_days),
+        registrations=RegistrationLimits(s.register_per_contact_hour, s.register_per_contact_day,
+                                         s.register_per_client_rate, s.register_per_client_burst),
     )
 
 

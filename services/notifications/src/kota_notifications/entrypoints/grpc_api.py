@@ -30,6 +30,7 @@ STAFF_ROLES = {"staff", "admin", "system"}
 STEPS = {StepKind.ASK: pb.CONVERSATION_STEP_ASKED, StepKind.SUBMIT: pb.CONVERSATION_STEP_QUEUED,
          StepKind.OPT_OUT: pb.CONVERSATION_STEP_OPTED_OUT, StepKind.CANCELLED: pb.CONVERSATION_STEP_CANCELLED}
 DEFAULT_PAGE = 50
+CLIENT_KEY = "x-kota-client"  # who RegisterRecipient is asked for (the gateway: a keyed hash of the citizen's IP)
 
 
 def message_pb(m: Message, r: Recipient | None) -> pb.Message:
@@ -113,7 +114,7 @@ class NotificationsServicer(pb_grpc.NotificationsServiceServicer):
 
     @translate_errors
     def RegisterRecipient(self, request: pb.RegisterRecipientRequest, context):
-        self._staff(context)
+        principal = self._staff(context)
         channel = CHANNELS_BY_PB.get(request.channel)
         violations = [] if channel else [("channel", "is required")]
         if not request.complaint_id:
@@ -122,8 +123,10 @@ class NotificationsServicer(pb_grpc.NotificationsServiceServicer):
             violations.append(("address", "is required"))
         if violations or channel is None:
             raise InvalidArgument("invalid recipient", violations)
+        # the client: the citizen as the gateway names them (an opaque key in metadata), else the caller's token
+        client = dict(context.invocation_metadata()).get(CLIENT_KEY) or f"principal:{principal.subject}"
         queued = services.register_recipient(self.uow(), self.ctx, request.complaint_id, channel, request.address,
-                                             request.language or "id")
+                                             request.language or "id", client=str(client)[:200])
         if queued:
             self.on_queued()
         return pb.RegisterRecipientResponse(queued=queued)

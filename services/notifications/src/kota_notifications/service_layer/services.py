@@ -43,12 +43,13 @@ from kota_notifications.domain.model import (
     SendResult,
 )
 from kota_notifications.domain.policy import ROUTED, TOLD, ComplaintUpdate, notice_for
-from kota_notifications.domain.ratelimit import RateLimits
+from kota_notifications.domain.ratelimit import RateLimits, RegistrationLimits
 from kota_notifications.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 MakeUnitOfWork = Callable[[], UnitOfWork]
 MAX_PAGE = 200
+RATE_LIMITED = "RATE_LIMITED"  # the ErrorInfo reason of a registration over its limits
 INTAKE_REF = "intake:"  # the event id of an answer to a channel's message: intake:<intake id>
 
 
@@ -81,6 +82,7 @@ class Context:
     lease: timedelta = timedelta(minutes=2)
     update_retention: timedelta = timedelta(days=30)
     clock: Callable[[], datetime] = now_utc
+    registrations: RegistrationLimits = field(default_factory=RegistrationLimits)
 
 
 @contextmanager
@@ -143,15 +145,26 @@ def record_complaint_updates(uow: UnitOfWork, ctx: Context, updates: list[Compla
 
 
 def register_recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel: Channel, address: str,
-                       language: str = "id", *, acknowledged: bool = False) -> int:
+                       language: str = "id", *, acknowledged: bool = False, client: str = "") -> int:
     """Where to answer about a complaint; the updates it already had are told now. Registering the same address
-    again changes nothing (and tells nothing twice)."""
+    again changes nothing (and tells nothing twice). Within limits (ctx.registrations): per `client` (who asks) and
+    per contact; beyond them FailedPrecondition with the reason RATE_LIMITED, and nothing is registered."""
     if not complaint_id:
         raise InvalidArgument("complaint_id is required", [("complaint_id", "is required")])
     with domain_rules():
         address = addresses.normalise(channel, address)
+    now = ctx.clock()
+    if client and not ctx.registrations.client_allowed(client, now.timestamp()):
+        raise FailedPrecondition("too many registrations from this client; try again later",
+                                 [("client", "too many registrations")], reason=RATE_LIMITED)
     with uow:
         uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
+        if uow.repo.find_recipient(complaint_id, channel, address) is None:
+            refusal = ctx.registrations.contact_refusal(
+                uow.repo.registrations_of(channel, address, now - ctx.registrations.DAY), now)
+            if refusal:
+                log.info("a %s contact was not registered to complaint %s: over its limit", channel.value, complaint_id)
+                raise FailedPrecondition(refusal, [("address", refusal)], reason=RATE_LIMITED)
         recipient = _recipient(uow, ctx, complaint_id, channel, address, language, acknowledged)
         queued = sum(_queue_notice(uow, ctx, recipient, u) for u in uow.repo.updates_of(complaint_id))
         uow.complete()
@@ -452,9 +465,8 @@ class IntakeWorker:
             uow.complete()
         done = 0
         for intake in claimed:
-            if chat_media.pending(intake.attachments):
-                if not self._fetch_photos(intake):
-                    continue
+            if chat_media.pending(intake.attachments) and not self._fetch_photos(intake):
+                continue
             try:
                 outcome: Submitted | ComplaintRefused | ComplaintsUnavailable = self.complaints.submit(intake)
             except (ComplaintRefused, ComplaintsUnavailable) as exc:
