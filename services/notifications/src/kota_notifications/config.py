@@ -74,6 +74,9 @@ class NotificationsSettings(BaseSettings):
     register_per_contact_day: int = Field(10, ge=1, description="complaints a contact may be registered to a day")
     register_per_client_rate: float = Field(1.0, gt=0, description="registrations a second per client (on average)")
     register_per_client_burst: int = Field(30, ge=1, description="registrations a client may make at once")
+    register_per_caller_rate: float = Field(20.0, gt=0, description="registrations a second by a caller that names "
+                                            "no client (x-kota-client): the gateway as a whole")
+    register_per_caller_burst: int = Field(200, ge=1)
     # Delivery.
     max_attempts: int = Field(6, ge=1, le=50, description="attempts before a message is recorded as failed")
     retry_base_s: float = Field(30.0, gt=0, description="wait after the first failed attempt; doubled each time")

@@ -83,3 +83,22 @@ def test_a_client_gets_its_burst_then_its_rate_and_others_are_not_held_back():
     assert not limits.client_allowed("a", 101.0) and limits.client_allowed("a", 103.0), "one more every two seconds"
     limits.client_allowed("c", 103.0)
     assert set(limits._clients) == {"a", "c"}, "the least recently seen client is forgotten first"
+    caller = RegistrationLimits(per_client_burst=1, per_caller_burst=5)
+    assert sum(caller.client_allowed("caller:gateway", 0.0) for _ in range(10)) == 5, "a caller has its own ceiling"
+
+
+class Call:
+    def __init__(self, *metadata: tuple[str, str]):
+        self.metadata = metadata
+
+    def invocation_metadata(self):
+        return self.metadata
+
+
+def test_the_gateway_registers_for_a_citizen_or_as_itself():
+    from kota_common.auth import Principal
+    from kota_notifications.entrypoints.grpc_api import registering_client
+
+    gateway = Principal("gateway", "", frozenset({"system"}))
+    assert registering_client(gateway, Call(("x-kota-client", "h:3f9a"))) == "client:h:3f9a"
+    assert registering_client(gateway, Call()) == "caller:gateway"

@@ -53,6 +53,9 @@ class RateLimits:
             self.buckets[channel].give_back(unused)
 
 
+CALLER = "caller:"  # a client key naming the caller (its token's subject), not one citizen
+
+
 @dataclass
 class RegistrationLimits:
     """Who may have a contact told about a complaint (RegisterRecipient: the portal's report gives any address).
@@ -60,13 +63,16 @@ class RegistrationLimits:
     registered to at most `per_contact_hour` new complaints an hour and `per_contact_day` a day (a citizen reports a
     few things a day; a victim of spam would get one acknowledgement each), and a client (the caller named by its
     token, or the citizen's address as the gateway passes it) at most `per_client_rate` a second on average, with
-    a burst of `per_client_burst`. The client buckets live in memory (`max_clients` of them, the least recently
+    a burst of `per_client_burst`; a caller that names no citizen (the gateway as a whole, a key starting with
+    `caller:`) at most `per_caller_rate` with a burst of `per_caller_burst`. The client buckets live in memory (`max_clients` of them, the least recently
     seen dropped first); the contact counts are read from the database, so that every replica sees them."""
 
     per_contact_hour: int = 3
     per_contact_day: int = 10
     per_client_rate: float = 1.0
     per_client_burst: int = 30
+    per_caller_rate: float = 20.0
+    per_caller_burst: int = 200
     max_clients: int = 10_000
     _clients: dict[str, TokenBucket] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -76,7 +82,9 @@ class RegistrationLimits:
     def client_allowed(self, client: str, now: float) -> bool:
         """Spends one registration of `client` (seconds, monotonic or not, as long as they only grow)."""
         with self._lock:
-            bucket = self._clients.pop(client, None) or TokenBucket(self.per_client_rate, self.per_client_burst)
+            bucket = self._clients.pop(client, None) or (
+                TokenBucket(self.per_caller_rate, self.per_caller_burst) if client.startswith(CALLER)
+                else TokenBucket(self.per_client_rate, self.per_client_burst))
             self._clients[client] = bucket  # the most recently seen last
             while len(self._clients) > self.max_clients:
                 del self._clients[next(iter(self._clients))]

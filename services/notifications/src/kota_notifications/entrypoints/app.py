@@ -78,7 +78,8 @@ def context(s: NotificationsSettings) -> services.Context:
                                  cap=timedelta(seconds=s.intake_retry_cap_s)),
         update_retention=timedelta(days=s.update_retention_days),
         registrations=RegistrationLimits(s.register_per_contact_hour, s.register_per_contact_day,
-                                         s.register_per_client_rate, s.register_per_client_burst),
+                                         s.register_per_client_rate, s.register_per_client_burst,
+                                         s.register_per_caller_rate, s.register_per_caller_burst),
     )
 
 

@@ -15,6 +15,7 @@ from kota_notifications.domain.addresses import mask
 from kota_notifications.domain.conversation import StepKind
 from kota_notifications.domain.intake import Intake, IntakeStatus
 from kota_notifications.domain.model import Channel, DeliveryStatus, Message, Recipient
+from kota_notifications.domain.ratelimit import CALLER
 from kota_notifications.service_layer import services
 from kota_notifications.service_layer.services import ChatMessage, Context, MakeUnitOfWork, VocabularySource
 
@@ -123,10 +124,9 @@ class NotificationsServicer(pb_grpc.NotificationsServiceServicer):
             violations.append(("address", "is required"))
         if violations or channel is None:
             raise InvalidArgument("invalid recipient", violations)
-        # the client: the citizen as the gateway names them (an opaque key in metadata), else the caller's token
-        client = dict(context.invocation_metadata()).get(CLIENT_KEY) or f"principal:{principal.subject}"
+        client = "" if principal.roles & {"staff", "admin"} else registering_client(principal, context)
         queued = services.register_recipient(self.uow(), self.ctx, request.complaint_id, channel, request.address,
-                                             request.language or "id", client=str(client)[:200])
+                                             request.language or "id", client=client)
         if queued:
             self.on_queued()
         return pb.RegisterRecipientResponse(queued=queued)
@@ -165,6 +165,13 @@ class NotificationsServicer(pb_grpc.NotificationsServiceServicer):
         return pb.ReceiveChannelMessageResponse(
             duplicate=received.duplicate, missing=list(received.missing), intake_id=received.intake_id,
             step=STEPS[received.step] if received.step else pb.CONVERSATION_STEP_UNSPECIFIED)
+
+
+def registering_client(principal: Principal, context) -> str:
+    """Who a system caller (the gateway) registers a contact for: the citizen as it names them (an opaque key in
+    x-kota-client), else the caller itself (its token's subject)."""
+    given = dict(context.invocation_metadata()).get(CLIENT_KEY)
+    return f"client:{str(given)[:200]}" if given else f"{CALLER}{principal.subject}"
 
 
 def register(servicer: NotificationsServicer) -> Callable:

@@ -147,8 +147,9 @@ def record_complaint_updates(uow: UnitOfWork, ctx: Context, updates: list[Compla
 def register_recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel: Channel, address: str,
                        language: str = "id", *, acknowledged: bool = False, client: str = "") -> int:
     """Where to answer about a complaint; the updates it already had are told now. Registering the same address
-    again changes nothing (and tells nothing twice). Within limits (ctx.registrations): per `client` (who asks) and
-    per contact; beyond them FailedPrecondition with the reason RATE_LIMITED, and nothing is registered."""
+    again changes nothing (and tells nothing twice). Asked for the public (`client`: who asks; staff registering a
+    contact they were given are not limited), within limits (ctx.registrations) per client and per contact; beyond
+    them FailedPrecondition with the reason RATE_LIMITED, and nothing is registered."""
     if not complaint_id:
         raise InvalidArgument("complaint_id is required", [("complaint_id", "is required")])
     with domain_rules():
@@ -159,7 +160,7 @@ def register_recipient(uow: UnitOfWork, ctx: Context, complaint_id: str, channel
                                  [("client", "too many registrations")], reason=RATE_LIMITED)
     with uow:
         uow.begin_writing()  # it writes as it goes: the write lock first (see SqlUnitOfWork)
-        if uow.repo.find_recipient(complaint_id, channel, address) is None:
+        if client and uow.repo.find_recipient(complaint_id, channel, address) is None:
             refusal = ctx.registrations.contact_refusal(
                 uow.repo.registrations_of(channel, address, now - ctx.registrations.DAY), now)
             if refusal:
