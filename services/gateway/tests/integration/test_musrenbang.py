@@ -625,6 +625,8 @@ def test_staff_record_a_realisation_milestone_in_the_portal(mb, api, browser):
     p, agency = in_realisation(mb, api, 131)
     errors: list[str] = []
     page = signed_in(browser, mb, errors, agency)
+    page.select_option("#mb-staff-status", "in_realisation")  # the works being built, the drain among them
+    page.locator(f"#mb-staff-rows tr[data-id='{p['id']}']").wait_for()
     page.fill("#mb-ms-id", p["id"])
     page.fill("#mb-ms-title", "Saluran tergali 40%")
     page.fill("#mb-ms-progress", "40")

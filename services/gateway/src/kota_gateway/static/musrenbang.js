@@ -331,6 +331,8 @@ window.Musrenbang = (function () {
       el("button", { type: "submit", id: "mb-ms-save", text: "Catat capaian" }),
       el("p", { id: "mb-ms-result", class: "muted" }));
     $("mb-staff-view").append(merge, milestone);
+    const status = $("mb-staff-status");  // the agencies' work: proposals accepted and being built
+    for (const s of ["accepted", "in_realisation"]) status.insertBefore(el("option", { value: s, text: STATUS[s] }), status.querySelector("option[value='']"));
   }
   async function mergeProposals(ev) {
     ev.preventDefault();
