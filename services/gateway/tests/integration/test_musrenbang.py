@@ -699,6 +699,7 @@ def test_the_musrenbang_pages_in_english(mb, api, browser):
     assert page.inner_text("#mb-subnav a[data-view='list']") == "Daftar & peta"  # Bahasa Indonesia by default
     page.click("#lang-en")
     page.wait_for_function("document.getElementById('mb-cycle').textContent.startsWith('Cycle ')")
+    assert "open stage: Kelurahan Musrenbang" in page.inner_text("#mb-cycle")
     assert page.get_attribute("#page-musrenbang", "lang") == "en"
     assert page.inner_text("#page-musrenbang h1") == "Musrenbang — residents' development proposals"
     assert [page.inner_text(f"#mb-subnav a >> nth={i}") for i in range(4)] == [

@@ -61,7 +61,7 @@ window.Musrenbang = (function () {
   async function loadCycle() {
     try {
       const c = await api(API + "/cycle");
-      const open = c.stages.filter((s) => s.open_now).map((s) => s.name);
+      const open = c.stages.filter((s) => s.open_now).map((s) => (lang === "en" && LEVEL[s.level] ? tr(LEVEL[s.level]) : s.name));
       $("mb-cycle").textContent = tr("Siklus {year} · tahap berjalan: {open} · setiap warga dapat memberi {n} dukungan",
         { year: c.year, open: open.join(", ") || tr("tidak ada"), n: c.support_limit });
     } catch (e) { $("mb-cycle").textContent = tr("Layanan Musrenbang belum tersedia."); }
