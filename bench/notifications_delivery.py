@@ -206,6 +206,11 @@ class QueueWatch:
         db.close()
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: figures from a busy machine are not comparable with a quiet one's."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 # -- the service -----------------------------------------------------------------------------------------------
 def routed(complaint_id: str) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
     payload = ComplaintRouted(complaint_id=complaint_id, service_code="banjir", agency_code="DSDA",
@@ -243,7 +248,7 @@ def main() -> int:
     try:
         with bench_broker(work) as bootstrap:
             ensure_topics(bootstrap, [TOPIC, nt_events.TOPIC])
-            print(f"broker {bootstrap}   cpus {os.cpu_count()}   python {sys.version.split()[0]}   sinks: SMTP "
+            print(f"broker {bootstrap}   cpus {os.cpu_count()}   load {_load()}   python {sys.version.split()[0]}   sinks: SMTP "
                   f"127.0.0.1:{sinks.smtp_port}, WhatsApp API {sinks.whatsapp_url} (a process of their own)", flush=True)
 
             print(f"\nbaselines, {args.baseline:,} messages each, no service:")
@@ -313,7 +318,7 @@ def main() -> int:
             print(f"  {'first -> last message at the sinks':<52} {distinct / max(at_sinks, 1e-9):>8,.0f}/s   "
                   f"service CPU {cpu / max(distinct, 1) * 1000:.2f} ms/message", flush=True)
             print(f"  arrived {total:,}, distinct {distinct:,} of {args.messages:,}; duplicated: "
-                  f"{twice or 'none'}", flush=True)
+                  f"{twice or 'none'}   (load {_load()}: the machine's other work slows every figure here)", flush=True)
             return 0 if distinct == args.messages and not twice else 1
     finally:
         if channel is not None:
