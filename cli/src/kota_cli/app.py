@@ -98,6 +98,9 @@ def up(
     partner_address: str = typer.Option("127.0.0.1:50065", help="the partner's staff gRPC address (--with-partner)"),
     partner_federation_address: str = typer.Option("127.0.0.1:50165", help="the partner's inter-city endpoint "
                                                    "(mutual TLS; --with-partner)"),
+    replicas: list[str] = typer.Option([], help="NAME=N: N processes of a service on one database (PostgreSQL, "
+                                       "from the environment), e.g. complaints=2: each on a port of its own, and the "
+                                       "gateway taking turns over them (gRPC round_robin)"),
 ) -> None:
     """Start the whole platform: embedded broker and every service as its own process, supervised."""
     from kota_common.broker import start_embedded_broker
@@ -119,6 +122,9 @@ def up(
         broker = start_embedded_broker(common.kafka_bootstrap.split(",")[0], logs / "broker.log")
 
     services = _services()
+    copies = _replicas(replicas)  # each replicated service's addresses, the first its own
+    gateway_env = {variable: "ipv4:" + ",".join(addresses) for name, addresses in copies.items()
+                   if len(addresses) > 1 and (variable := _service("gateway").env(f"{name}_address")) not in os.environ}
     partner = _prepare_partner(partner_address, partner_federation_address) if with_partner else None
     children: list[ChildProcess] = []  # each restarted when it dies, as Kubernetes would
     for spec in services:
@@ -134,7 +140,12 @@ def up(
             children.append(ChildProcess(f"{spec.name} {module}", module, {}, log_path=logs / f"{module}.log",
                                          argv=[sys.executable, "-m", module, *args]))
             env.update({k: v for k, v in spec.companion_env.items() if k not in os.environ})
+        env.update({k: v for k, v in gateway_env.items() if spec.name == "gateway"})
         children.append(ChildProcess(spec.name, spec.python_module, env, log_path=logs / f"{spec.name}.log"))
+        for n, address in enumerate(copies.get(spec.name, [])[1:], start=2):  # its metrics endpoint on the first only
+            children.append(ChildProcess(f"{spec.name}-{n}", spec.python_module,
+                                         {**env, spec.address_env: address, spec.metrics_env: "off"},
+                                         log_path=logs / f"{spec.name}-{n}.log"))
     for child in children:
         child.start()
     for spec in services:
@@ -145,6 +156,10 @@ def up(
             ok, kind = _wait_healthy(address, spec.health_service), "gRPC"
         console.print(f"  {spec.name:<12} {kind} {address:<22} {'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}"
                       f"  metrics {metrics}")
+        for n, replica in enumerate(copies.get(spec.name, [])[1:], start=2):
+            ok = _wait_healthy(replica, spec.health_service)
+            console.print(f"  {f'{spec.name}-{n}':<12} gRPC {replica:<22} "
+                          f"{'[green]SERVING[/]' if ok else '[red]NOT SERVING[/]'}")
     if demo:
         for spec in services:
             if spec.demo is not None:
@@ -180,6 +195,37 @@ def up(
             broker.wait(15)
         except subprocess.TimeoutExpired:
             broker.kill()
+
+
+def _replicas(options: list[str]) -> dict[str, list[str]]:
+    """`--replicas complaints=2` as {"complaints": [its address, a free port beside it]}: a service the gateway
+    calls over gRPC, on a PostgreSQL database its replicas share (not a SQLite file each)."""
+    import ipaddress
+    import socket
+
+    copies: dict[str, list[str]] = {}
+    for option in options:
+        name, _, count = option.partition("=")
+        spec = _service(name.strip())
+        if not count.strip().isdigit() or int(count) < 1:
+            raise typer.BadParameter(f"--replicas {option}: expected NAME=N, N at least 1")
+        if f"{spec.name}_address" not in _service("gateway").settings.model_fields or spec.health_path:
+            raise typer.BadParameter(f"--replicas: the gateway does not call {spec.name} over gRPC")
+        if int(count) > 1 and not os.environ.get(spec.database_env or "", "").startswith("postgresql"):
+            raise typer.BadParameter(f"--replicas: {spec.name}'s replicas share one PostgreSQL database: set "
+                                     f"{spec.database_env}")
+        host = spec.address().rpartition(":")[0]
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise typer.BadParameter(f"--replicas: {spec.address_env} must be an IPv4 address:port") from None
+        addresses = [spec.address()]
+        for _ in range(int(count) - 1):
+            with socket.socket() as s:  # a port free now, for the replica to take
+                s.bind((host, 0))
+                addresses.append(f"{host}:{s.getsockname()[1]}")
+        copies[spec.name] = addresses
+    return copies
 
 
 def _prepare_partner(staff_address: str, federation_address: str):

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER = "REPLACE-ME"  # what the deployment examples ship in place of secrets
 ADDRESS_PATTERN = r"^[\w.\-\[\]:]+:\d+$"  # host:port (a name, IPv4 or [IPv6])
 METRICS_ADDRESS_PATTERN = r"^(|off|[\w.\-\[\]:]+:\d+)$"
+# another service: host:port, or gRPC's list of replicas' addresses (ipv4:10.0.0.5:50051,10.0.0.6:50051)
+BACKEND_ADDRESS_PATTERN = r"^([\w.\-\[\]:]+:\d+|ipv[46]:[\w.\-\[\]:]+:\d+(,[\w.\-\[\]:]+:\d+)*)$"
 
 
 def refuse_placeholder(value: str) -> str:
@@ -30,8 +32,9 @@ def backend_address_field(default: str, own_env: str, service_env: str, descript
     """Where another service is: the setting's own variable (`own_env`, e.g. KOTA_GATEWAY_COMPLAINTS_ADDRESS) or,
     when that is not set, the variable the service itself listens on (`service_env`, KOTA_COMPLAINTS_GRPC_ADDRESS):
     `kota up` sets only the latter, so every service finds the others wherever they were put."""
-    return Field(default, pattern=ADDRESS_PATTERN, validation_alias=AliasChoices(own_env, service_env),
-                 description=description or f"host:port of the service ({own_env}, else {service_env})")
+    return Field(default, pattern=BACKEND_ADDRESS_PATTERN, validation_alias=AliasChoices(own_env, service_env),
+                 description=description or f"host:port of the service, or its replicas' as ipv4:host:port,host:port "
+                 f"({own_env}, else {service_env})")
 
 
 def metrics_address_field(default: str):
