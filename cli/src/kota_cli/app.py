@@ -133,8 +133,6 @@ def up(
             env[spec.database_env] = f"sqlite:///{(var_dir / f'{spec.name}.db').resolve()}"
         if "KOTA_PHOTOS_LOCAL_DIR" not in os.environ:  # one photo store for the gateway and notifications
             env["KOTA_PHOTOS_LOCAL_DIR"] = str((var_dir / "photos").resolve())
-        if "KOTA_PHOTOS_LOCAL_DIR" not in os.environ:  # one photo store for the gateway and notifications
-            env["KOTA_PHOTOS_LOCAL_DIR"] = str((var_dir / "photos").resolve())
         if spec.companion:  # e.g. notifications' local sink: outgoing messages stay on this machine
             module, *args = (part.format(var_dir=var_dir) for part in spec.companion)
             children.append(ChildProcess(f"{spec.name} {module}", module, {}, log_path=logs / f"{module}.log",
