@@ -5,7 +5,9 @@ Outgoing messages go where these say: by default a local SMTP server on 127.0.0.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kota_common.photos import PhotoSettings
@@ -85,6 +87,11 @@ class NotificationsSettings(BaseSettings):
     update_retention_days: float = Field(30, gt=0, description="how long a complaint's updates are kept for a "
                                          "recipient registered later")
     dispatch_interval_s: float = Field(0.5, gt=0, le=60)
+    dispatcher: Literal["process", "thread"] = Field(
+        "process",
+        description="where the dispatcher (claim, send, record) runs: a process of its own (on another core than "
+        "the intake of events and requests: Python computes on one core per process) or a thread of this one",
+    )
     # Per-channel rate limits: messages per second (and the burst).
     email_rate: float = Field(20.0, gt=0)
     whatsapp_rate: float = Field(20.0, gt=0, description="the Cloud API allows 80/s per number; stay below")
@@ -95,3 +102,9 @@ class NotificationsSettings(BaseSettings):
     photos: PhotoSettings = Field(default_factory=PhotoSettings)  # KOTA_PHOTOS_*: the store the gateway serves
 
     _address_key_set = field_validator("address_key")(refuse_placeholder)
+
+    @model_validator(mode="after")
+    def _processes_can_share_the_database(self) -> NotificationsSettings:
+        if self.dispatcher == "process" and self.database_url.split("?")[0] in ("sqlite://", "sqlite:///:memory:"):
+            raise ValueError("dispatcher=process needs a database another process can open, not in-memory SQLite")
+        return self

@@ -30,6 +30,7 @@ from kota_common.settings import CommonSettings
 from kota_common.testing import ServiceProcess, free_port, wait_until
 from kota_notifications.config import NotificationsSettings
 from kota_notifications.entrypoints.app import bootstrap
+from kota_notifications.entrypoints.dispatcher import DispatcherProcess
 
 pytestmark = pytest.mark.integration
 
@@ -254,6 +255,27 @@ def test_a_mail_that_says_nothing_is_answered_with_what_is_missing(start_notific
     records = events.wait_for(lambda rs: len(rs) >= 1, 30, match=lambda r: r.key() == refused.id.encode())
     assert ce_types(records) == ["kota.notifications.intake-refused.v1"]
     assert_no_contact_on(events.records())
+
+
+@pytest.mark.parametrize("dispatcher", ["process", "thread"])
+def test_a_message_queued_while_the_dispatcher_process_is_down_goes_once_it_is_back(
+        start_notifications, providers, dispatcher):
+    """The dispatcher runs in a child process by default (a thread of the service with dispatcher=thread): killed,
+    it is started again, and sends what was queued meanwhile, once."""
+    sink, _ = providers
+    n = start_notifications(f"127.0.0.1:{free_port()}", dispatcher=dispatcher)  # complaints is never asked
+    [child] = [c for c in n.host.components if isinstance(c, DispatcherProcess)] or [None]
+    assert (child is not None) == (dispatcher == "process")
+    if child is not None:
+        child.proc.kill()
+        wait_until(lambda: child.proc.poll() is not None, 30, what="the dispatcher process killed")
+    n.mail("tolong", "> pesan lama yang dikutip\n")
+    [reply] = wait_until(lambda: sink.to(CITIZEN, "belum dapat kami proses"), 60, what="the refusal")
+    [message] = wait_until(lambda: [m for m in n.messages() if m.status == pb.DELIVERY_STATUS_SENT], 30,
+                           what="the refusal recorded as sent")
+    assert message.attempts == 1 and len(sink.to(CITIZEN)) == 1
+    if child is not None:
+        assert child.restarts == 1 and child.healthy()
 
 
 def test_mail_that_came_while_complaints_was_down_is_submitted_once_it_is_back(

@@ -1,5 +1,6 @@
 """Wires the notifications service (cosmicpython's bootstrap) as components of one ServiceHost: database, outbox
-relay, the complaint-events subscriber, the intake worker and the dispatcher, the SMTP intake, the gRPC server."""
+relay, the complaint-events subscriber, the intake worker and the dispatcher (by default in a process of its own:
+entrypoints.dispatcher), the SMTP intake, the gRPC server."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from kota_common.db.engines import make_engine, upgrade_to_head
@@ -31,6 +33,7 @@ from kota_notifications.domain.model import Channel, RetryPolicy
 from kota_notifications.domain.policy import ComplaintUpdate
 from kota_notifications.domain.ratelimit import RateLimits, RegistrationLimits
 from kota_notifications.entrypoints import subscribers
+from kota_notifications.entrypoints.dispatcher import DispatcherProcess
 from kota_notifications.entrypoints.grpc_api import SERVICE_NAME, NotificationsServicer, register
 from kota_notifications.entrypoints.imap_intake import ImapAccount, ImapIntake
 from kota_notifications.entrypoints.smtp_intake import IntakeHandler, SmtpIntake
@@ -67,6 +70,43 @@ class Worker(Periodic):
         self._stop.set()
         self._wake.set()
         super().stop()
+
+
+class Delivery:
+    """The dispatcher as a component: run by a Worker (woken when messages are queued), its sending threads and
+    connections closed after its last run. In the service process (dispatcher=thread) or in its dispatcher
+    process (entrypoints.dispatcher), the only one of either: the per-channel rate limits are kept in memory."""
+
+    name = "dispatcher"
+
+    def __init__(self, dispatcher: services.Dispatcher, http: httpx.Client, interval_s: float):
+        self.dispatcher = dispatcher
+        self.http = http
+        self.worker = Worker("dispatcher", interval_s, dispatcher.run_once)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def wake(self) -> None:
+        self.worker.wake()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.dispatcher.close()
+        self.http.close()
+
+
+def delivery(s: NotificationsSettings, engine: Engine, ctx: services.Context,
+             after_commit: Callable[[list], None] | None = None) -> Delivery:
+    """The dispatcher with its senders (over a client of its own) and the per-channel rate limits."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Telegram's URLs carry the bot's token
+    http = httpx.Client(timeout=s.http_timeout_s)
+    limits = RateLimits({Channel.EMAIL.value: (s.email_rate, max(1, int(s.email_rate))),
+                         Channel.WHATSAPP.value: (s.whatsapp_rate, max(1, int(s.whatsapp_rate))),
+                         Channel.TELEGRAM.value: (s.telegram_rate, max(1, int(s.telegram_rate))),
+                         Channel.SMS.value: (s.sms_rate, max(1, int(s.sms_rate)))})
+    dispatcher = services.Dispatcher(lambda: UnitOfWork(engine, after_commit), ctx, senders(s, http), limits)
+    return Delivery(dispatcher, http, s.dispatch_interval_s)
 
 
 def context(s: NotificationsSettings) -> services.Context:
@@ -109,7 +149,9 @@ def chat_media(s: NotificationsSettings, photos: Photos, client: httpx.Client) -
 
 def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) -> ServiceHost:
     """The service as its components, in start-up order (they stop in reverse). `ctx`: the use cases' context
-    (tests give their own clock and retry policy)."""
+    (tests give their own clock and retry policy; a dispatcher process would not share it: dispatcher=thread)."""
+    if ctx is not None and s.dispatcher == "process":
+        raise ValueError("a context of one's own needs dispatcher=thread: the dispatcher process builds its own")
     upgrade_to_head(s.database_url, MIGRATIONS)
     engine = make_engine(s.database_url, pool_size=min(s.grpc_workers, 20))
     observe_outbox(engine, "notifications")
@@ -125,12 +167,9 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
     # httpx logs every request's URL at INFO, and Telegram's carries the bot's token: warnings only.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     http = httpx.Client(timeout=s.http_timeout_s)
-    limits = RateLimits({Channel.EMAIL.value: (s.email_rate, max(1, int(s.email_rate))),
-                         Channel.WHATSAPP.value: (s.whatsapp_rate, max(1, int(s.whatsapp_rate))),
-                         Channel.TELEGRAM.value: (s.telegram_rate, max(1, int(s.telegram_rate))),
-                         Channel.SMS.value: (s.sms_rate, max(1, int(s.sms_rate)))})
-    dispatcher = services.Dispatcher(uow, ctx, senders(s, http), limits)
-    dispatching = Worker("dispatcher", s.dispatch_interval_s, dispatcher.run_once)
+    # dispatcher=process: on the other core (queueing and delivering each took half of one)
+    dispatching: Delivery | DispatcherProcess = (
+        DispatcherProcess(s) if s.dispatcher == "process" else delivery(s, engine, ctx, after_commit))
     complaints = ComplaintsClient(s.complaints_address)
     photos = photos_from_settings(s.photos)
     intake_worker = services.IntakeWorker(uow, ctx, complaints, fetch_media=chat_media(s, photos, http).keep,
@@ -166,7 +205,6 @@ def bootstrap(s: NotificationsSettings, *, ctx: services.Context | None = None) 
     components: list = [
         Hook("database", on_stop=engine.dispose),
         Hook("http client", on_stop=http.close),
-        Hook("dispatcher's connections", on_stop=dispatcher.close),  # stopped after the dispatcher, listed later
         Hook("complaints client", on_stop=complaints.close),
         relay,
         Events(bus, [nt_events.TOPIC, *subscribers.TOPICS], replication_factor=s.common.kafka_replication_factor),
