@@ -104,8 +104,12 @@ def test_autocomplete_licenses_and_activity(parks, staff_token):
     assert [(a.activity_type, a.version, a.record_count, a.actor) for a in activity] == [
         ("changed package", 2, 1, "staff:DPHK"), ("new package", 1, 4, "staff:DPHK")]
     assert activity[0].note == "taman baru" and activity[0].event_type == "kota.opendata.dataset-published.v1"
-    live = od.ListDatasetActivity(pb.ListDatasetActivityRequest(id="pengaduan-warga", limit=1), timeout=10).activities
-    assert [a.activity_type for a in live] == ["new package"]
+    # the live dataset is made at start-up, then changed by whatever complaint events the shared broker already holds
+    live = od.ListDatasetActivity(pb.ListDatasetActivityRequest(id="pengaduan-warga"), timeout=10).activities
+    assert live and live[-1].activity_type == "new package"
+    assert {a.activity_type for a in live[:-1]} <= {"changed package"}
+    newest = od.ListDatasetActivity(pb.ListDatasetActivityRequest(id="pengaduan-warga", limit=1), timeout=10).activities
+    assert [a.activity_type for a in newest] == [live[0].activity_type]
     with pytest.raises(grpc.RpcError) as err:
         od.ListDatasetActivity(pb.ListDatasetActivityRequest(id="no-such-dataset"), timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
