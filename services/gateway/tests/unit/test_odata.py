@@ -3,9 +3,9 @@ message (with its position) a client reads when it refuses."""
 
 import pytest
 
+from kota_common.standards.sensorthings import MAX_TOP
 from kota_gateway.domain.odata import (
     FUNCTIONS,
-    MAX_TOP,
     Function,
     Literal,
     ODataError,

@@ -25,26 +25,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-MAX_TOP = 1000
+from kota_common.standards.sensorthings import MAX_EXPAND_DEPTH, MAX_TOP, NAVIGATION
+
 DEFAULT_TOP = 100
-MAX_EXPAND_DEPTH = 5
 MAX_NESTING = 64  # operators and parentheses nested in one expression: deeper is refused, not a stack overflow
 
-# The SensorThings v1.1 data model (18-088, 8.2): entity sets, and each one's navigation properties with the
-# set they lead to and whether they lead to many.
-NAVIGATION: dict[str, dict[str, tuple[str, bool]]] = {
-    "Things": {"Locations": ("Locations", True), "HistoricalLocations": ("HistoricalLocations", True),
-               "Datastreams": ("Datastreams", True)},
-    "Locations": {"Things": ("Things", True), "HistoricalLocations": ("HistoricalLocations", True)},
-    "HistoricalLocations": {"Thing": ("Things", False), "Locations": ("Locations", True)},
-    "Datastreams": {"Thing": ("Things", False), "Sensor": ("Sensors", False),
-                    "ObservedProperty": ("ObservedProperties", False), "Observations": ("Observations", True)},
-    "Sensors": {"Datastreams": ("Datastreams", True)},
-    "ObservedProperties": {"Datastreams": ("Datastreams", True)},
-    "Observations": {"Datastream": ("Datastreams", False), "FeatureOfInterest": ("FeaturesOfInterest", False)},
-    "FeaturesOfInterest": {"Observations": ("Observations", True)},
-}
-ENTITY_SETS = tuple(NAVIGATION)
 PROPERTIES: dict[str, tuple[str, ...]] = {
     "Things": ("name", "description", "properties"),
     "Locations": ("name", "description", "encodingType", "location", "properties"),

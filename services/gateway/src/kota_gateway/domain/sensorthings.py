@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import timezone
 from urllib.parse import quote, urlencode
 
-from kota_gateway.domain.odata import NAVIGATION, Expand, Options, StaQuery
+from kota_common.standards.sensorthings import NAVIGATION
+from kota_gateway.domain.odata import Expand, Options, StaQuery
 
 STA = "/sta/v1.1"
 CONFORMANCE = [

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from kota_common.standards.sensorthings import ENTITY_SETS
 from kota_gateway.adapters.errors import FailureCode, RpcFailure
 from kota_gateway.domain import odata
 from kota_gateway.domain import sensorthings as views
-from kota_gateway.domain.odata import ENTITY_SETS, ODataError, StaQuery
+from kota_gateway.domain.odata import ODataError, StaQuery
 
 MAX_BATCH = 100
 

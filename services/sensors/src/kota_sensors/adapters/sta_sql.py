@@ -46,6 +46,7 @@ from sqlalchemy.sql import ColumnElement, FromClause
 from sqlmodel import Session
 
 from kota_common.db.tables import table_of
+from kota_common.standards.sensorthings import MAX_EXPAND_DEPTH, MAX_TOP, NAVIGATION
 from kota_sensors.adapters.orm import DatastreamRow, DeviceRow, ObservationRow
 from kota_sensors.domain import sta
 from kota_sensors.domain.sta import PlanError
@@ -254,7 +255,7 @@ ENTITY_SETS: dict[str, EntitySet] = {
 
 def navigation_condition(source: str, nav: str, a, b) -> ColumnElement:
     """How the entity under alias `a` (of `source`) relates to the one under `b` by `nav`."""
-    target, _ = sta.NAVIGATION[source][nav]
+    target, _ = NAVIGATION[source][nav]
     if target == "HistoricalLocations":
         return false()
     if source == "Datastreams":
@@ -300,9 +301,9 @@ class Scope:
         current, alias = self.entity_set, self.alias
         prefix: tuple[str, ...] = ()
         i = 0
-        while i < len(path) and path[i] in sta.NAVIGATION[current]:
+        while i < len(path) and path[i] in NAVIGATION[current]:
             nav = path[i]
-            target, many = sta.NAVIGATION[current][nav]
+            target, many = NAVIGATION[current][nav]
             prefix = (*prefix, nav)
             if prefix not in self.joins:
                 joined = ENTITY_SETS[target].table().alias()
@@ -792,9 +793,9 @@ class PlanRunner:
             raise PlanError(f"no entity set {sets[0]!r}")
         for step in steps[1:]:
             nav = str(step.get("name"))
-            if nav not in sta.NAVIGATION[sets[-1]]:
+            if nav not in NAVIGATION[sets[-1]]:
                 raise PlanError(f"{sets[-1]} has no navigation property {nav!r}")
-            sets.append(sta.NAVIGATION[sets[-1]][nav][0])
+            sets.append(NAVIGATION[sets[-1]][nav][0])
         entity = ENTITY_SETS[sets[-1]]
         alias = entity.table().alias()
         conditions = [entity.always(alias)]
@@ -864,7 +865,7 @@ class PlanRunner:
         return terms, added
 
     def _collection(self, entity: EntitySet, alias, stmt, plan: dict, depth: int) -> dict:
-        top = _int(plan, "top", 100, sta.MAX_TOP)
+        top = _int(plan, "top", 100, MAX_TOP)
         skip = _int(plan, "skip", 0)
         unfiltered = stmt
         stmt, scope = self._filtered(entity, alias, stmt, plan)
@@ -888,13 +889,13 @@ class PlanRunner:
     def _expand(self, entity: EntitySet, keys: list[tuple], values: list[dict], expands: list[dict], depth: int) -> None:
         if not expands or not values:
             return
-        if depth >= sta.MAX_EXPAND_DEPTH:
+        if depth >= MAX_EXPAND_DEPTH:
             raise PlanError("$expand nested too deep")
         for item in expands:
             nav = str(item.get("nav"))
-            if nav not in sta.NAVIGATION[entity.name]:
+            if nav not in NAVIGATION[entity.name]:
                 raise PlanError(f"{entity.name} has no navigation property {nav!r}")
-            target_name, to_many = sta.NAVIGATION[entity.name][nav]
+            target_name, to_many = NAVIGATION[entity.name][nav]
             target = ENTITY_SETS[target_name]
             child = target.table().alias()
             parent = entity.table().alias()
@@ -906,7 +907,7 @@ class PlanRunner:
             terms, joins = self._ordering(target, child, scope, item)
             for joined, on in joins.values():
                 stmt = stmt.outerjoin(joined, on)
-            top = _int(item, "top", 100, sta.MAX_TOP) if to_many else 1
+            top = _int(item, "top", 100, MAX_TOP) if to_many else 1
             skip = _int(item, "skip", 0) if to_many else 0
             partition = [c for c in stmt.selected_columns if c.name.startswith("_p")]
             numbered = stmt.add_columns(

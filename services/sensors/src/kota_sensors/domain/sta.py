@@ -13,21 +13,6 @@ from __future__ import annotations
 
 import math
 
-# entity set -> navigation property -> (target set, leads to many). The standard's graph (OGC 18-088, 8.2).
-NAVIGATION: dict[str, dict[str, tuple[str, bool]]] = {
-    "Things": {"Locations": ("Locations", True), "HistoricalLocations": ("HistoricalLocations", True),
-               "Datastreams": ("Datastreams", True)},
-    "Locations": {"Things": ("Things", True), "HistoricalLocations": ("HistoricalLocations", True)},
-    "HistoricalLocations": {"Thing": ("Things", False), "Locations": ("Locations", True)},
-    "Datastreams": {"Thing": ("Things", False), "Sensor": ("Sensors", False),
-                    "ObservedProperty": ("ObservedProperties", False), "Observations": ("Observations", True)},
-    "Sensors": {"Datastreams": ("Datastreams", True)},
-    "ObservedProperties": {"Datastreams": ("Datastreams", True)},
-    "Observations": {"Datastream": ("Datastreams", False), "FeatureOfInterest": ("FeaturesOfInterest", False)},
-    "FeaturesOfInterest": {"Observations": ("Observations", True)},
-}
-MAX_TOP = 1000
-MAX_EXPAND_DEPTH = 5
 ENCODING_GEOJSON = "application/geo+json"
 OBSERVATION_TYPE = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 
