@@ -77,7 +77,8 @@ window.Collab = (function () {
     }
     $("kk-count").textContent = number(shown) + " kota mitra di peta";
     map.invalidateSize();
-    if (points.length > 1) map.fitBounds(points, { padding: [20, 20], maxZoom: 5 });
+    // no animation: the markers stand where they are drawn (a click during a zoom animation hit the sea)
+    if (points.length > 1) map.fitBounds(points, { padding: [20, 20], maxZoom: 5, animate: false });
   }
 
   function cityPopup(c) {
