@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -163,16 +163,17 @@ class NotificationRepository:
     def get_messages(self, message_ids: Collection[str]) -> list[Message]:
         """The messages with these ids (those that exist), in one query."""
         wanted = [i for i in message_ids if i not in self.messages]
-        if wanted:
-            for row in self.session.execute(select(MessageRow).where(col(MessageRow.id).in_(wanted))).scalars():
+        if wanted:  # the table's rows, not ORM objects: they are read into Messages at once
+            t = table_of(MessageRow)
+            for row in self.session.execute(select(t).where(t.c.id.in_(wanted))):
                 self._seen_message(row)
         return [self.messages[i] for i in message_ids if i in self.messages]
 
     def get_recipients(self, recipient_ids: Collection[str]) -> dict[str, Recipient]:
         if not recipient_ids:
             return {}
-        rows = self.session.execute(select(RecipientRow).where(
-            col(RecipientRow.id).in_(list(set(recipient_ids))))).scalars().all()
+        t = table_of(RecipientRow)
+        rows = self.session.execute(select(t).where(t.c.id.in_(list(set(recipient_ids))))).all()
         return {r.id: _recipient(r) for r in rows}
 
     # -- messages ------------------------------------------------------------------------------------------------
@@ -203,7 +204,8 @@ class NotificationRepository:
         claimed = self.session.execute(update(MessageRow).where(col(MessageRow.id).in_(ids), due).values(
             status=DeliveryStatus.SENDING.value, lease_until=lease_until).returning(col(MessageRow.id))).scalars().all()
         self.session.flush()
-        rows = self.session.execute(select(MessageRow).where(col(MessageRow.id).in_(claimed))).scalars().all()
+        t = table_of(MessageRow)
+        rows = self.session.execute(select(t).where(t.c.id.in_(claimed))).all()
         return [self._seen_message(r) for r in rows]
 
     def list_messages(self, f: MessageFilter, *, offset: int, limit: int) -> tuple[list[Message], int]:
@@ -228,7 +230,7 @@ class NotificationRepository:
         ).scalars().all()
         return [self._seen_message(r) for r in rows]
 
-    def _seen_message(self, row: MessageRow) -> Message:
+    def _seen_message(self, row: MessageRow | Row) -> Message:
         if row.id in self.messages:
             return self.messages[row.id]
         m = Message(
@@ -396,7 +398,7 @@ def _new_message_row(m: Message) -> dict[str, Any]:
             "created_at": m.created_at, **_message_values(m)}
 
 
-def _recipient(row: RecipientRow) -> Recipient:
+def _recipient(row: RecipientRow | Row) -> Recipient:
     return Recipient(id=row.id, complaint_id=row.complaint_id, channel=Channel(row.channel), address=row.address,
                      language=row.language, acknowledged=row.acknowledged, created_at=row.created_at)
 

@@ -6,9 +6,10 @@ its protocol."""
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -265,18 +266,29 @@ class Dispatcher:
             return sum(self._record([(m.id, _send_to(sender, recipient, m))]) for sender, m, recipient in work)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatcher-send")
-        pending = {self._pool.submit(_send_to, sender, recipient, m): m.id for sender, m, recipient in work}
+        # Each send hands its outcome over a queue as it finishes (waiting on the futures themselves cost a
+        # waiter on every one still pending, each time one finished).
+        outcomes: queue.SimpleQueue[tuple[str, SendResult | None]] = queue.SimpleQueue()
+        for sender, m, recipient in work:
+            self._pool.submit(_send_into, outcomes, sender, recipient, m)
         sent = 0
+        outstanding = len(work)
         finished: list[tuple[str, SendResult]] = []
         oldest = 0.0
-        while pending:
+        while outstanding:
             # The finished sends' outcomes are recorded together: when `record_batch` are in hand, when the
             # oldest has waited `record_within_s`, or when the last send is over.
-            done, _ = wait(pending, timeout=self.record_within_s, return_when=FIRST_COMPLETED)
-            if done and not finished:
-                oldest = self.monotonic()
-            finished += [(pending.pop(f), f.result()) for f in done]
-            if finished and (not pending or len(finished) >= self.record_batch
+            try:
+                message_id, result = outcomes.get(timeout=self.record_within_s)
+            except queue.Empty:
+                pass
+            else:
+                outstanding -= 1
+                if result is not None:
+                    if not finished:
+                        oldest = self.monotonic()
+                    finished.append((message_id, result))
+            if finished and (not outstanding or len(finished) >= self.record_batch
                              or self.monotonic() - oldest >= self.record_within_s):
                 sent += self._record(finished)
                 finished = []
@@ -304,6 +316,15 @@ class Dispatcher:
             close = getattr(sender, "close", None)
             if close is not None:
                 close()
+
+
+def _send_into(outcomes: queue.SimpleQueue[tuple[str, SendResult | None]], sender: Sender,
+               recipient: Recipient | None, m: Message) -> None:
+    result = None  # a send that never returned: nothing recorded, the message is due again when its lease runs out
+    try:
+        result = _send_to(sender, recipient, m)
+    finally:
+        outcomes.put((m.id, result))
 
 
 def _send_to(sender: Sender, recipient: Recipient | None, m: Message) -> SendResult:
