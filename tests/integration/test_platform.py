@@ -1,5 +1,7 @@
 """`kota up` (what ./scripts/run calls): every service as its own process, healthy, demo data seeded, clean stop."""
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,9 +18,23 @@ from kota.musrenbang.v1 import musrenbang_pb2 as mb
 from kota.musrenbang.v1 import musrenbang_pb2_grpc as mb_grpc
 from kota_common.registration import installed_services
 from kota_common.testing import free_port
+from kota_gateway.domain.sensorthings import MQTT_CONFORMANCE
 
 pytestmark = pytest.mark.integration
 SERVICES = installed_services()
+
+
+async def subscribed(endpoint: str, topic: str) -> bool:
+    """Whether the broker at `endpoint` grants an anonymous client's subscription to `topic`."""
+    from amqtt.client import MQTTClient
+
+    client = MQTTClient(client_id=f"sta-{os.getpid()}", config={"auto_reconnect": False})
+    await client.connect(endpoint + "/")
+    try:
+        return_codes = await client.subscribe([(topic, 0)])
+    finally:
+        await client.disconnect()
+    return return_codes == [0]
 
 
 def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_path):
@@ -59,6 +75,13 @@ def test_kota_up_starts_every_service_and_seeds_demo_data(kafka_bootstrap, tmp_p
             musrenbang = mb_grpc.MusrenbangServiceStub(channel)
             proposals = musrenbang.ListProposals(mb.ListProposalsRequest(order_by="supports"), timeout=10).proposals
             assert len(proposals) >= 4 and proposals[0].support_count > 0
+        # SensorThings clients are told where to subscribe (the MQTT extension): the sensors service's broker,
+        # which takes a subscriber without credentials to the v1.1/ topics
+        with urllib.request.urlopen(f"http://{addresses['gateway']}/sta/v1.1", timeout=10) as response:
+            settings = json.loads(response.read())["serverSettings"]
+        assert MQTT_CONFORMANCE in settings["conformance"], settings
+        assert settings[MQTT_CONFORMANCE]["endpoints"] == [f"mqtt://{env['KOTA_SENSORS_MQTT_ADDRESS']}"], settings
+        assert asyncio.run(subscribed(settings[MQTT_CONFORMANCE]["endpoints"][0], "v1.1/Observations"))
         # outgoing messages stay on the machine: notifications' local sink runs beside it
         assert (tmp_path / "var" / "outbox" / "mail").is_dir(), log
     finally:

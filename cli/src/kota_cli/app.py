@@ -125,6 +125,7 @@ def up(
     copies = _replicas(replicas)  # each replicated service's addresses, the first its own
     gateway_env = {variable: "ipv4:" + ",".join(addresses) for name, addresses in copies.items()
                    if len(addresses) > 1 and (variable := _service("gateway").env(f"{name}_address")) not in os.environ}
+    gateway_env.update(_sensorthings_mqtt_endpoints())
     partner = _prepare_partner(partner_address, partner_federation_address) if with_partner else None
     children: list[ChildProcess] = []  # each restarted when it dies, as Kubernetes would
     for spec in services:
@@ -193,6 +194,21 @@ def up(
             broker.wait(15)
         except subprocess.TimeoutExpired:
             broker.kill()
+
+
+def _sensorthings_mqtt_endpoints() -> dict[str, str]:
+    """The gateway's setting that advertises the sensors service's embedded MQTT broker to SensorThings clients
+    (the MQTT extension in the service root), where a client on this machine reaches it; unless set already."""
+    variable = _service("gateway").env("sensorthings_mqtt_endpoints")
+    sensors = next((spec for spec in _services() if spec.name == "sensors"), None)
+    if variable in os.environ or sensors is None:
+        return {}
+    settings = sensors.settings()
+    if not (settings.mqtt_enabled and settings.mqtt_embedded_broker):
+        return {}
+    host, _, port = settings.mqtt_address.rpartition(":")
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "", "[::]") else host  # a wildcard listener: this machine
+    return {variable: f"mqtt://{reachable}:{port}"}
 
 
 def _replicas(options: list[str]) -> dict[str, list[str]]:

@@ -48,6 +48,12 @@ class GatewaySettings(BaseSettings):
         description="WatchComplaints streams the gateway holds open at once (each holds a worker of the complaints "
         "service); SSE clients beyond this are served by polling every sse_poll_s",
     )
+    sensorthings_mqtt_endpoints: str = Field(
+        "", pattern=r"^$|^(mqtts?|wss?)://[^\s,]+(,(mqtts?|wss?)://[^\s,]+)*$",
+        description="where SensorThings clients subscribe to observations (the sensors service's MQTT broker as "
+        "they reach it, e.g. mqtts://iot.kota.example.go.id:8883), comma separated: the service root lists them "
+        "under the MQTT extension's conformance class; empty: the extension is not offered",
+    )
     metrics_address: str = metrics_address_field("127.0.0.1:9100")
     asyncapi_document: Path = Field(
         REPOSITORY_ASYNCAPI,
@@ -57,6 +63,10 @@ class GatewaySettings(BaseSettings):
     photos: PhotoSettings = Field(default_factory=PhotoSettings)  # KOTA_PHOTOS_*: the store notifications shares
 
     _api_keys_set = field_validator("open311_api_keys")(refuse_placeholder)
+
+    @property
+    def mqtt_endpoints(self) -> tuple[str, ...]:
+        return tuple(e for e in self.sensorthings_mqtt_endpoints.split(",") if e)
 
     @property
     def api_keys(self) -> frozenset[str]:

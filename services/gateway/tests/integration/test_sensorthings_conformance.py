@@ -3,6 +3,9 @@
 observation store. Each test names the requirement (http://www.opengis.net/spec/iot_sensing/1.1/req/...) and
 checks it as the standard words it."""
 
+import email.parser
+import email.policy
+import json
 import time
 import uuid
 
@@ -263,3 +266,30 @@ def test_a_json_batch_answers_each_read_in_order_with_its_own_status(sta):
     assert answers["a"]["status"] == 200 and answers["a"]["body"] == {"name": "SPKU DKI1 Bundaran HI"}
     assert [o["result"] for o in answers["b"]["body"]["value"]] == [170.0]
     assert answers["c"]["status"] == 404 and answers["d"]["status"] == 405
+
+
+def test_a_multipart_batch_answers_each_read_in_order_in_multipart(sta):
+    """req/batch-request/batch-request (18-088 13, after OData 4.0 part 1 11.7, the multipart format): each
+    application/http part answered by an application/http part with its status, in order; a change set (writes)
+    refused as one."""
+    boundary = "batch_kota"
+    parts = [
+        "Content-Type: application/http\r\nContent-ID: a\r\n\r\nGET Things('DKI1')?$select=name HTTP/1.1\r\n\r\n",
+        "Content-Type: application/http\r\n\r\nGET /sta/v1.1/Observations?$filter=result%20gt%20150 HTTP/1.1\r\n\r\n",
+        "Content-Type: multipart/mixed; boundary=cs\r\n\r\n--cs\r\nContent-Type: application/http\r\n\r\n"
+        "POST Things HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"name\": \"x\"}\r\n--cs--\r\n",
+    ]
+    body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
+    r = sta.post("$batch", content=body.encode(), headers={"content-type": f"multipart/mixed; boundary={boundary}"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("multipart/mixed; boundary=")
+    answer = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {r.headers['content-type']}\r\n\r\n".encode() + r.content)
+    responses = []
+    for part in answer.iter_parts():
+        assert part.get_content_type() == "application/http"
+        head, _, payload = part.get_payload(decode=True).partition(b"\r\n\r\n")
+        responses.append((part["Content-ID"], int(head.split()[1]), json.loads(payload)))
+    assert [(cid, status) for cid, status, _ in responses] == [("a", 200), ("2", 200), ("3", 405)]
+    assert responses[0][2] == {"name": "SPKU DKI1 Bundaran HI"}
+    assert [o["result"] for o in responses[1][2]["value"]] == [170.0]

@@ -1,6 +1,6 @@
 """OGC SensorThings API v1.1 (read side) over the sensors service: the path and its OData options are parsed
 into a query plan (domain/odata.py), run by the sensors service as SQL and answered as JSON
-(service_layer/sensorthings.py); JSON batch requests at `$batch`; errors as {"code", "type": "error", "message"}
+(service_layer/sensorthings.py); batch requests at `$batch` (multipart or JSON, domain/odata_batch.py); errors as {"code", "type": "error", "message"}
 with the matching HTTP status."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from kota_gateway.adapters.errors import FailureCode, RpcFailure, ServiceUnavailable
 from kota_gateway.adapters.sensors import SensorsClient
 from kota_gateway.domain import odata
+from kota_gateway.domain import odata_batch as batches
 from kota_gateway.domain.sensorthings import STA
 from kota_gateway.entrypoints.errors import RETRY_LATER, answering, service_failed, validation_messages
 from kota_gateway.service_layer import sensorthings as use_cases
@@ -49,16 +50,28 @@ def sensors(request: Request) -> SensorsClient:
 @router.get(STA, summary="SensorThings service root")
 @router.get(STA + "/", include_in_schema=False)
 async def sta_root(request: Request):
-    return use_cases.service_root(str(request.base_url).rstrip("/"))
+    return use_cases.service_root(str(request.base_url).rstrip("/"), request.app.state.settings.mqtt_endpoints)
 
 
-@router.post(STA + "/$batch", summary="SensorThings batch of reads (OData JSON batch: {\"requests\": [...]})")
+@router.post(STA + "/$batch", summary="SensorThings batch of reads: multipart/mixed (OData 4.0) or JSON "
+             "({\"requests\": [...]}, OData 4.01), answered in the same format")
 async def sta_batch(request: Request):
-    try:
-        body = await request.json()
-    except ValueError:
-        raise odata.ODataError(400, "a batch is a JSON document") from None
-    return JSONResponse(await use_cases.batch(sensors(request), body, str(request.base_url).rstrip("/")))
+    content_type = request.headers.get("content-type", "")
+    multipart = content_type.split(";")[0].strip().lower() == batches.MULTIPART
+    if multipart:
+        requests = batches.read_multipart(content_type, await request.body())
+    else:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise odata.ODataError(400, "a batch is multipart/mixed or a JSON document") from None
+        requests = batches.read_json(body)
+    responses = await use_cases.batch(sensors(request), requests, str(request.base_url).rstrip("/"),
+                                      request.app.state.settings.mqtt_endpoints)
+    if multipart:
+        media_type, content = batches.write_multipart(responses)
+        return Response(content, media_type=media_type)
+    return JSONResponse(batches.write_json(responses))
 
 
 @router.get(STA + "/{path:path}", summary="SensorThings entities: Things, Locations, HistoricalLocations, "

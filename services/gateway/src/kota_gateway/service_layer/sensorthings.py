@@ -1,5 +1,5 @@
 """SensorThings reads: a parsed `StaQuery` (its plan executed as SQL by the sensors service) answered as
-SensorThings JSON, and JSON batch requests of such reads."""
+SensorThings JSON, and batch requests of such reads."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from kota_gateway.adapters.errors import FailureCode, RpcFailure
 from kota_gateway.domain import odata
 from kota_gateway.domain import sensorthings as views
 from kota_gateway.domain.odata import ODataError, StaQuery
-
-MAX_BATCH = 100
+from kota_gateway.domain.odata_batch import BatchRequest, BatchResponse
 
 
 class SensorThingsSource(Protocol):
@@ -75,31 +74,30 @@ async def read(sensors: SensorThingsSource, request: StaRequest) -> dict | RawVa
     return {key: value}
 
 
-async def batch(sensors: SensorThingsSource, body: object, base_url: str) -> dict:
-    """A JSON batch (OData 4.01 JSON batch format, which SensorThings 1.1 accepts): each GET request answered in
-    order, each with its own status; other methods are refused one by one (this API is read-only)."""
-    if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
-        raise ODataError(400, "a batch is {\"requests\": [{\"id\", \"method\", \"url\"}, ...]}")
-    requests = body["requests"]
-    if len(requests) > MAX_BATCH:
-        raise ODataError(400, f"a batch holds {MAX_BATCH} requests at most")
-    responses = []
-    for n, item in enumerate(requests):
-        item = item if isinstance(item, dict) else {}
-        rid = str(item.get("id", n + 1))
-        status, payload = await _batch_item(sensors, item, base_url)
-        responses.append({"id": rid, "status": status, "body": payload})
-    return {"responses": responses}
+async def batch(sensors: SensorThingsSource, requests: list[BatchRequest], base_url: str,
+                mqtt_endpoints: tuple[str, ...] = ()) -> list[BatchResponse]:
+    """A batch's reads answered in order, each with its own status; a write (alone or a change set) is refused
+    as such (this API is read-only); the batch's format is the entrypoint's (domain/odata_batch.py)."""
+    return [BatchResponse(r.id, *await _batch_item(sensors, r, base_url, mqtt_endpoints)) for r in requests]
 
 
-async def _batch_item(sensors: SensorThingsSource, item: dict, base_url: str) -> tuple[int, object]:
-    method, url = str(item.get("method", "")).upper(), str(item.get("url", ""))
-    if method != "GET":
-        return 405, {"code": 405, "type": "error", "message": f"{method or 'no method'}: this API is read-only"}
+def _error(status: int, message: str) -> tuple[int, dict]:
+    return status, {"code": status, "type": "error", "message": message}
+
+
+async def _batch_item(sensors: SensorThingsSource, item: BatchRequest, base_url: str,
+                      mqtt_endpoints: tuple[str, ...]) -> tuple[int, object]:
+    if item.problem:
+        return _error(400, item.problem)
+    if item.change_set:
+        return _error(405, "a change set writes: this API is read-only")
+    if item.method != "GET":
+        return _error(405, f"{item.method or 'no method'}: this API is read-only")
+    url = item.url
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        return 400, {"code": 400, "type": "error", "message": f"not a URL: {exc}"}
+        return _error(400, f"not a URL: {exc}")
     path = parts.path
     for prefix in (f"{views.STA}/", views.STA, "/"):
         if path.startswith(prefix):
@@ -108,14 +106,13 @@ async def _batch_item(sensors: SensorThingsSource, item: dict, base_url: str) ->
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     try:
         if not path.strip("/"):
-            return 200, service_root(base_url)
+            return 200, service_root(base_url, mqtt_endpoints)
         query = odata.parse(path.strip("/"), params)
         answer = await read(sensors, StaRequest(query, base_url, f"{views.STA}/{path.strip('/')}", params))
     except ODataError as err:
-        return err.status, {"code": err.status, "type": "error", "message": err.message}
+        return _error(err.status, err.message)
     except RpcFailure as err:
-        status = 404 if err.code == FailureCode.NOT_FOUND else 502
-        return status, {"code": status, "type": "error", "message": err.message}
+        return _error(404 if err.code == FailureCode.NOT_FOUND else 502, err.message)
     if isinstance(answer, RawValue):
         return 200, answer.text
     return 200, answer
