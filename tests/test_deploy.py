@@ -81,12 +81,18 @@ def test_production_monitors_every_service_and_scales_consumers_on_lag():
         service = next(d for d in docs(K8S / "base" / f"{name}.yaml") if d["kind"] == "Service")
         ports = {p["name"] for p in service["spec"]["ports"]}
         assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports and "metrics" in ports
-    scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in docs(production / "keda.yaml")}
+    keda = docs(production / "keda.yaml")
+    scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in keda if d["kind"] == "ScaledObject"}
     # complaints scales on CPU (its HPA): two autoscalers on one Deployment would fight
     assert set(scaled) == CONSUMERS - {"complaints"}
     for name, obj in scaled.items():
         groups = {t["metadata"]["consumerGroup"] for t in obj["spec"]["triggers"] if t["type"] == "kafka"}
         assert groups and all(g.startswith(f"kota-{name}") for g in groups), (name, groups)
+        for trigger in obj["spec"]["triggers"]:  # as the KafkaUser keda, on the cluster's only (TLS) listener
+            assert trigger["metadata"]["tls"] == "enable" and trigger["authenticationRef"] == {"name": "kafka-keda"}
+    [auth] = [d for d in keda if d["kind"] == "TriggerAuthentication"]
+    assert {(r["parameter"], r["name"]) for r in auth["spec"]["secretTargetRef"]} == {
+        ("ca", "kota-cluster-ca-cert"), ("cert", "keda"), ("key", "keda")}
 
 
 def test_kafka_users_are_limited_to_registered_topics():
@@ -94,12 +100,41 @@ def test_kafka_users_are_limited_to_registered_topics():
 
     known = {name for spec in topics().values() for name in (spec.name, spec.dlq)}
     users = docs(K8S / "overlays/production/kafka-users.yaml")
-    assert {u["metadata"]["name"] for u in users} == set(SERVICES) - {"gateway"}  # the gateway uses no topic
+    # the gateway uses no topic; KEDA reads consumer lag
+    assert {u["metadata"]["name"] for u in users} == set(SERVICES) - {"gateway"} | {"keda"}
     for user in users:
         for acl in user["spec"]["authorization"]["acls"]:
-            if acl["resource"]["type"] == "topic":
+            if user["metadata"]["name"] == "keda":  # every topic and group, but only described
+                assert acl["operations"] == ["Describe"], acl
+            elif acl["resource"]["type"] == "topic":
                 assert acl["resource"]["patternType"] == "literal" and acl["resource"]["name"] in known, acl
                 assert "All" not in acl["operations"]
+
+
+def test_in_production_each_service_is_its_own_kafka_user_and_acls_are_enforced():
+    """The cluster's one listener is mutual TLS with simple authorization, and each service's Kafka clients
+    present the certificate of the KafkaUser named after it (KOTA_KAFKA_SSL_*, files from its Secret)."""
+    from kota_common.settings import CommonSettings
+
+    production = K8S / "overlays/production"
+    [kafka] = [d for d in docs(production / "kafka.yaml") if d["kind"] == "Kafka"]
+    assert [(x["port"], x["tls"], x["authentication"]["type"]) for x in kafka["spec"]["kafka"]["listeners"]] == [
+        (9093, True, "tls")]
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    users = {u["metadata"]["name"] for u in docs(production / "kafka-users.yaml")}
+    patched = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in docs(production / "kafka-clients.yaml")}
+    assert set(patched) == users - {"keda"}
+    for name, pod in patched.items():
+        [container] = pod["containers"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["KOTA_KAFKA_BOOTSTRAP"].endswith(":9093") and env["KOTA_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+        assert set(env) <= {f"KOTA_{field.upper()}" for field in CommonSettings.model_fields}
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"]}
+        for variable, secret in (("KOTA_KAFKA_SSL_CERTFILE", name), ("KOTA_KAFKA_SSL_KEYFILE", name),
+                                 ("KOTA_KAFKA_SSL_CAFILE", "kota-cluster-ca-cert")):
+            directory = env[variable].rpartition("/")[0]
+            assert secrets[mounts[directory]] == secret, (name, variable)
 
 
 def test_only_the_gateway_and_collabs_mutual_tls_port_are_open_to_the_outside():

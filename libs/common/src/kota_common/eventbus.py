@@ -42,6 +42,7 @@ from kota_common import envelope
 from kota_common.db.sqlite import holding_write_lock
 from kota_common.events import EventPayload
 from kota_common.events import topic as topic_spec
+from kota_common.kafka import faststream_security
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -130,6 +131,7 @@ class EventBus:
             logger=logging.getLogger(f"kota.events.{service}"),
             log_level=logging.DEBUG,  # FastStream logs every record at this level: not at INFO
             description=f"Kota {service} service",
+            security=faststream_security(),
             **(producer_settings | producer_options),
         )
         self.dead_letters = DeadLetters(self)

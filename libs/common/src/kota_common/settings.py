@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TypeVar
+from pathlib import Path
+from typing import Literal, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER = "REPLACE-ME"  # what the deployment examples ship in place of secrets
@@ -55,6 +56,17 @@ class CommonSettings(BaseSettings):
         description="replicas of each topic a service creates (3 on a production cluster, so that losing a broker "
         "loses no event and acks=all holds under min.insync.replicas=2); -1: the cluster's default",
     )
+    # How every Kafka client of the process (FastStream's broker, aiokafka's admin and readers, librdkafka's
+    # producer) authenticates: plain inside a development machine; on a Strimzi cluster each service is a KafkaUser,
+    # with a client certificate (SSL, the `tls` listener) or SCRAM (SASL_SSL), and its ACLs (kota_common.kafka).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: str = Field("", description="PEM CA the brokers' certificates are checked against "
+                                  "(Strimzi: <cluster>-cluster-ca-cert, ca.crt); empty: the system's CAs")
+    kafka_ssl_certfile: str = Field("", description="PEM client certificate (Strimzi KafkaUser type tls: user.crt)")
+    kafka_ssl_keyfile: str = Field("", description="PEM key of the client certificate (user.key)")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     log_json: bool = True
     auth_secret: str = Field(
@@ -77,6 +89,26 @@ class CommonSettings(BaseSettings):
         if n == 0:
             raise ValueError("a topic needs at least one replica (or -1 for the cluster's default)")
         return n
+
+    @model_validator(mode="after")
+    def _kafka_credentials_complete(self) -> CommonSettings:
+        tls = self.kafka_security_protocol in ("SSL", "SASL_SSL")
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together (a client certificate and its key)")
+        if not tls and (self.kafka_ssl_cafile or self.kafka_ssl_certfile):
+            raise ValueError(f"kafka_ssl_* are set but kafka_security_protocol is {self.kafka_security_protocol}: "
+                             "no TLS would be used (SSL or SASL_SSL)")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ValueError(f"{name}: no file {path}")
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs kafka_sasl_username and "
+                             "kafka_sasl_password")
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password):
+            raise ValueError("kafka_sasl_username/password are set but kafka_security_protocol is not SASL_*")
+        return self
 
     @field_validator("cpu_affinity")
     @classmethod

@@ -32,7 +32,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from kota_common.kafka import assign_all, ensure_topics, topic_consumer, wait_for_broker
+from kota_common.kafka import assign_all, client_security, ensure_topics, topic_consumer, wait_for_broker
 from kota_common.runtime import die_with_parent
 
 if TYPE_CHECKING:
@@ -281,7 +281,7 @@ class RecordProducer:
 
     def __init__(self, bootstrap: str):
         async def start() -> AIOKafkaProducer:
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client_security())
             await producer.start()
             return producer
 
@@ -328,7 +328,7 @@ def wait_consumed(bootstrap: str, group: str, topic: str, timeout: float = 60.0)
             await consumer.stop()
 
     async def behind(ends: dict[TopicPartition, int]) -> dict[int, str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security())
         await admin.start()
         try:
             committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))

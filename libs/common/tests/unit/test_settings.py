@@ -1,4 +1,5 @@
 import os
+import ssl
 
 import pytest
 from pydantic import ValidationError
@@ -70,3 +71,47 @@ def test_a_backend_address_is_its_own_variable_else_the_variable_the_service_lis
     assert Caller().complaints_address == "10.0.0.5:6000"
     monkeypatch.setenv("KOTA_CALLER_COMPLAINTS_ADDRESS", "complaints:50051")
     assert Caller().complaints_address == "complaints:50051"
+
+
+def test_kafka_credentials_must_be_complete_and_their_files_present(tmp_path, monkeypatch):
+    cert, key = tmp_path / "user.crt", tmp_path / "user.key"
+    cert.write_text("x")
+    key.write_text("x")
+    refused = [
+        ({"KOTA_KAFKA_SECURITY_PROTOCOL": "SSL", "KOTA_KAFKA_SSL_CERTFILE": str(cert)}, "go together"),
+        ({"KOTA_KAFKA_SSL_CAFILE": str(cert)}, "no TLS would be used"),
+        ({"KOTA_KAFKA_SECURITY_PROTOCOL": "SSL", "KOTA_KAFKA_SSL_CAFILE": str(tmp_path / "nope.pem")}, "no file"),
+        ({"KOTA_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KOTA_KAFKA_SASL_USERNAME": "complaints"}, "needs"),
+        ({"KOTA_KAFKA_SASL_USERNAME": "complaints", "KOTA_KAFKA_SASL_PASSWORD": "p"}, "not SASL_"),
+        ({"KOTA_KAFKA_SECURITY_PROTOCOL": "TLS"}, "PLAINTEXT"),
+    ]
+    for env, why in refused:
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value)
+            with pytest.raises(ValidationError, match=why):
+                CommonSettings()
+
+
+def test_kafka_credentials_reach_every_client_library_in_its_own_terms(tmp_path, monkeypatch):
+    from faststream.security import BaseSecurity, SASLScram512
+
+    from kota_common.kafka import client_security, faststream_security, rdkafka_security
+
+    assert client_security() == {} and faststream_security() is None
+    assert rdkafka_security() == {"security.protocol": "plaintext"}
+    monkeypatch.setenv("KOTA_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KOTA_KAFKA_SASL_USERNAME", "complaints")
+    monkeypatch.setenv("KOTA_KAFKA_SASL_PASSWORD", "s3cret-from-the-kafkauser")
+    aiokafka = client_security()
+    assert aiokafka["security_protocol"] == "SASL_SSL" and aiokafka["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert aiokafka["ssl_context"].verify_mode == ssl.CERT_REQUIRED and aiokafka["ssl_context"].check_hostname
+    assert rdkafka_security() == {"security.protocol": "sasl_ssl", "sasl.mechanisms": "SCRAM-SHA-512",
+                                  "sasl.username": "complaints", "sasl.password": "s3cret-from-the-kafkauser"}
+    security = faststream_security()
+    assert isinstance(security, SASLScram512) and security.use_ssl and security.username == "complaints"
+    monkeypatch.setenv("KOTA_KAFKA_SECURITY_PROTOCOL", "SSL")
+    for name in ("KOTA_KAFKA_SASL_USERNAME", "KOTA_KAFKA_SASL_PASSWORD"):
+        monkeypatch.delenv(name)
+    security = faststream_security()
+    assert type(security) is BaseSecurity and security.use_ssl
