@@ -69,9 +69,15 @@ def api():
         a.stop()
 
 
-def test_posts_go_over_one_kept_alive_connection_and_answers_are_classified(api, monkeypatch):
-    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    """This machine's proxy settings, if any, are not the tests': they set their own."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                 "no_proxy"):
         monkeypatch.delenv(name, raising=False)
+
+
+def test_posts_go_over_one_kept_alive_connection_and_answers_are_classified(api):
     server = api()
     with httpx.Client(timeout=10) as client:
         sender = WhatsAppSender(client, server.url, "token-1")
@@ -115,9 +121,12 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_and_no_server_is_
 def test_with_a_proxy_in_the_environment_the_client_posts(api, monkeypatch):
     server = api()
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
-    monkeypatch.setenv("NO_PROXY", "")
     with httpx.Client(timeout=5, trust_env=False) as client:  # the test's client goes straight to the server
         sender = WhatsAppSender(client, server.url)
         assert sender._kept is None
         assert sender.send("+628120001", "", "satu", "m-1").outcome is Outcome.OK
     assert len(server.requests) == 1
+    monkeypatch.delenv("HTTP_PROXY")
+    with httpx.Client() as client:
+        assert WhatsAppSender(client, server.url)._kept is not None
+        assert WhatsAppSender(client, server.url.replace("http://", "http://user:secret@"))._kept is None
