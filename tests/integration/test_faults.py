@@ -3,9 +3,10 @@ while: every service killed in turn (kill -9; kota up's supervisor restarts it),
 running, the outbox relay, the broker frozen for 10 s, poison on every consumed topic.
 
 What must hold: every request the gateway accepted is readable and its event is on the topic exactly once by ce_id
-(one ce_id per request; a copy the relay sends again after a kill carries the same ce_id); with two complaints
-replicas, no citizen is refused while one dies; poison goes to the topic's DLQ with a reason and each consumer
-carries on past it.
+(one ce_id per request; a copy the relay sends again after a kill carries the same ce_id); no consumer applies an
+event twice (copies of events already applied, as a relay killed before marking them sent publishes, are skipped by
+every consumer group and change nothing public); with two complaints replicas, no citizen is refused while one
+dies; poison goes to the topic's DLQ with a reason and each consumer carries on past it.
 
 One stack for the module (it takes a while to start on a busy machine); each test checks the whole record of
 requests accepted so far, so the tests hold in any order."""
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -365,6 +367,71 @@ def consumed_topics() -> dict[str, set[str]]:
         for topic in subscriber.topic_names:
             groups.setdefault(topic, set()).add(subscriber.group_id)
     return groups
+
+
+def event_counts(stack: Stack, group: str, topic: str) -> dict[str, float]:
+    """What a consumer group's service counted for `topic` since it started, from its /metrics: events applied
+    (kota_events_handled) and events skipped as already applied (kota_events_deduplicated)."""
+    spec = SERVICES[group.removeprefix("kota-")]
+    address = stack.env.get(spec.metrics_env) or spec.metrics_address(stack.env)
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts = {}
+    for name in ("kota_events_handled", "kota_events_deduplicated"):
+        pattern = re.compile(rf"^{name}_total{{([^}}]*)}} (\S+)$", re.M)
+        counts[name] = sum(float(value) for labels, value in pattern.findall(text)
+                           if f'topic="{topic}"' in labels and f'group="{group}"' in labels)
+    return counts
+
+
+def ckan_package(stack: Stack, name: str) -> dict:
+    with urllib.request.urlopen(f"{stack.gateway}/api/3/action/package_show?id={name}", timeout=20) as response:
+        return json.loads(response.read())["result"]
+
+
+def test_a_replayed_event_is_applied_by_no_consumer_twice(stack, traffic):
+    """Copies of events every consumer has applied, published again as a relay killed between the broker's ack and
+    marking its rows sent publishes them: each consumer group reads every copy, applies none (its deduplicated
+    count rises by exactly the copies, its applied count not at all) and the public record does not change."""
+    groups = consumed_topics()[TOPIC]
+    assert {"kota-opendata", "kota-notifications", "kota-musrenbang"} <= groups, groups
+    traffic.hold()
+    try:
+        for group in groups:
+            wait_consumed(stack.bootstrap, group, TOPIC, timeout=120)
+        reader = TopicReader(stack.bootstrap, TOPIC)
+        try:
+            submitted = lambda m: dict(m.headers()).get("ce_type") == SUBMITTED  # noqa: E731
+            reader.wait_for(lambda rs: len(rs) >= 5, timeout=60, match=submitted)
+            reader.read_to_end()
+            reader.assert_quiet(2)  # the complaints' own follow-up events are all out: what changes next is ours
+            applied = reader.records(submitted)[-20:]
+        finally:
+            reader.close()
+        before = {group: event_counts(stack, group, TOPIC) for group in groups}
+        dataset_before = ckan_package(stack, "pengaduan-warga")
+        with RecordProducer(stack.bootstrap) as producer:
+            for record in applied:
+                producer.produce(TOPIC, record.value(), key=record.key(), headers=record.headers())
+        for group in groups:  # every copy read, and committed past
+            wait_consumed(stack.bootstrap, group, TOPIC, timeout=120)
+
+        def counted_every_copy() -> dict:
+            now = {group: event_counts(stack, group, TOPIC) for group in groups}
+            done = all(now[g]["kota_events_deduplicated"] - before[g]["kota_events_deduplicated"] >= len(applied)
+                       for g in groups)
+            return now if done else {}
+
+        after = wait_until(counted_every_copy, timeout=60, what=lambda: f"every group to count {len(applied)} "
+                           f"copies as deduplicated; before {before}, now "
+                           f"{ {g: event_counts(stack, g, TOPIC) for g in groups} }")
+        changes = {g: {name: after[g][name] - before[g][name] for name in before[g]} for g in groups}
+        assert changes == {g: {"kota_events_handled": 0, "kota_events_deduplicated": len(applied)} for g in groups}
+        dataset_after = ckan_package(stack, "pengaduan-warga")
+        assert dataset_after["metadata_modified"] == dataset_before["metadata_modified"], "a copy changed open data"
+    finally:
+        traffic.resume()
+    traffic.flowing()
 
 
 def test_poison_on_every_consumed_topic_goes_to_its_dlq_and_every_consumer_carries_on(stack, traffic):

@@ -237,6 +237,16 @@ class TopicReader:
             matching += [r for r in self._poll(min(0.2, left)) if match is None or match(r)]
         return matching
 
+    def read_to_end(self, timeout: float = 60.0) -> list[Record]:
+        """Reads every record on the topic at the call (to its end offsets then); returns all read so far."""
+        ends = _on_background_loop(self._consumer.end_offsets(list(self._consumer.assignment())))
+        deadline = time.monotonic() + timeout
+        while not self._read_up_to(ends):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.topic}: could not read to its end {ends} in {timeout} s")
+            self._poll(0.2)
+        return self.records()
+
     def assert_quiet(self, seconds: float, match: Callable[[Record], bool] | None = None) -> None:
         """Fails if a (matching) record arrives that was not read before: reads to the topic's end as it is now,
         then on for `seconds`."""
