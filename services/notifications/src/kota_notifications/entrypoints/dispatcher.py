@@ -1,8 +1,8 @@
 """The delivery dispatcher in a process of its own, beside the service process that queues the messages.
 
 A Python process computes on one core at a time (the GIL). Queueing (the complaint-events subscriber) and
-delivering (claiming, sending, recording) each took about half of the service's core at 334 messages/s; in a
-child process the dispatcher runs on the other core. The service wakes it through a pipe whenever it queued
+delivering (claiming, sending, recording) each took about half of one core when first measured
+(bench/notifications_delivery.py); in a child process the dispatcher runs on the other core. The service wakes it through a pipe whenever it queued
 messages (RelayProcess's wake-up pipe, reused: the child reads it at KOTA_RELAY_WAKE_FD), and the pipe closing
 (the service stopped, or died) stops it. The child is the service's only dispatcher (the service process has
 none with dispatcher=process), so the per-channel rate limits, kept in memory by the dispatcher, hold as with a
