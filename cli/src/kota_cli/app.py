@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -105,6 +105,7 @@ def up(
     """Start the whole platform: embedded broker and every service as its own process, supervised."""
     from kota_common.broker import start_embedded_broker
     from kota_common.events import topics
+    from kota_common.process import StopSignal
     from kota_common.runtime import ChildProcess
     from kota_common.settings import CommonSettings
 
@@ -179,10 +180,7 @@ def up(
         if spec.portal:
             console.print(f"[bold]Portal: http://{spec.address()}/[/]")
 
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    stopping.wait()
+    StopSignal().wait()
     console.print("stopping…")
     for child in reversed(children):  # all asked at once, then each waited for (killed if it does not stop)
         child.terminate()
@@ -203,7 +201,7 @@ def _sensorthings_mqtt_endpoints() -> dict[str, str]:
     sensors = next((spec for spec in _services() if spec.name == "sensors"), None)
     if variable in os.environ or sensors is None:
         return {}
-    settings = sensors.settings()
+    settings: Any = sensors.settings()  # the sensors service's settings class, known here only by its spec
     if not (settings.mqtt_enabled and settings.mqtt_embedded_broker):
         return {}
     host, _, port = settings.mqtt_address.rpartition(":")
@@ -242,7 +240,7 @@ def _replicas(options: list[str]) -> dict[str, list[str]]:
     return copies
 
 
-def _prepare_partner(staff_address: str, federation_address: str):
+def _prepare_partner(staff_address: str, federation_address: str) -> tuple[Any, Any]:
     """Before any service starts (the collab service opens its inter-city endpoint only if its certificate is there
     when it starts): the development CA and both cities' certificates, made where missing."""
     from kota_collab.certs import development_set

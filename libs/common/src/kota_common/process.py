@@ -3,10 +3,12 @@ until SIGTERM/SIGINT, then a graceful stop. Each service's __main__ is one call 
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import os
+import select
 import signal
-import threading
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -37,13 +39,34 @@ def run_service(
     configure_logging(name, common.log_level, common.log_json)
     configure_tracing(f"kota-{name}")
     configure_metrics(f"kota-{name}", metrics_address(settings))
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: every thread's stack, to stderr
+    stop_signal = StopSignal()  # before start: a SIGTERM while starting stops the service once it has started
     app = app_factory(settings)
     app.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    stop_signal.wait()
     app.stop()
+
+
+class StopSignal:
+    """SIGTERM or SIGINT, awaited by the main thread without a lock in the signal handler: the handlers do nothing
+    in Python, and the interpreter writes each signal's number to a wake-up socket that `wait` reads. (An Event set
+    from the handler deadlocked: a second SIGTERM arriving while the first handler's set() held the Event's lock
+    ran the handler again on the same thread, which waited for that lock for ever.) Signals after the first are
+    ignored, so a stop in progress is not interrupted."""
+
+    def __init__(self) -> None:
+        self._reader, writer = socket.socketpair()
+        writer.setblocking(False)
+        self._writer = writer
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether one of the signals has arrived (since construction), waiting up to `timeout` s (None: until
+        one does)."""
+        ready, _, _ = select.select([self._reader], [], [], timeout)
+        return bool(ready)
 
 
 def collect_garbage_less_often(young_threshold: int) -> None:

@@ -1,5 +1,7 @@
 """runtime.ChildProcess: the one supervisor of child processes (a service's roles, its relay, `kota up`'s services)."""
 
+import signal
+import subprocess
 import sys
 import time
 
@@ -89,3 +91,28 @@ def test_a_child_ends_when_its_parent_is_killed_however_it_dies(tmp_path):
         wait_until(gone, what=f"child {child_pid} to end with its parent")
     finally:
         parent.kill()
+
+
+STOPPABLE = """
+import sys, time
+from kota_common.process import StopSignal
+stop = StopSignal()
+print("waiting", flush=True)
+assert stop.wait()
+time.sleep(0.5)  # a stop in progress, while more signals come
+print("stopped", flush=True)
+"""
+
+
+def test_a_burst_of_stop_signals_stops_a_process_once_and_never_hangs_it():
+    """The stop a service waits for (run_service): signals coming faster than the first is handled end the wait
+    once (an Event set from the handler deadlocked here when a second signal arrived inside set())."""
+    proc = subprocess.Popen([sys.executable, "-c", STOPPABLE], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        for _ in range(200):
+            proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out.strip()) == (0, "stopped")

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +23,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+
+from kota_common.process import StopSignal
 
 T = TypeVar("T")
 
@@ -166,12 +166,10 @@ def main(argv: list[str] | None = None) -> None:
                                  stdout=log, stderr=subprocess.STDOUT)
     print(f"{partner.name}: collab service (pid {child.pid}) on {partner.staff_address} (staff) and "
           f"{partner.federation_address} (inter-city); log {log_path}")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = StopSignal()
 
     def alive() -> bool:
-        return child.poll() is None and not stop.is_set()
+        return child.poll() is None and not stop.wait(0)
 
     try:
         secret = home.common.auth_secret

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import signal
 import threading
 from datetime import datetime, timezone
 from email import message_from_bytes
@@ -28,6 +27,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
+
+from kota_common.process import StopSignal
 
 
 class Outbox:
@@ -137,10 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=http.serve_forever, daemon=True).start()
     print(f"outgoing messages: SMTP {args.host}:{args.smtp_port}, send APIs http://{args.host}:{args.http_port}/<channel>/...; "
           f"read them in {args.dir / 'outbox.log'}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    StopSignal().wait()
     http.shutdown()
     smtp.stop()
 
