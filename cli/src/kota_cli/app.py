@@ -109,6 +109,9 @@ def up(
     from kota_common.runtime import ChildProcess
     from kota_common.settings import CommonSettings
 
+    # Ctrl-C (or SIGTERM) from now on stops everything, once started: one arriving while "Kota is up" was being
+    # printed, before the wait began, ended the process without stopping its children
+    stop = StopSignal()
     # The supervisor says through logging when it restarts a process that died.
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +183,7 @@ def up(
         if spec.portal:
             console.print(f"[bold]Portal: http://{spec.address()}/[/]")
 
-    StopSignal().wait()
+    stop.wait()
     console.print("stopping…")
     for child in reversed(children):  # all asked at once, then each waited for (killed if it does not stop)
         child.terminate()

@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--http-port", type=int, default=8025)
     parser.add_argument("--dir", type=Path, default=Path("var/outbox"))
     args = parser.parse_args(argv)
+    stop = StopSignal()  # before the servers start: a stop while starting is not lost
     outbox = Outbox(args.dir)
     smtp = Controller(MailCatcher(outbox), hostname=args.host, port=args.smtp_port)
     smtp.start()
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=http.serve_forever, daemon=True).start()
     print(f"outgoing messages: SMTP {args.host}:{args.smtp_port}, send APIs http://{args.host}:{args.http_port}/<channel>/...; "
           f"read them in {args.dir / 'outbox.log'}", flush=True)
-    StopSignal().wait()
+    stop.wait()
     http.shutdown()
     smtp.stop()
 
