@@ -373,7 +373,7 @@ def event_counts(stack: Stack, group: str, topic: str) -> dict[str, float]:
     """What a consumer group's service counted for `topic` since it started, from its /metrics: events applied
     (kota_events_handled) and events skipped as already applied (kota_events_deduplicated)."""
     spec = SERVICES[group.removeprefix("kota-")]
-    address = stack.env.get(spec.metrics_env) or spec.metrics_address(stack.env)
+    address = spec.metrics_address(stack.env)
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
         text = response.read().decode()
     counts = {}
